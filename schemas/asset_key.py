@@ -1,0 +1,58 @@
+"""AssetKey: the path that names an asset (``sales/daily_summary`` is ``["sales", "daily_summary"]``)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Union
+
+_DB_STRING_SPLIT = re.compile(r"[^A-Za-z0-9_]")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class AssetKey:
+    path: tuple[str, ...]
+
+    def __init__(self, path: str | Sequence[str]) -> None:
+        parts = (path,) if isinstance(path, str) else tuple(path)
+        object.__setattr__(self, "path", parts)
+
+    @classmethod
+    def from_user_string(cls, value: str) -> AssetKey:
+        """``a/b/c`` -> ``["a", "b", "c"]``."""
+        return cls(value.split("/"))
+
+    @classmethod
+    def from_query_string(cls, value: str) -> AssetKey:
+        """A JSON list, or a string split on every character outside ``[A-Za-z0-9_]``."""
+        if value.startswith("["):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
+                return cls(parsed)
+        return cls([part for part in _DB_STRING_SPLIT.split(value) if part])
+
+    def to_user_string(self) -> str:
+        return "/".join(self.path)
+
+    def __str__(self) -> str:
+        return self.to_user_string()
+
+    def __repr__(self) -> str:
+        return f"AssetKey({list(self.path)!r})"
+
+
+CoercibleToAssetKey = Union[AssetKey, str, Sequence[str]]
+
+
+def coerce_asset_key(value: CoercibleToAssetKey) -> AssetKey:
+    """A string is a user string (``a/b`` has two parts); a sequence gives the parts verbatim."""
+    if isinstance(value, AssetKey):
+        return value
+    if isinstance(value, str):
+        return AssetKey.from_user_string(value)
+    return AssetKey(value)

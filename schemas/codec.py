@@ -1,0 +1,171 @@
+"""The codec: asset events <-> bytes on a Kafka topic.
+
+Default: Avro single-object encoding (``C3 01`` + 8-byte little-endian CRC-64-AVRO fingerprint of the
+writer schema + Avro body), self-describing without a registry service. With a schema registry: the
+Confluent wire format (``00`` + 4-byte big-endian schema id + body). Decoding accepts both, finds the
+writer schema by fingerprint or id, and reads with the current reader schema. Schemas are parsed once
+(``SchemaSet``); the hot path calls fastavro directly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, load_schema, parse_schema, to_parsing_canonical_form
+
+from schemas.errors import DecodeError, SchemaRegistryError, UnknownSchemaError, ValidationError
+from schemas.model import EVENT_TYPES, SCHEMA_NAMES
+from schemas.validation import validate_size
+
+AVRO_DIR = Path(__file__).parent / "avro"
+HISTORY_DIR = AVRO_DIR / "history"
+SINGLE_OBJECT_MARKER = b"\xc3\x01"
+CONFLUENT_MAGIC = 0
+_FP = struct.Struct("<Q")
+
+
+@dataclass(frozen=True, slots=True)
+class WriterSchema:
+    event_type: str
+    schema: Any  # a parsed fastavro schema
+    resolve: bool  # differs from the current reader schema, so fastavro must resolve
+
+
+def schema_fingerprint(parsed: Any) -> bytes:
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+
+
+class SchemaSet:
+    """The current schema of each event type, and every writer schema this build can read."""
+
+    def __init__(self, avro_dir: Path = AVRO_DIR, history_dir: Path = HISTORY_DIR) -> None:
+        self.current: dict[str, Any] = {}
+        self.fingerprints: dict[str, bytes] = {}
+        self.writers: dict[bytes, WriterSchema] = {}
+        for event_type, name in SCHEMA_NAMES.items():
+            parsed = load_schema(avro_dir / f"{name}.avsc")
+            fp = schema_fingerprint(parsed)
+            self.current[event_type] = parsed
+            self.fingerprints[event_type] = fp
+            self.writers[fp] = WriterSchema(event_type, parsed, resolve=False)
+        for path in sorted(history_dir.glob("*.avsc")) if history_dir.is_dir() else ():
+            self.add_writer(json.loads(path.read_text()))
+
+    def add_writer(self, schema: Any) -> WriterSchema:
+        """Register a past writer schema (self-contained JSON) so its messages decode."""
+        parsed = parse_schema(schema)
+        event_type = EVENT_TYPES.get(parsed["name"])
+        if event_type is None:
+            raise UnknownSchemaError(f"writer schema {parsed['name']!r} is not an asset event")
+        fp = schema_fingerprint(parsed)
+        known = self.writers.get(fp)
+        if known is None:
+            known = WriterSchema(event_type, parsed, resolve=fp != self.fingerprints[event_type])
+            self.writers[fp] = known
+        return known
+
+    def schema_json(self, event_type: str) -> str:
+        """The full schema text (references inlined), as registered with a schema registry."""
+        return json.dumps(load_schema(AVRO_DIR / f"{SCHEMA_NAMES[event_type]}.avsc", _write_hint=False))
+
+
+class Codec:
+    """Encode and decode events. ``registry`` (a confluent ``SchemaRegistryClient``) switches the
+    encoding to the Confluent wire format; decoding reads either format."""
+
+    def __init__(
+        self,
+        schemas: SchemaSet | None = None,
+        *,
+        max_event_bytes: int = 1_048_576,
+        registry: Any = None,
+        subject_prefix: str = "asset_events",
+    ) -> None:
+        self.schemas = schemas or SchemaSet()
+        self.max_event_bytes = max_event_bytes
+        self._registry = registry
+        self._subject_prefix = subject_prefix
+        self._headers: dict[str, bytes] = (
+            {} if registry else {t: SINGLE_OBJECT_MARKER + fp for t, fp in self.schemas.fingerprints.items()}
+        )
+        self._by_id: dict[int, WriterSchema] = {}
+
+    def encode(self, event_type: str, record: dict[str, Any]) -> bytes:
+        header = self._headers.get(event_type) or self._registry_header(event_type)
+        buf = io.BytesIO()
+        buf.write(header)
+        try:
+            fastavro.schemaless_writer(buf, self.schemas.current[event_type], record)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise ValidationError("event", f"does not match the {event_type} schema: {exc}") from exc
+        data = buf.getvalue()
+        validate_size(len(data), self.max_event_bytes)
+        return data
+
+    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """-> (event type, record). Raises ``DecodeError`` for bytes that are not an event."""
+        if data[:2] == SINGLE_OBJECT_MARKER and len(data) >= 10:
+            writer = self.schemas.writers.get(data[2:10])
+            if writer is None:
+                raise UnknownSchemaError(f"unknown writer schema fingerprint {data[2:10].hex()}")
+            body = 10
+        elif data[:1] == b"\x00" and len(data) >= 5:
+            writer = self._writer_by_id(struct.unpack(">I", data[1:5])[0])
+            body = 5
+        else:
+            raise DecodeError("not an Avro single-object or Confluent-framed message")
+        reader = self.schemas.current[writer.event_type] if writer.resolve else None
+        buf = io.BytesIO(data)
+        buf.seek(body)
+        try:
+            record = fastavro.schemaless_reader(buf, writer.schema, reader)
+        except Exception as exc:  # fastavro raises many types on corrupt input
+            raise DecodeError(f"corrupt Avro body: {type(exc).__name__}: {exc}") from exc
+        if buf.tell() != len(data):
+            raise DecodeError(f"{len(data) - buf.tell()} trailing bytes after the Avro body")
+        return writer.event_type, record  # type: ignore[return-value]
+
+    def _registry_header(self, event_type: str) -> bytes:
+        if self._registry is None:
+            raise ValidationError("event_type", f"unknown event type {event_type!r}")
+        from confluent_kafka.schema_registry import Schema
+
+        subject = f"{self._subject_prefix}-{SCHEMA_NAMES[event_type]}"
+        try:
+            schema_id = self._registry.register_schema(subject, Schema(self.schemas.schema_json(event_type), "AVRO"))
+        except Exception as exc:
+            raise SchemaRegistryError(f"cannot register {subject}: {exc}") from exc
+        header = struct.pack(">bI", CONFLUENT_MAGIC, schema_id)
+        self._headers[event_type] = header
+        self._by_id[schema_id] = self.schemas.writers[self.schemas.fingerprints[event_type]]
+        return header
+
+    def _writer_by_id(self, schema_id: int) -> WriterSchema:
+        writer = self._by_id.get(schema_id)
+        if writer is not None:
+            return writer
+        if self._registry is None:
+            raise UnknownSchemaError(f"Confluent-framed message (schema id {schema_id}) but no schema registry")
+        try:
+            schema_str = self._registry.get_schema(schema_id).schema_str
+        except Exception as exc:
+            raise UnknownSchemaError(f"schema id {schema_id} not found in the registry: {exc}") from exc
+        writer = self.schemas.add_writer(json.loads(schema_str))
+        self._by_id[schema_id] = writer
+        return writer
+
+
+def make_codec(schema_registry_url: str | None, *, max_event_bytes: int, subject_prefix: str) -> Codec:
+    """The codec the settings ask for: single-object, or Confluent framing with a registry client."""
+    registry = None
+    if schema_registry_url:
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+
+        registry = SchemaRegistryClient.new_client({"url": schema_registry_url})
+    return Codec(max_event_bytes=max_event_bytes, registry=registry, subject_prefix=subject_prefix)

@@ -1,0 +1,194 @@
+"""The event model: ``AssetMaterialization``, ``AssetObservation``, ``AssetCheckEvaluation``.
+
+Events are built by users (``AssetMaterialization("sales/daily", metadata={...})``) and turned into the
+wire record (the Avro dict) by ``build_record``, the one function every producer goes through.
+``event_from_record`` rebuilds an event from a decoded record.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Literal, Union
+
+from schemas.asset_key import AssetKey, CoercibleToAssetKey, coerce_asset_key
+from schemas.metadata import MetadataValue, from_wire, metadata_to_wire, normalize
+
+EventType = Literal["materialization", "observation", "check_evaluation"]
+SourceKind = Literal["sdk", "http", "backfill", "run"]
+Severity = Literal["WARN", "ERROR"]
+
+SCHEMA_NAMES: dict[str, str] = {
+    "materialization": "assetpipe.AssetMaterialization",
+    "observation": "assetpipe.AssetObservation",
+    "check_evaluation": "assetpipe.AssetCheckEvaluation",
+}
+EVENT_TYPES: dict[str, str] = {name: event_type for event_type, name in SCHEMA_NAMES.items()}
+_EVENT_ID_NAMESPACE = uuid.UUID("6d3c2f9e-8b0a-4c8e-9a51-3f1e2b7d4a60")
+
+
+def event_id_for(event_type: str, asset_key: str, idempotency_key: str | None) -> str:
+    """A random UUID, or one derived from the idempotency key so a retried report is the same event."""
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{event_type}\x00{asset_key}\x00{idempotency_key}"))
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def build_record(
+    event_type: str,
+    asset_key: list[str],
+    *,
+    source: SourceKind,
+    host: str,
+    partition: str | None = None,
+    data_version: str | None = None,
+    description: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    event_id: str | None = None,
+    idempotency_key: str | None = None,
+    timestamp_us: int | None = None,
+    run_id: str | None = None,
+    check_name: str | None = None,
+    passed: bool | None = None,
+    severity: str = "ERROR",
+) -> dict[str, Any]:
+    """The wire record of one event. ``metadata`` may hold raw or typed values."""
+    record: dict[str, Any] = {
+        "event_id": event_id or event_id_for(event_type, "/".join(asset_key), idempotency_key),
+        "asset_key": asset_key,
+        "partition": partition,
+        "data_version": data_version,
+        "description": description,
+        "metadata": metadata_to_wire(metadata),
+        "tags": dict(tags) if tags else {},
+        "timestamp": now_us() if timestamp_us is None else timestamp_us,
+        "source": {"kind": source, "host": host},
+        "run_id": run_id,
+    }
+    if event_type == "check_evaluation":
+        record["check_name"] = check_name
+        record["passed"] = passed
+        record["severity"] = severity
+    return record
+
+
+@dataclass(frozen=True, slots=True)
+class _AssetEvent:
+    asset_key: AssetKey
+    _: KW_ONLY
+    partition: str | None = None
+    data_version: str | None = None
+    description: str | None = None
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    event_id: str | None = None
+    timestamp: datetime | None = None
+    source: SourceKind = "sdk"
+    host: str = ""
+    run_id: str | None = None
+
+    event_type: ClassVar[EventType]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "asset_key", coerce_asset_key(self.asset_key))
+        object.__setattr__(self, "metadata", {k: normalize(k, v) for k, v in (self.metadata or {}).items()})
+        object.__setattr__(self, "tags", dict(self.tags or {}))
+
+    def _extra_fields(self) -> dict[str, Any]:
+        return {}
+
+    def to_record(self, *, source: SourceKind | None = None, host: str | None = None,
+                  idempotency_key: str | None = None) -> dict[str, Any]:  # fmt: skip
+        return build_record(
+            self.event_type,
+            list(self.asset_key.path),
+            source=source or self.source,
+            host=self.host if host is None else host,
+            partition=self.partition,
+            data_version=self.data_version,
+            description=self.description,
+            metadata=self.metadata,
+            tags=self.tags,
+            event_id=self.event_id,
+            idempotency_key=idempotency_key,
+            timestamp_us=None if self.timestamp is None else _datetime_to_us(self.timestamp),
+            run_id=self.run_id,
+            **self._extra_fields(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AssetMaterialization(_AssetEvent):
+    """An asset was written."""
+
+    event_type: ClassVar[EventType] = "materialization"
+
+
+@dataclass(frozen=True, slots=True)
+class AssetObservation(_AssetEvent):
+    """An asset was seen (its metadata or data version) without being changed."""
+
+    event_type: ClassVar[EventType] = "observation"
+
+
+@dataclass(frozen=True, slots=True)
+class AssetCheckEvaluation(_AssetEvent):
+    """A data-quality check ran against an asset."""
+
+    _: KW_ONLY
+    check_name: str
+    passed: bool
+    severity: Severity = "ERROR"
+
+    event_type: ClassVar[EventType] = "check_evaluation"
+
+    def _extra_fields(self) -> dict[str, Any]:
+        return {"check_name": self.check_name, "passed": self.passed, "severity": self.severity}
+
+
+AssetEvent = Union[AssetMaterialization, AssetObservation, AssetCheckEvaluation]
+EVENT_CLASSES: dict[str, type[_AssetEvent]] = {
+    "materialization": AssetMaterialization,
+    "observation": AssetObservation,
+    "check_evaluation": AssetCheckEvaluation,
+}
+
+
+def event_from_record(event_type: str, record: Mapping[str, Any]) -> AssetEvent:
+    """Rebuild an event from a decoded wire record."""
+    extra: dict[str, Any] = {}
+    if event_type == "check_evaluation":
+        extra = {"check_name": record["check_name"], "passed": record["passed"], "severity": record["severity"]}
+    timestamp = record["timestamp"]
+    if not isinstance(timestamp, datetime):
+        timestamp = datetime.fromtimestamp(timestamp / 1e6, tz=timezone.utc)
+    event = EVENT_CLASSES[event_type](
+        AssetKey(record["asset_key"]),
+        partition=record.get("partition"),
+        data_version=record.get("data_version"),
+        description=record.get("description"),
+        metadata={k: from_wire(v) for k, v in (record.get("metadata") or {}).items()},
+        tags=record.get("tags") or {},
+        event_id=record["event_id"],
+        timestamp=timestamp,
+        source=record["source"]["kind"],
+        host=record["source"]["host"],
+        run_id=record.get("run_id"),
+        **extra,
+    )
+    return event  # type: ignore[return-value]
+
+
+def _datetime_to_us(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    delta = value - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

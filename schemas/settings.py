@@ -1,0 +1,153 @@
+"""Settings: one typed, frozen object per process, built from ``ASSETPIPE_*`` environment variables.
+
+``Settings.from_env()`` is the only place that reads the environment; everything else receives the
+object. Tests pass ``environ={...}`` instead of patching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from schemas.errors import ConfigError
+
+ENV_PREFIX = "ASSETPIPE_"
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The topic names, all under one prefix."""
+
+    events: str
+    dlq: str
+    accepted: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> Topics:
+        return cls(f"{prefix}asset_events", f"{prefix}asset_events.dlq", f"{prefix}asset_events.accepted")
+
+
+class Settings(BaseModel):
+    """Every setting of assetpipe. Field ``x`` is read from ``ASSETPIPE_X``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kafka_bootstrap_servers: str | None = Field(
+        None, description="Kafka bootstrap servers; unset: `assetpipe up` starts the embedded broker"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = Field(None, description="e.g. PLAIN, SCRAM-SHA-512")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_session_timeout_ms: int = Field(6000, ge=1000, description="consumer group session timeout")
+    kafka_heartbeat_interval_ms: int = Field(500, ge=100)
+    embedded_kafka_port: int = Field(9092, ge=1, le=65535, description="port of the embedded broker")
+    topic_prefix: str = Field("", description="prefix of every topic name")
+    topic_partitions: int = Field(4, ge=1, description="partitions of topics that assetpipe creates")
+    topic_replication_factor: int = Field(1, ge=1)
+    schema_registry_url: str | None = Field(
+        None, description="Confluent schema registry; unset: Avro single-object encoding"
+    )
+    clickhouse_url: str | None = Field(
+        None, description="http(s)://user:pass@host:8123 or chdb:///abs/path; unset: embedded under data_dir"
+    )
+    clickhouse_database: str = Field("assetpipe", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    data_dir: Path = Field(Path(".assetpipe"), description="embedded ClickHouse data and the control socket")
+    http_port: int = Field(3000, ge=1, le=65535)
+    ingest_group_id: str = "assetpipe-ingest"
+    ingest_batch_max_rows: int = Field(50_000, ge=1)
+    ingest_batch_max_seconds: float = Field(1.0, gt=0)
+    dedup_cache_size: int = Field(1_000_000, ge=0, description="recent dedup keys kept in memory")
+    producer_linger_ms: int = Field(5, ge=0)
+    producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    producer_queue_max_messages: int = Field(1_000_000, ge=1)
+    producer_backpressure_timeout_s: float = Field(30.0, ge=0)
+    max_event_bytes: int = Field(1_048_576, ge=1024)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, value in env.items():
+            if not name.startswith(ENV_PREFIX):
+                continue
+            field = name[len(ENV_PREFIX) :].lower()
+            if field not in cls.model_fields:
+                raise ConfigError(f"unknown setting {name}")
+            values[field] = value
+        values.update(overrides)
+        try:
+            return cls(**values)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"invalid settings: {problems}") from exc
+
+    @property
+    def topics(self) -> Topics:
+        return Topics.with_prefix(self.topic_prefix)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.embedded_kafka_port}"
+
+    @property
+    def uses_embedded_kafka(self) -> bool:
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        return self.clickhouse_url or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def uses_embedded_clickhouse(self) -> bool:
+        return self.clickhouse_dsn.startswith("chdb:")
+
+    @property
+    def control_socket(self) -> Path:
+        return self.data_dir.resolve() / "assetpipe.sock"
+
+    def as_librdkafka_dict(self) -> dict[str, Any]:
+        """Connection settings shared by every Kafka client."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username is not None:
+            conf["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password is not None:
+            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        return conf
+
+    def producer_config(self) -> dict[str, Any]:
+        return {
+            **self.as_librdkafka_dict(),
+            "acks": "all",
+            "enable.idempotence": True,
+            "compression.type": self.producer_compression,
+            "linger.ms": self.producer_linger_ms,
+            "batch.size": 1_000_000,
+            "queue.buffering.max.messages": self.producer_queue_max_messages,
+            "message.max.bytes": self.max_event_bytes + 65_536,
+        }
+
+    def consumer_config(self, group_id: str) -> dict[str, Any]:
+        return {
+            **self.as_librdkafka_dict(),
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": self.kafka_session_timeout_ms,
+            "heartbeat.interval.ms": self.kafka_heartbeat_interval_ms,
+            "partition.assignment.strategy": "cooperative-sticky",
+            "statistics.interval.ms": 1000,
+        }

@@ -1,0 +1,103 @@
+"""Validation shared by every producer and the consumer, on the wire record (the Avro dict).
+
+Messages name the field. Tags follow Dagster's asset-event rules: key = optional ``namespace/`` + name,
+each segment 1-63 of ``[A-Za-z0-9_.-]``; value 0-63 of the same (empty value = label); system
+data-version tags are exempt.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from schemas.errors import EventTooLargeError, ValidationError
+
+TAG_KEY = re.compile(r"^([A-Za-z0-9_.-]{1,63}/|dagster/kind/)?[A-Za-z0-9_.-]{1,63}$")
+TAG_VALUE = re.compile(r"^[A-Za-z0-9_.-]{0,63}$")
+SYSTEM_TAGS = frozenset(
+    {"dagster/code_version", "dagster/data_version", "dagster/logical_version", "dagster/reporting_user"}
+)
+SYSTEM_TAG_PREFIXES = (
+    "dagster/input_data_version/",
+    "dagster/input_event_pointer/",
+    "dagster/input_logical_version/",
+    "dagster/partition/",
+)
+SEVERITIES = ("WARN", "ERROR")
+_OPTIONAL_STRINGS = ("partition", "data_version", "description", "run_id")
+
+
+def validate_record(event_type: str, record: Mapping[str, Any]) -> None:
+    """Raise ``ValidationError`` naming the first field that breaks the contract."""
+    event_id = record.get("event_id")
+    if not isinstance(event_id, str) or not _is_uuid(event_id):
+        raise ValidationError("event_id", f"must be a UUID string, got {event_id!r}")
+    validate_asset_key(record.get("asset_key"))
+    for name in _OPTIONAL_STRINGS:
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(name, f"must be a string, got {type(value).__name__}")
+    validate_tags(record.get("tags") or {})
+    metadata = record.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        raise ValidationError("metadata", f"must be a mapping, got {type(metadata).__name__}")
+    for key in metadata:
+        if not isinstance(key, str) or not key:
+            raise ValidationError("metadata", f"keys must be non-empty strings, got {key!r}")
+    if event_type == "check_evaluation":
+        check_name = record.get("check_name")
+        if not isinstance(check_name, str) or not check_name:
+            raise ValidationError("check_name", "must be a non-empty string")
+        if not isinstance(record.get("passed"), bool):
+            raise ValidationError("passed", "must be a boolean")
+        if record.get("severity") not in SEVERITIES:
+            raise ValidationError("severity", f"invalid severity {record.get('severity')!r}: expected WARN or ERROR")
+
+
+def validate_asset_key(parts: Any) -> None:
+    if not isinstance(parts, (list, tuple)) or not parts:
+        raise ValidationError("asset_key", "must be a non-empty list of path parts")
+    for i, part in enumerate(parts):
+        if not isinstance(part, str) or not part:
+            raise ValidationError(f"asset_key[{i}]", f"path parts must be non-empty strings, got {part!r}")
+
+
+def validate_tags(tags: Mapping[Any, Any]) -> None:
+    if not isinstance(tags, Mapping):
+        raise ValidationError("tags", f"must be a mapping, got {type(tags).__name__}")
+    for key, value in tags.items():
+        if not isinstance(key, str):
+            raise ValidationError("tags", f"keys must be strings, got {key!r}")
+        if not isinstance(value, str):
+            raise ValidationError(f"tags.{key}", f"values must be strings, got {type(value).__name__}")
+        if key in SYSTEM_TAGS or key.startswith(SYSTEM_TAG_PREFIXES):
+            continue
+        if not TAG_KEY.match(key):
+            raise ValidationError(
+                f"tags.{key}",
+                "invalid tag key: allowed characters are alphanumeric, '_', '-', '.', with an optional "
+                "'namespace/' section; each section must have 1-63 characters",
+            )
+        if not TAG_VALUE.match(value):
+            raise ValidationError(
+                f"tags.{key}",
+                f"invalid tag value {value!r}: allowed characters are alphanumeric, '_', '-', '.'; "
+                "at most 63 characters",
+            )
+
+
+def validate_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise EventTooLargeError("event", f"encoded event is {size} bytes, over the {limit}-byte limit")
+
+
+def _is_uuid(value: str) -> bool:
+    if len(value) != 36:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
