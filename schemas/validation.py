@@ -27,6 +27,7 @@ SYSTEM_TAG_PREFIXES = (
 )
 SEVERITIES = ("WARN", "ERROR")
 _OPTIONAL_STRINGS = ("partition", "data_version", "description", "run_id")
+_NON_EMPTY = frozenset({"partition", "data_version"})
 
 
 def validate_record(event_type: str, record: Mapping[str, Any]) -> None:
@@ -39,6 +40,8 @@ def validate_record(event_type: str, record: Mapping[str, Any]) -> None:
         value = record.get(name)
         if value is not None and not isinstance(value, str):
             raise ValidationError(name, f"must be a string, got {type(value).__name__}")
+        if value == "" and name in _NON_EMPTY:
+            raise ValidationError(name, "must be non-empty when given")
     validate_tags(record.get("tags") or {})
     metadata = record.get("metadata") or {}
     if not isinstance(metadata, Mapping):
