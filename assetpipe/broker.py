@@ -7,6 +7,8 @@ child process. It keeps everything in memory: a restart loses topics, offsets an
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import signal
 import socket
 import subprocess
 import time
@@ -17,6 +19,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from assetpipe.exceptions import BrokerError, PortInUseError
 from schemas.settings import Settings
+
+
+def _die_with_parent() -> None:
+    """In the child: be killed when the parent dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -59,6 +67,8 @@ class EmbeddedBroker:
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop the broker after the workers
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

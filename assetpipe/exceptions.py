@@ -19,3 +19,7 @@ class PortInUseError(AssetpipeError):
 
 class StackNotRunningError(AssetpipeError):
     code = "stack_not_running"
+
+
+class StackAlreadyRunningError(AssetpipeError):
+    code = "stack_already_running"

@@ -45,6 +45,7 @@ class SchemaSet:
     """The current schema of each event type, and every writer schema this build can read."""
 
     def __init__(self, avro_dir: Path = AVRO_DIR, history_dir: Path = HISTORY_DIR) -> None:
+        self.avro_dir = avro_dir
         self.current: dict[str, Any] = {}
         self.fingerprints: dict[str, bytes] = {}
         self.writers: dict[bytes, WriterSchema] = {}
@@ -72,7 +73,7 @@ class SchemaSet:
 
     def schema_json(self, event_type: str) -> str:
         """The full schema text (references inlined), as registered with a schema registry."""
-        return json.dumps(load_schema(AVRO_DIR / f"{SCHEMA_NAMES[event_type]}.avsc", _write_hint=False))
+        return json.dumps(load_schema(self.avro_dir / f"{SCHEMA_NAMES[event_type]}.avsc", _write_hint=False))
 
 
 class Codec:
@@ -132,7 +133,7 @@ class Codec:
         return writer.event_type, record  # type: ignore[return-value]
 
     def _registry_header(self, event_type: str) -> bytes:
-        if self._registry is None:
+        if self._registry is None or event_type not in SCHEMA_NAMES:
             raise ValidationError("event_type", f"unknown event type {event_type!r}")
         from confluent_kafka.schema_registry import Schema
 
@@ -156,7 +157,12 @@ class Codec:
             schema_str = self._registry.get_schema(schema_id).schema_str
         except Exception as exc:
             raise UnknownSchemaError(f"schema id {schema_id} not found in the registry: {exc}") from exc
-        writer = self.schemas.add_writer(json.loads(schema_str))
+        try:
+            writer = self.schemas.add_writer(json.loads(schema_str))
+        except UnknownSchemaError:
+            raise
+        except Exception as exc:  # not JSON, not Avro, or not a record: no event schema of ours
+            raise UnknownSchemaError(f"schema id {schema_id} is not an asset event schema: {exc}") from exc
         self._by_id[schema_id] = writer
         return writer
 

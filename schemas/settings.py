@@ -55,7 +55,9 @@ class Settings(BaseModel):
         None, description="Confluent schema registry; unset: Avro single-object encoding"
     )
     clickhouse_url: str | None = Field(
-        None, description="http(s)://user:pass@host:8123 or chdb:///abs/path; unset: embedded under data_dir"
+        None,
+        description="http(s)://user:pass@host:8123 or chdb:///abs/path; unset: embedded under data_dir",
+        repr=False,  # may hold a password
     )
     clickhouse_database: str = Field("assetpipe", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     data_dir: Path = Field(Path(".assetpipe"), description="embedded ClickHouse data and the control socket")
@@ -100,7 +102,7 @@ class Settings(BaseModel):
 
     @property
     def uses_embedded_kafka(self) -> bool:
-        return self.kafka_bootstrap_servers is None
+        return not self.kafka_bootstrap_servers  # as bootstrap_servers: empty means unset
 
     @property
     def clickhouse_dsn(self) -> str:
@@ -119,6 +121,7 @@ class Settings(BaseModel):
         conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.kafka_security_protocol,
+            "log.connection.close": False,
         }
         if self.kafka_sasl_mechanism:
             conf["sasl.mechanism"] = self.kafka_sasl_mechanism

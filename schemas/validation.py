@@ -77,13 +77,13 @@ def validate_tags(tags: Mapping[Any, Any]) -> None:
             raise ValidationError(f"tags.{key}", f"values must be strings, got {type(value).__name__}")
         if key in SYSTEM_TAGS or key.startswith(SYSTEM_TAG_PREFIXES):
             continue
-        if not TAG_KEY.match(key):
+        if not TAG_KEY.fullmatch(key):  # fullmatch: `$` alone lets a trailing newline through
             raise ValidationError(
                 f"tags.{key}",
                 "invalid tag key: allowed characters are alphanumeric, '_', '-', '.', with an optional "
                 "'namespace/' section; each section must have 1-63 characters",
             )
-        if not TAG_VALUE.match(value):
+        if not TAG_VALUE.fullmatch(value):
             raise ValidationError(
                 f"tags.{key}",
                 f"invalid tag value {value!r}: allowed characters are alphanumeric, '_', '-', '.'; "
@@ -100,7 +100,7 @@ def _is_uuid(value: str) -> bool:
     if len(value) != 36:
         return False
     try:
-        uuid.UUID(value)
+        parsed = uuid.UUID(value)
     except ValueError:
         return False
-    return True
+    return str(parsed) == value.lower()  # uuid.UUID also accepts braces and misplaced hyphens

@@ -1,0 +1,225 @@
+"""The ``assetpipe`` command line: up, migrate, worker, status, sql, report."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from assetpipe.control import request
+from assetpipe.exceptions import StackNotRunningError
+from schemas.errors import AssetpipeError
+from schemas.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        overrides = {"data_dir": Path(args.data_dir)} if getattr(args, "data_dir", None) else {}
+        settings = Settings.from_env(**overrides)
+        return int(args.func(settings, args))
+    except AssetpipeError as exc:
+        print(f"error [{exc.code}]: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assetpipe", description="Asset events on Kafka and ClickHouse.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run the local stack: broker, ClickHouse, ingest worker")
+    up.add_argument("--data-dir", help="where embedded ClickHouse keeps its data (ASSETPIPE_DATA_DIR)")
+    up.set_defaults(func=cmd_up)
+
+    migrate = sub.add_parser("migrate", help="create topics and apply the warehouse DDL (idempotent)")
+    migrate.add_argument("--data-dir")
+    migrate.add_argument("--skip-topics", action="store_true", help="only the warehouse DDL")
+    migrate.set_defaults(func=cmd_migrate)
+
+    worker = sub.add_parser("worker", help="run one worker against the configured Kafka and ClickHouse")
+    worker.add_argument("kind", choices=["ingest"])
+    worker.add_argument("--data-dir")
+    worker.set_defaults(func=cmd_worker)
+
+    status = sub.add_parser("status", help="exit 0 when every component of the running stack is ready")
+    status.add_argument("--data-dir")
+    status.set_defaults(func=cmd_status)
+
+    sql = sub.add_parser("sql", help="run a read-only query against the warehouse")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.add_argument("--data-dir")
+    sql.set_defaults(func=cmd_sql)
+
+    report = sub.add_parser("report", help="publish one asset event")
+    report.add_argument("type", choices=["materialization", "observation", "check"])
+    report.add_argument("asset_key", help="a/b/c")
+    report.add_argument("--partition")
+    report.add_argument("--data-version")
+    report.add_argument("--description")
+    report.add_argument("--metadata", help="a JSON object; plain values take Dagster's types")
+    report.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+    report.add_argument("--check-name")
+    result = report.add_mutually_exclusive_group()
+    result.add_argument("--passed", dest="passed", action="store_true", default=None)
+    result.add_argument("--failed", dest="passed", action="store_false")
+    report.add_argument("--severity", choices=["WARN", "ERROR"], default="ERROR")
+    report.add_argument("--idempotency-key")
+    report.set_defaults(func=cmd_report)
+    return parser
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
+    from assetpipe.stack import LocalStack
+
+    stack = LocalStack(settings)
+    stop = _stop_on_signals()
+    stack.start()
+    print("assetpipe is running:")
+    for name, where in stack.describe():
+        print(f"  {name:<15} {where}")
+    print("Ctrl-C stops it.", flush=True)
+    while not stop.wait(0.5):
+        if stack.errors:
+            break
+    stack.stop()
+    if stack.errors:
+        print(f"error: {stack.errors[0]}", file=sys.stderr)
+        return 1
+    print("assetpipe stopped.")
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from assetpipe.broker import create_topics
+    from consumers.warehouse import Warehouse
+
+    if not args.skip_topics:
+        created = create_topics(settings)
+        print(f"topics: {', '.join(created) if created else 'all present'}")
+    warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    try:
+        applied = warehouse.migrate()
+    finally:
+        warehouse.close()
+    print(f"warehouse {settings.clickhouse_database}: {', '.join(applied) if applied else 'up to date'}")
+    return 0
+
+
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from consumers.ingest import IngestWorker
+
+    stop = _stop_on_signals()
+    worker = IngestWorker(settings)
+    try:
+        worker.run(stop)
+    finally:
+        worker.warehouse.close()
+    return 0
+
+
+def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
+    try:
+        answer = request(settings.control_socket, {"op": "status"})
+    except StackNotRunningError as exc:
+        print(f"not running: {exc}")
+        return 1
+    for name, component in answer["components"].items():
+        state = "ready" if component["ready"] else "NOT READY"
+        details = ", ".join(f"{k}={v}" for k, v in component.items() if k != "ready")
+        print(f"{name:<12} {state:<10} {details}")
+    return 0 if answer["ready"] else 1
+
+
+def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        answer = request(settings.control_socket, {"op": "sql", "query": args.query})
+        if not answer.get("ok"):
+            raise AssetpipeError(answer.get("error", "query failed"))
+        columns, rows = answer["columns"], [tuple(r) for r in answer["rows"]]
+    except StackNotRunningError:
+        from consumers.warehouse import Warehouse
+
+        warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+        try:
+            result = warehouse.read_only_query(args.query)
+        finally:
+            warehouse.close()
+        columns, rows = list(result.column_names), result.rows
+    _print_rows(columns, rows, args.format)
+    return 0
+
+
+def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
+    def text(value: Any) -> str:
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, default=str)
+        return "" if value is None else str(value)
+
+    if fmt == "json":
+        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str, indent=1))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows([[text(v) for v in row] for row in rows])
+    else:
+        cells = [[text(v) for v in row] for row in rows]
+        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+        print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+        print("  ".join("-" * w for w in widths))
+        for row in cells:
+            print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from producers import Reporter
+
+    try:
+        metadata = json.loads(args.metadata) if args.metadata else None
+    except ValueError as exc:
+        raise AssetpipeError(f"--metadata is not valid JSON: {exc}") from exc
+    if metadata is not None and not isinstance(metadata, dict):
+        raise AssetpipeError("--metadata must be a JSON object")
+    tags = dict(tag.partition("=")[::2] for tag in args.tag)
+    common = {"partition": args.partition, "description": args.description, "metadata": metadata,
+              "idempotency_key": args.idempotency_key}  # fmt: skip
+    with Reporter(settings=settings) as reporter:
+        if args.type == "check":
+            if not args.check_name or args.passed is None:
+                raise AssetpipeError("a check needs --check-name and --passed or --failed")
+            receipt = reporter.report_check(
+                args.asset_key, check_name=args.check_name, passed=args.passed, severity=args.severity, **common
+            )
+        else:
+            report = reporter.report_materialization if args.type == "materialization" else reporter.report_observation
+            receipt = report(args.asset_key, data_version=args.data_version, tags=tags or None, **common)
+        receipt.result(30.0)
+    print(receipt.event_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

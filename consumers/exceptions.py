@@ -1,0 +1,25 @@
+"""Errors of the consuming side: the warehouse and the consumer loop."""
+
+from __future__ import annotations
+
+from schemas.errors import AssetpipeError
+
+
+class WarehouseError(AssetpipeError):
+    """ClickHouse refused a statement (bad SQL, a constraint): retrying will not help."""
+
+    code = "warehouse_error"
+
+
+class WarehouseUnavailableError(WarehouseError):
+    """ClickHouse cannot be reached right now: the consumer pauses and retries with backoff."""
+
+    code = "warehouse_unavailable"
+
+
+class ReadOnlyQueryError(WarehouseError):
+    code = "read_only"
+
+
+class ConsumerError(AssetpipeError):
+    code = "consumer_error"

@@ -1,0 +1,273 @@
+"""The one consumer loop: poll -> decode -> handle -> publish -> commit.
+
+Every consumer (ingest, sensors, runs) plugs a ``BatchHandler`` into ``ConsumerLoop``. The loop owns
+the Kafka consumer and a producer: it gathers messages into batches bounded by size and time, decodes
+them (undecodable ones become dead letters), hands the batch to the handler, publishes what the handler
+returns plus the dead letters (and waits for the broker's acks), and only then commits offsets. A
+``RetryableError`` from the handler pauses the partitions and retries the same batch with backoff,
+so nothing is lost while a downstream store is down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from consumers.exceptions import ConsumerError
+from schemas.codec import Codec
+from schemas.errors import AssetpipeError, DecodeError
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(slots=True)
+class Decoded:
+    event_type: str
+    record: dict[str, Any]
+    message: Message
+
+
+@dataclass(slots=True)
+class Outbound:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a handler made of a batch: messages to publish (accepted events, dead letters)."""
+
+    outbound: list[Outbound] = field(default_factory=list)
+
+
+class BatchHandler(Protocol):
+    def handle(self, events: Sequence[Decoded], batch: Sequence[Message]) -> Outcome: ...
+
+
+@dataclass(slots=True)
+class LoopMetrics:
+    consumed: int = 0
+    batches: int = 0
+    dead_lettered: int = 0
+    lag: int | None = None
+    state: str = "starting"
+    last_error: str | None = None
+    retries: int = 0
+    last_batch_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+def dead_letter(message: Message, dlq_topic: str, error: AssetpipeError) -> Outbound:
+    """The original bytes, with the reason and the source position in headers."""
+    headers: Headers = list(message.headers() or [])
+    headers += [
+        ("error_code", error.code.encode()),
+        ("error_reason", str(error).encode()),
+        ("source_topic", (message.topic() or "").encode()),
+        ("source_partition", str(message.partition()).encode()),
+        ("source_offset", str(message.offset()).encode()),
+    ]
+    return Outbound(dlq_topic, message.key(), message.value() or b"", headers)
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        group_id: str,
+        topics: Sequence[str],
+        handler: BatchHandler,
+        codec: Codec,
+        retryable: tuple[type[Exception], ...] = (),
+        max_rows: int | None = None,
+        max_seconds: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = LoopMetrics()
+        self._topics = list(topics)
+        self._handler = handler
+        self._codec = codec
+        self._retryable = retryable
+        self._max_rows = max_rows or settings.ingest_batch_max_rows
+        self._max_seconds = max_seconds or settings.ingest_batch_max_seconds
+        self._dlq = settings.topics.dlq
+        conf = settings.consumer_config(group_id)
+        conf["stats_cb"] = self._on_stats
+        self._consumer = Consumer(conf)
+        self._producer = Producer(settings.producer_config())
+        self._batch: list[Message] = []
+        self._assigned: set[tuple[str, int]] = set()
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        self._consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.metrics.state = "running"
+        try:
+            deadline = 0.0
+            while not stop.is_set():
+                timeout = max(0.0, deadline - time.monotonic()) if self._batch else 0.5
+                room = min(10_000, self._max_rows - len(self._batch))
+                messages = self._consumer.consume(room, timeout)
+                for message in messages:
+                    error = message.error()
+                    if error is None:
+                        if not self._batch:
+                            deadline = time.monotonic() + self._max_seconds
+                        self._batch.append(message)
+                    elif error.code() != KafkaError._PARTITION_EOF:
+                        self.metrics.last_error = str(error)
+                        if error.fatal():
+                            raise ConsumerError(f"fatal Kafka error: {error}")
+                        log.warning("kafka: %s", error)
+                if self._batch and (len(self._batch) >= self._max_rows or time.monotonic() >= deadline):
+                    self._flush(stop)
+            self._flush(stop, final=True)
+        finally:
+            self.metrics.state = "stopped"
+            self._close()
+
+    def _flush(self, stop: threading.Event, *, final: bool = False) -> None:
+        if not self._batch:
+            return
+        started = time.monotonic()
+        delay = 0.2
+        while True:
+            batch = self._batch
+            try:
+                outcome = self._process(batch)
+                break
+            except self._retryable as exc:
+                self.metrics.state = "waiting for warehouse"
+                self.metrics.last_error = str(exc)
+                self.metrics.retries += 1
+                log.warning("retrying a batch of %d in %.1fs: %s", len(batch), delay, exc)
+                self._wait(delay, stop if not final else None)
+                delay = min(delay * 2, 30.0)
+                if not self._batch:  # every partition of the batch was revoked meanwhile
+                    return
+        self._publish(outcome.outbound)
+        self._commit(batch, asynchronous=not final)
+        self._batch = []
+        self.metrics.state = "running"
+        self.metrics.batches += 1
+        self.metrics.consumed += len(batch)
+        self.metrics.last_batch_seconds = time.monotonic() - started
+
+    def _process(self, batch: list[Message]) -> Outcome:
+        decoded: list[Decoded] = []
+        dead: list[Outbound] = []
+        decode = self._codec.decode
+        for message in batch:
+            try:
+                event_type, record = decode(message.value() or b"")
+            except DecodeError as exc:
+                dead.append(dead_letter(message, self._dlq, exc))
+                continue
+            decoded.append(Decoded(event_type, record, message))
+        outcome = self._handler.handle(decoded, batch)
+        self.metrics.dead_lettered += len(dead) + sum(1 for o in outcome.outbound if o.topic == self._dlq)
+        outcome.outbound.extend(dead)
+        return outcome
+
+    def _wait(self, seconds: float, stop: threading.Event | None) -> None:
+        """Back off with the partitions paused, still serving group membership."""
+        assignment = self._consumer.assignment()
+        if assignment:
+            self._consumer.pause(assignment)
+        try:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end and not (stop and stop.is_set()):
+                for message in self._consumer.consume(100, min(0.1, max(0.0, end - time.monotonic()))):
+                    if message.error() is None:  # fetched before the pause; kept in order
+                        self._batch.append(message)
+        finally:
+            assignment = self._consumer.assignment()
+            if assignment:
+                self._consumer.resume(assignment)
+
+    def _publish(self, outbound: list[Outbound]) -> None:
+        if not outbound:
+            return
+        failures: list[str] = []
+
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failures.append(str(err))
+
+        produce = self._producer.produce
+        for item in outbound:
+            while True:
+                try:
+                    produce(item.topic, item.value, item.key, headers=item.headers, on_delivery=on_delivery)
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)
+        remaining = self._producer.flush(60)
+        if remaining or failures:
+            # offsets stay uncommitted: the batch is redelivered, and dedup keeps it single
+            raise ConsumerError(f"could not publish {remaining + len(failures)} messages: {failures[:3]}")
+
+    def _commit(self, batch: list[Message], *, asynchronous: bool) -> None:
+        positions: dict[tuple[str, int], int] = {}
+        for message in batch:
+            positions[(message.topic(), message.partition())] = message.offset() + 1  # type: ignore[index]
+        offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items() if (t, p) in self._assigned]
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=asynchronous)
+        except KafkaException as exc:
+            # a failed commit only means redelivery, which dedup absorbs
+            log.warning("offset commit failed: %s", exc)
+
+    # -- group membership -------------------------------------------------------------------
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned.update((tp.topic, tp.partition) for tp in partitions)
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        if self._batch:
+            try:
+                outcome = self._process(self._batch)
+                self._publish(outcome.outbound)
+                self._commit(self._batch, asynchronous=False)
+                self.metrics.consumed += len(self._batch)
+                self._batch = []
+            except (AssetpipeError, KafkaException) as exc:
+                log.warning("batch dropped at rebalance, to be redelivered: %s", exc)
+                self._batch = [m for m in self._batch if (m.topic(), m.partition()) not in revoked]
+        self._assigned -= revoked
+
+    def _on_stats(self, stats_json: str) -> None:
+        """Consumer lag from librdkafka statistics (right on every broker, unlike uncached offsets)."""
+        try:
+            stats = json.loads(stats_json)
+        except ValueError:
+            return
+        lag = 0
+        for topic in stats.get("topics", {}).values():
+            for pid, part in topic.get("partitions", {}).items():
+                if pid != "-1" and part.get("consumer_lag", -1) >= 0:
+                    lag += part["consumer_lag"]
+        self.metrics.lag = lag
+
+    def _close(self) -> None:
+        try:
+            self._producer.flush(10)
+        finally:
+            self._consumer.close()

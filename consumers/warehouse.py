@@ -1,0 +1,175 @@
+"""The warehouse: one clickhouse-connect client for a ClickHouse server (``http(s)://``) or the
+embedded engine (``chdb:///path``), versioned DDL, and column-oriented inserts.
+
+Vendor errors are wrapped here: ``WarehouseUnavailableError`` when ClickHouse cannot be reached (the
+caller retries), ``WarehouseError`` when it refused the statement.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from consumers.exceptions import ReadOnlyQueryError, WarehouseError, WarehouseUnavailableError
+
+_READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.IGNORECASE)
+_UNAVAILABLE_HINTS = ("Cannot lock file", "Connection refused", "Max retries", "timed out", "connect")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def load_migrations() -> list[Migration]:
+    """The DDL files in ``consumers/migrations``, in version order."""
+    migrations = []
+    for entry in resources.files("consumers.migrations").iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        version, _, name = entry.name.removesuffix(".sql").partition("_")
+        text = "\n".join(line for line in entry.read_text().splitlines() if not line.lstrip().startswith("--"))
+        statements = tuple(s.strip() for s in text.split(";") if s.strip())
+        migrations.append(Migration(int(version), name, statements))
+    return sorted(migrations, key=lambda m: m.version)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    column_names: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+class Warehouse:
+    """ClickHouse through clickhouse-connect. Thread-safe: one lock serializes use of the client."""
+
+    def __init__(self, dsn: str, database: str) -> None:
+        self.dsn = dsn
+        self.database = database
+        self._client: Any = None
+        self._lock = threading.RLock()
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith("chdb:")
+
+    def connect(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                return
+            import clickhouse_connect
+
+            try:
+                self._client = clickhouse_connect.get_client(dsn=self.dsn)
+            except Exception as exc:
+                raise WarehouseUnavailableError(f"cannot reach ClickHouse at {self._safe_dsn()}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                try:
+                    self._client.close()
+                finally:
+                    self._client = None
+
+    def ping(self) -> bool:
+        try:
+            self.query("SELECT 1")
+        except WarehouseError:
+            return False
+        return True
+
+    def command(self, sql: str, settings: Mapping[str, Any] | None = None) -> Any:
+        return self._call("command", sql, settings=dict(settings or {}))
+
+    def query(
+        self,
+        sql: str,
+        parameters: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> QueryResult:
+        result = self._call("query", sql, parameters=parameters, settings=dict(settings or {}))
+        return QueryResult(tuple(result.column_names), list(result.result_rows))
+
+    def read_only_query(self, sql: str) -> QueryResult:
+        """An analyst's query: only statements that read, run with ClickHouse's readonly setting."""
+        if not _READ_ONLY.match(sql):
+            raise ReadOnlyQueryError("only read-only queries (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) are allowed")
+        settings = {} if self.embedded else {"readonly": 2}
+        return self.query(sql, settings=settings)
+
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        *,
+        dedup_token: str | None = None,
+    ) -> None:
+        """Column-oriented insert, synchronous (async_insert off), with an optional dedup token."""
+        settings: dict[str, Any] = {"async_insert": 0, "deduplicate_blocks_in_dependent_materialized_views": 1}
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
+        self._call(
+            "insert",
+            f"{self.database}.{table}",
+            columns,
+            column_names=list(column_names),
+            column_oriented=True,
+            settings=settings,
+        )
+
+    def migrate(self) -> list[str]:
+        """Apply the versioned DDL not applied yet; returns the names it applied. Idempotent."""
+        db = self.database
+        self.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+        self.command(
+            f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
+            "(version UInt32, name String, applied_at DateTime64(6, 'UTC') DEFAULT now64(6)) "
+            "ENGINE = ReplacingMergeTree ORDER BY version"
+        )
+        done = {row[0] for row in self.query(f"SELECT version FROM {db}.schema_migrations").rows}
+        applied = []
+        for migration in load_migrations():
+            if migration.version in done:
+                continue
+            for statement in migration.statements:
+                self.command(statement.replace("{db}", db))
+            self.insert("schema_migrations", [[migration.version], [migration.name]], ["version", "name"])
+            applied.append(f"{migration.version:04d}_{migration.name}")
+        return applied
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
+        with self._lock:
+            self.connect()
+            try:
+                return getattr(self._client, method)(*args, **kwargs)
+            except OperationalError as exc:
+                self._drop_client()
+                raise WarehouseUnavailableError(f"ClickHouse unavailable: {exc}") from exc
+            except DatabaseError as exc:
+                raise WarehouseError(str(exc)) from exc
+            except Exception as exc:  # the chDB backend raises plain errors
+                if any(hint in str(exc) for hint in _UNAVAILABLE_HINTS):
+                    self._drop_client()
+                    raise WarehouseUnavailableError(f"ClickHouse unavailable: {exc}") from exc
+                raise WarehouseError(str(exc)) from exc
+
+    def _drop_client(self) -> None:
+        try:
+            if self._client is not None:
+                self._client.close()
+        except Exception:
+            pass
+        self._client = None
+
+    def _safe_dsn(self) -> str:
+        return re.sub(r"//[^@/]*@", "//***@", self.dsn)
