@@ -21,7 +21,9 @@ from schemas.settings import Settings
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         overrides = {"data_dir": Path(args.data_dir)} if getattr(args, "data_dir", None) else {}
         settings = Settings.from_env(**overrides)

@@ -167,6 +167,7 @@ class ConsumerLoop:
         self.metrics.batches += 1
         self.metrics.consumed += len(batch)
         self.metrics.last_batch_seconds = time.monotonic() - started
+        log.info("committed a batch of %d messages in %.2fs", len(batch), self.metrics.last_batch_seconds)
 
     def _process(self, batch: list[Message]) -> Outcome:
         decoded: list[Decoded] = []

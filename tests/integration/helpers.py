@@ -1,0 +1,102 @@
+"""Helpers for integration tests: waiting, running workers, reading topics."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Message
+
+from consumers.ingest import IngestWorker
+from consumers.warehouse import Warehouse
+from schemas.settings import Settings
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f}s: {message}")
+
+
+@contextmanager
+def running_worker(settings: Settings, warehouse: Warehouse) -> Iterator[IngestWorker]:
+    """An ingest worker in a thread of this process (it shares this process's ClickHouse engine)."""
+    worker = IngestWorker(settings, warehouse)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run(stop)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="ingest-under-test")
+    thread.start()
+    try:
+        yield worker
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not errors, f"worker failed: {errors[0]!r}"
+
+
+def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 60.0) -> list[Message]:
+    """Every message on ``topic`` from the start, waiting until at least ``expected`` arrived."""
+    consumer = Consumer(settings.consumer_config(f"reader-{uuid.uuid4().hex[:8]}"))
+    consumer.subscribe([topic])
+    messages: list[Message] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for message in consumer.consume(10_000, 0.5):
+                if message.error() is None:
+                    messages.append(message)
+            if len(messages) >= expected:
+                # a moment more, to see anything beyond what was expected
+                messages.extend(m for m in consumer.consume(10_000, 1.0) if m.error() is None)
+                return messages
+    finally:
+        consumer.close()
+    raise AssertionError(f"{topic}: {len(messages)} of {expected} messages after {timeout:.0f}s")
+
+
+def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of an ``assetpipe`` subprocess configured like ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETPIPE_")}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"ASSETPIPE_{name.upper()}"] = str(value)
+    env.update(extra)
+    return env
+
+
+def start_cli(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    log = open(log_path, "ab")  # noqa: SIM115 - the process owns it
+    return subprocess.Popen([sys.executable, "-m", "assetpipe.cli", *args], env=env, stdout=log, stderr=log)
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "assetpipe.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def count_rows(warehouse: Warehouse, sql: str, **params: Any) -> int:
+    return int(warehouse.query(sql, parameters=params).rows[0][0])
