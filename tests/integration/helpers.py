@@ -84,8 +84,8 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 def start_cli(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    log = open(log_path, "ab")  # noqa: SIM115 - the process owns it
-    return subprocess.Popen([sys.executable, "-m", "assetpipe.cli", *args], env=env, stdout=log, stderr=log)
+    with open(log_path, "ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen([sys.executable, "-m", "assetpipe.cli", *args], env=env, stdout=log, stderr=log)
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
