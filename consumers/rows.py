@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.metadata import to_text
+from schemas.metadata import STRING_KINDS, to_text
+
+_AS_IS = STRING_KINDS | {"json"}  # stored as their own text
 
 EVENT_COLUMNS = (
     "event_id", "event_type", "asset_key", "asset_key_path", "partition", "data_version", "description",
@@ -35,7 +37,7 @@ class EventColumns:
         c[4].append(record["partition"] or "")
         c[5].append(record["data_version"] or "")
         c[6].append(record["description"] or "")
-        c[7].append({k: to_text(v) for k, v in metadata.items()})
+        c[7].append({k: v["value"] if v["kind"] in _AS_IS else to_text(v) for k, v in metadata.items()})
         c[8].append({k: v["kind"] for k, v in metadata.items()})
         c[9].append(record["tags"])
         if event_type == "check_evaluation":

@@ -50,12 +50,11 @@ CREATE TABLE IF NOT EXISTS {db}.asset_metadata_numeric
     event_id   UUID,
     key        String,
     value      Float64,
-    timestamp  DateTime64(6, 'UTC') CODEC(Delta, ZSTD(3)),
-    dedup_key  UInt64
+    timestamp  DateTime64(6, 'UTC') CODEC(Delta, ZSTD(3))
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(timestamp)
-ORDER BY (asset_key, key, partition, timestamp, dedup_key)
+ORDER BY (asset_key, key, partition, timestamp, event_id)
 SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.asset_metadata_numeric_mv TO {db}.asset_metadata_numeric AS
@@ -66,7 +65,6 @@ SELECT
     event_id,
     entry.1 AS key,
     if(entry.2 = 'bool', toFloat64(metadata[entry.1] = 'true'), toFloat64OrZero(metadata[entry.1])) AS value,
-    timestamp,
-    dedup_key
+    timestamp
 FROM {db}.asset_events
 ARRAY JOIN mapFilter((k, t) -> t IN ('int', 'float', 'bool', 'timestamp'), metadata_types) AS entry;
