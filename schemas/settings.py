@@ -61,11 +61,10 @@ class Settings(BaseModel):
     )
     clickhouse_database: str = Field("assetpipe", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     data_dir: Path = Field(Path(".assetpipe"), description="embedded ClickHouse data and the control socket")
-    http_port: int = Field(3000, ge=1, le=65535)
     ingest_group_id: str = "assetpipe-ingest"
     ingest_batch_max_rows: int = Field(50_000, ge=1)
     ingest_batch_max_seconds: float = Field(1.0, gt=0)
-    dedup_cache_size: int = Field(1_000_000, ge=0, description="recent dedup keys kept in memory")
+    dedup_cache_size: int = Field(200_000, ge=0, description="recent dedup keys the ingest worker keeps in memory")
     producer_linger_ms: int = Field(5, ge=0)
     producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     producer_queue_max_messages: int = Field(1_000_000, ge=1)
