@@ -26,11 +26,11 @@ def test_variables_are_parsed_and_coerced() -> None:
             "ASSETPIPE_DEDUP_CACHE_SIZE": "0",
             "ASSETPIPE_DATA_DIR": "/var/lib/assetpipe",
             "ASSETPIPE_PRODUCER_COMPRESSION": "zstd",
-            "ASSETPIPE_HTTP_PORT": "8080",
+            "ASSETPIPE_EMBEDDED_KAFKA_PORT": "8080",
             "ASSETPIPE_CLICKHOUSE_DATABASE": "events_prod",
             "HOME": "/root",
             "KAFKA_HEAP_OPTS": "-Xmx1G",
-            "assetpipe_http_port": "1",
+            "assetpipe_embedded_kafka_port": "1",
         }
     )
 
@@ -40,7 +40,7 @@ def test_variables_are_parsed_and_coerced() -> None:
     assert settings.dedup_cache_size == 0
     assert settings.data_dir == Path("/var/lib/assetpipe")
     assert settings.producer_compression == "zstd"
-    assert settings.http_port == 8080
+    assert settings.embedded_kafka_port == 8080
     assert settings.clickhouse_database == "events_prod"
     assert not settings.uses_embedded_kafka
 
@@ -63,8 +63,8 @@ def test_empty_bootstrap_servers_means_embedded_everywhere() -> None:
 
 
 def test_overrides_win_over_the_environment() -> None:
-    settings = Settings.from_env(environ={"ASSETPIPE_HTTP_PORT": "8080"}, http_port=9090)
-    assert settings.http_port == 9090
+    settings = Settings.from_env(environ={"ASSETPIPE_EMBEDDED_KAFKA_PORT": "8080"}, embedded_kafka_port=9090)
+    assert settings.embedded_kafka_port == 9090
 
 
 def test_unknown_assetpipe_variable_is_named() -> None:
@@ -79,7 +79,7 @@ def test_unknown_assetpipe_variable_is_named() -> None:
     [
         ("ASSETPIPE_KAFKA_SESSION_TIMEOUT_MS", "soon"),
         ("ASSETPIPE_KAFKA_SESSION_TIMEOUT_MS", "10"),
-        ("ASSETPIPE_HTTP_PORT", "70000"),
+        ("ASSETPIPE_EMBEDDED_KAFKA_PORT", "70000"),
         ("ASSETPIPE_INGEST_BATCH_MAX_SECONDS", "0"),
         ("ASSETPIPE_PRODUCER_COMPRESSION", "brotli"),
         ("ASSETPIPE_KAFKA_SECURITY_PROTOCOL", "TLS"),
@@ -89,9 +89,9 @@ def test_unknown_assetpipe_variable_is_named() -> None:
 )
 def test_invalid_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as exc:
-        Settings.from_env(environ={"ASSETPIPE_HTTP_PORT": "8080", name: value})
+        Settings.from_env(environ={"ASSETPIPE_EMBEDDED_KAFKA_PORT": "8080", name: value})
     assert name in str(exc.value)
-    assert "ASSETPIPE_HTTP_PORT" not in str(exc.value) or name == "ASSETPIPE_HTTP_PORT"
+    assert "ASSETPIPE_EMBEDDED_KAFKA_PORT" not in str(exc.value) or name == "ASSETPIPE_EMBEDDED_KAFKA_PORT"
 
 
 def test_topics_take_the_prefix() -> None:
@@ -155,4 +155,4 @@ def test_repr_does_not_leak_passwords() -> None:
 def test_settings_are_frozen() -> None:
     settings = Settings.from_env(environ={})
     with pytest.raises(ValueError, match="frozen"):
-        settings.http_port = 1
+        settings.embedded_kafka_port = 1
