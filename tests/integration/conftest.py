@@ -33,7 +33,11 @@ def _docker_available() -> str | None:
     try:
         import docker
 
-        docker.from_env().ping()
+        client = docker.from_env()
+        try:
+            client.ping()
+        finally:
+            client.close()
     except Exception as exc:  # any failure means no usable engine
         return f"no Docker engine reachable ({type(exc).__name__}); the embedded variant covers this test"
     return None

@@ -1,0 +1,158 @@
+"""SDK publish rate, beside the raw limits measured in the same run.
+
+Publishes the reference event (5 metadata entries: int, float, text, bool, url; a partition; a data
+version) through ``Reporter`` and prints events/s, next to: the SDK's encode path alone (build, validate,
+encode; no Kafka), fastavro's schemaless encode of the same record, and confluent-kafka producing the same
+bytes with the same producer settings (no Avro, no receipts). Starts its own embedded broker; after that
+the process is pinned to one CPU, so librdkafka's threads share the core with Python (``--no-pin`` to
+let them spread). Prints figures; asserts nothing.
+
+    python bench/bench_sdk.py [--events N] [--no-pin]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from typing import Any
+
+import fastavro
+from confluent_kafka import Producer, libversion
+
+from assetpipe.broker import EmbeddedBroker, create_topics, free_port
+from producers import MetadataValue, Publisher, Reporter
+from producers.encoder import EventEncoder
+from schemas.codec import make_codec
+from schemas.settings import Settings
+
+ASSET = "sales/daily"
+METADATA = {
+    "rows": 1204,
+    "ratio": 0.25,
+    "owner": "finance",
+    "fresh": True,
+    "dashboard": MetadataValue.url("https://dash.example/sales/daily"),
+}
+FIELDS: dict[str, Any] = {"partition": "2024-06-01", "data_version": "v7", "metadata": METADATA}
+
+
+def rate(n: int, run: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    run()
+    return n / (time.perf_counter() - started)
+
+
+def sdk_publish(settings: Settings, n: int) -> float:
+    with Reporter(settings=settings) as reporter:
+        reporter.report_materialization("bench/warmup").result(timeout=30)  # connection, topic metadata
+
+        def run() -> None:
+            report = reporter.report_materialization
+            for _ in range(n):
+                report(ASSET, **FIELDS)
+            reporter.flush()
+
+        return rate(n, run)
+
+
+def sdk_encode(settings: Settings, n: int) -> float:
+    codec = make_codec(None, max_event_bytes=settings.max_event_bytes, subject_prefix=settings.topics.events)
+    encode = EventEncoder(codec).encode
+
+    def run() -> None:
+        for _ in range(n):
+            encode("materialization", ASSET, **FIELDS)
+
+    return rate(n, run)
+
+
+def fastavro_encode(settings: Settings, n: int) -> tuple[float, bytes]:
+    codec = make_codec(None, max_event_bytes=settings.max_event_bytes, subject_prefix=settings.topics.events)
+    encoded = EventEncoder(codec).encode("materialization", ASSET, **FIELDS)
+    _, record = codec.decode(encoded.value)
+    schema = codec.schemas.current["materialization"]
+    writer = fastavro.schemaless_writer
+
+    def run() -> None:
+        for _ in range(n):
+            buf = io.BytesIO()
+            writer(buf, schema, record)
+            buf.getvalue()
+
+    return rate(n, run), encoded.value
+
+
+def raw_produce(settings: Settings, n: int, value: bytes) -> float:
+    producer = Producer(settings.producer_config())
+    topic, key = settings.topics.events, ASSET.encode()
+    producer.produce(topic, value, key)
+    producer.flush(30)
+
+    def run() -> None:
+        produce, poll = producer.produce, producer.poll
+        for _ in range(n):
+            produce(topic, value, key)
+            poll(0)
+        producer.flush()
+
+    return rate(n, run)
+
+
+def publisher_publish(settings: Settings, n: int, value: bytes) -> float:
+    with Publisher.from_settings(settings) as publisher:
+        topic, key = settings.topics.events, ASSET.encode()
+        publisher.publish(topic, key, value, event_id="warmup").result(timeout=30)
+
+        def run() -> None:
+            publish = publisher.publish
+            for _ in range(n):
+                publish(topic, key, value, event_id="e")
+            publisher.flush()
+
+        return rate(n, run)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin this process to one CPU")
+    args = parser.parse_args()
+    n: int = args.events
+
+    with EmbeddedBroker(free_port()) as broker:
+        settings = Settings.model_validate(
+            {"kafka_bootstrap_servers": broker.bootstrap_servers, "topic_prefix": "bench_"}
+        )
+        create_topics(settings)
+        pinned = "not pinned"
+        if not args.no_pin and hasattr(os, "sched_setaffinity"):
+            cpu = min(os.sched_getaffinity(0))
+            os.sched_setaffinity(0, {cpu})  # after starting the broker, which keeps every CPU
+            pinned = f"pinned to CPU {cpu}"
+
+        encode_rate, value = fastavro_encode(settings, n)
+        results = [
+            ("SDK Reporter.report_materialization, flushed", sdk_publish(settings, n)),
+            ("SDK encode path only (build + validate + encode)", sdk_encode(settings, n)),
+            ("raw fastavro schemaless encode, same record", encode_rate),
+            ("Publisher.publish (receipts), same bytes", publisher_publish(settings, n, value)),
+            ("raw confluent-kafka produce, same bytes", raw_produce(settings, n, value)),
+        ]
+
+    print(
+        f"{n:,} events of {len(value)} bytes; Python {platform.python_version()}, "
+        f"confluent-kafka {version('confluent-kafka')} / librdkafka {libversion()[0]}, "
+        f"fastavro {fastavro.__version__}; {pinned}; producer: acks=all, idempotent, "
+        f"{settings.producer_compression}, linger {settings.producer_linger_ms} ms"
+    )
+    for name, per_s in results:
+        print(f"  {name:<50} {per_s:>10,.0f} events/s  {1e6 / per_s:7.2f} us/event")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""The publisher: bytes onto a Kafka topic, with backpressure and delivery tracking.
+
+Owns the confluent-kafka ``Producer`` of a process. It moves ``(topic, key, value, headers)`` and knows
+nothing about events: the SDK, the HTTP API and the file backfill all publish through it. The event id it
+is given is only the label that receipts and failure reports carry.
+
+How nothing is lost:
+- A full local queue (librdkafka's ``BufferError``) is backpressure: ``publish`` serves delivery reports
+  and retries until ``backpressure_timeout_s`` elapses, then raises ``QueueFullError``; it never drops.
+- Each message's fate reaches the caller exactly once: through its ``Receipt.result()`` if the caller
+  asks, otherwise through the next ``flush()``/``close()``, which raises ``DeliveryError`` naming the
+  failed event ids. ``failed`` shows failures not yet raised.
+- ``flush``/``close`` raise ``PublishTimeoutError`` if messages are still queued when the timeout ends.
+
+Delivery reports are served by whichever thread calls ``publish``/``flush``/``Receipt.result`` (librdkafka
+calls back from ``poll``); the publisher may be shared between threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from producers.exceptions import (
+    DeliveryError,
+    PublisherClosedError,
+    PublishError,
+    PublishTimeoutError,
+    QueueFullError,
+)
+from schemas.errors import ConfigError
+from schemas.settings import Settings
+
+Headers = dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]]
+
+_POLL_SLICE_S = 0.05
+_LOG = logging.getLogger(__name__)
+_LIBRDKAFKA_LOG = logging.getLogger("producers.librdkafka")
+
+
+class Receipt:
+    """The fate of one published message: pending until the broker acknowledges it or librdkafka gives
+    up on it. ``event_id`` is the id of the event it carries; ``result()`` waits for the outcome.
+
+    The receipt's bound ``_settle`` is the message's delivery callback, so tracking costs one small object
+    per message and no closure; a caller that never looks at it loses nothing (see ``Publisher.flush``).
+    It holds its publisher weakly: librdkafka holds the receipt until the message settles, and a strong
+    reference back would keep a dropped publisher (and its producer threads) alive.
+    """
+
+    __slots__ = ("_done", "_error", "_publisher", "_raised", "event_id")
+
+    def __init__(self, event_id: str, publisher: weakref.ref[Publisher]) -> None:
+        self.event_id = event_id
+        self._publisher = publisher
+        self._done = False
+        self._error: KafkaError | None = None
+        self._raised = False
+
+    @property
+    def done(self) -> bool:
+        """True once the broker acknowledged the message or delivery failed for good."""
+        return self._done
+
+    @property
+    def error(self) -> str | None:
+        """Why delivery failed, or None (delivered, or not settled yet)."""
+        return None if self._error is None else str(self._error.str())
+
+    def result(self, timeout: float | None = None) -> None:
+        """Block until the broker has acknowledged this message (``acks=all``).
+
+        Raises ``DeliveryError`` if delivery failed, and ``PublishTimeoutError`` if it is still pending
+        after ``timeout`` seconds (None: wait until librdkafka settles it, at most ``message.timeout.ms``).
+        """
+        if not self._done:
+            publisher = self._publisher()
+            if publisher is None:
+                raise PublisherClosedError(f"event {self.event_id}: publisher dropped before delivery")
+            publisher._wait_for(self, timeout)
+        if self._error is not None:
+            self._raised = True
+            raise DeliveryError([(self.event_id, str(self._error.str()))])
+
+    def _settle(self, err: KafkaError | None, _msg: Message) -> None:
+        self._done = True
+        if err is not None:
+            self._error = err
+            publisher = self._publisher()
+            if publisher is not None:
+                publisher._failures.append(self)
+
+    def __repr__(self) -> str:
+        state = "pending" if not self._done else "failed" if self._error is not None else "delivered"
+        return f"<Receipt {self.event_id} {state}>"
+
+
+class Publisher:
+    """A thin owner of one confluent-kafka ``Producer``: produce with backpressure, track deliveries,
+    flush and close. Build it with ``from_settings``; the constructor takes a raw librdkafka config."""
+
+    def __init__(self, config: Mapping[str, Any], *, backpressure_timeout_s: float = 30.0) -> None:
+        self._self_ref = weakref.ref(self)
+        conf = dict(config)
+        conf.setdefault("error_cb", _error_callback(self._self_ref))
+        conf.setdefault("logger", _LIBRDKAFKA_LOG)
+        try:
+            self._producer = Producer(conf)
+        except (KafkaException, TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid Kafka producer configuration: {exc}") from exc
+        # Bound once: these run once per message.
+        self._produce = self._producer.produce
+        self._poll = self._producer.poll
+        self.backpressure_timeout_s = backpressure_timeout_s
+        self._failures: list[Receipt] = []
+        self._broker_error: str | None = None
+        self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, overrides: Mapping[str, Any] | None = None) -> Publisher:
+        """``settings.producer_config()`` (acks=all, idempotent, compressed, lingering) plus ``overrides``,
+        extra librdkafka properties such as ``{"message.timeout.ms": 5000}``."""
+        return cls(
+            {**settings.producer_config(), **(overrides or {})},
+            backpressure_timeout_s=settings.producer_backpressure_timeout_s,
+        )
+
+    def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None, *, event_id: str
+    ) -> Receipt:
+        """Queue one message; returns its ``Receipt`` at once (delivery is asynchronous).
+
+        Raises ``QueueFullError`` if the local queue stays full for ``backpressure_timeout_s``, and
+        ``PublishError`` if librdkafka refuses the message (e.g. over ``message.max.bytes``).
+        """
+        if self._closed:
+            raise PublisherClosedError(f"event {event_id} not published: the publisher is closed")
+        receipt = Receipt(event_id, self._self_ref)
+        try:
+            self._produce(topic, value, key, on_delivery=receipt._settle, headers=headers)
+        except BufferError:
+            self._produce_when_room(topic, key, value, headers, receipt)
+        except KafkaException as exc:
+            raise _refused(exc, event_id, topic) from exc
+        self._poll(0)
+        return receipt
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """Event ids whose delivery failed and that no ``flush`` or ``Receipt.result`` has raised yet."""
+        return tuple(r.event_id for r in self._failures if not r._raised)
+
+    @property
+    def last_broker_error(self) -> str | None:
+        """The last error librdkafka reported about the cluster (e.g. connection refused), or None."""
+        return self._broker_error
+
+    @property
+    def pending(self) -> int:
+        """Messages not yet settled. Serves waiting delivery reports first: librdkafka's count also holds
+        reports and logs not yet served."""
+        if self._closed:
+            return 0
+        self._poll(0)
+        return len(self._producer)
+
+    def poll(self, timeout: float = 0.0) -> int:
+        """Serve delivery reports for up to ``timeout`` seconds; returns how many were served."""
+        return 0 if self._closed else int(self._poll(timeout))
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every queued message is settled, for at most ``timeout`` seconds (None: until
+        librdkafka settles them all, bounded by ``message.timeout.ms``).
+
+        Raises ``DeliveryError`` listing every failure not raised before (by an earlier flush or by the
+        message's ``Receipt.result``), then forgets them; ``PublishTimeoutError`` if messages remain.
+        """
+        if self._closed:  # close() flushed, and nothing can be queued since
+            return
+        remaining = int(self._producer.flush() if timeout is None else self._producer.flush(timeout))
+        failures, self._failures = self._failures, []
+        unraised = [(r.event_id, str(r._error.str())) for r in failures if not r._raised and r._error]
+        for r in failures:
+            r._raised = True
+        if unraised:
+            raise DeliveryError(unraised, remaining=remaining)
+        if remaining:  # only after a bounded flush: an unbounded one returns once the queue is empty
+            raise PublishTimeoutError("queued messages", remaining, timeout or 0.0, self._broker_error)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush (raising as ``flush`` does), then release the producer. If messages are still queued
+        after ``timeout`` the producer stays open, so a later ``close``/``flush`` can still deliver them."""
+        if self._closed:
+            return
+        try:
+            self.flush(timeout)
+        finally:
+            if len(self._producer) == 0:
+                self._closed = True
+                self._producer.close()
+
+    def __del__(self) -> None:
+        # Dropping an open producer discards its queue: say so rather than lose events silently.
+        if self.__dict__.get("_closed", True):
+            return
+        self._producer.poll(0)  # serve queued reports and logs, so what is left to count is messages
+        queued = len(self._producer)
+        if queued:
+            _LOG.error("a Publisher was dropped without close(): %d queued messages are lost", queued)
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _produce_when_room(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None, receipt: Receipt
+    ) -> None:
+        deadline = time.monotonic() + self.backpressure_timeout_s
+        while True:
+            self._poll(min(_POLL_SLICE_S, max(0.0, deadline - time.monotonic())))
+            try:
+                self._produce(topic, value, key, on_delivery=receipt._settle, headers=headers)
+                return
+            except BufferError as exc:
+                if time.monotonic() >= deadline:
+                    raise QueueFullError(
+                        receipt.event_id, len(self._producer), self.backpressure_timeout_s, self._broker_error
+                    ) from exc
+            except KafkaException as exc:
+                raise _refused(exc, receipt.event_id, topic) from exc
+
+    def _wait_for(self, receipt: Receipt, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = _POLL_SLICE_S if deadline is None else deadline - time.monotonic()
+            self._poll(min(_POLL_SLICE_S, max(0.0, left)))
+            if receipt._done:
+                return
+            if timeout is not None and left <= 0:
+                what = f"event {receipt.event_id}"
+                raise PublishTimeoutError(what, len(self._producer), timeout, self._broker_error)
+
+    def _on_error(self, err: KafkaError) -> None:
+        self._broker_error = str(err.str())
+        if err.fatal():
+            _LOG.error("Kafka producer fatal error: %s", self._broker_error)
+        else:  # librdkafka logs these itself (through producers.librdkafka) and retries
+            _LOG.info("Kafka producer: %s", self._broker_error)
+
+
+def _error_callback(ref: weakref.ref[Publisher]) -> Callable[[KafkaError], None]:
+    # Weak, like receipts: the producer holds this callback, so a bound method would be a cycle.
+    def on_error(err: KafkaError) -> None:
+        publisher = ref()
+        if publisher is not None:
+            publisher._on_error(err)
+
+    return on_error
+
+
+def _refused(exc: KafkaException, event_id: str, topic: str) -> PublishError:
+    error = exc.args[0] if exc.args else exc
+    reason = error.str() if isinstance(error, KafkaError) else str(error)
+    return PublishError(f"event {event_id} not published to {topic}: {reason}")

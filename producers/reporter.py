@@ -1,0 +1,193 @@
+"""The SDK: ``Reporter`` records asset events from Python code onto the events topic.
+
+Owns the user-facing surface of the producer side. Each ``report_*`` call builds, validates and encodes
+one event (``EventEncoder``) and hands the bytes to the ``Publisher``; it returns a ``Receipt`` at once::
+
+    with Reporter(settings=Settings.from_env()) as reporter:
+        receipt = reporter.report_materialization("sales/daily", partition="2024-06-01",
+                                                  metadata={"rows": 1204, "owner": "finance"})
+        receipt.result(timeout=10)   # optional: wait for the broker's acknowledgement
+
+Fire-and-forget callers ignore the receipt: a failed delivery is then raised by the next ``flush()`` or by
+``close()`` (so by leaving the ``with`` block) as ``DeliveryError`` naming the event ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from producers.encoder import EventEncoder
+from producers.publisher import Publisher, Receipt
+from schemas.asset_key import CoercibleToAssetKey
+from schemas.codec import make_codec
+from schemas.errors import ConfigError
+from schemas.model import AssetEvent, Severity, SourceKind
+from schemas.settings import Settings
+
+
+class Reporter:
+    """Reports asset events to Kafka. One per process; threads may share it.
+
+    ``Reporter(settings=...)`` is the main constructor; ``Reporter("host:9092")`` is shorthand for
+    ``Reporter(settings=Settings(kafka_bootstrap_servers="host:9092"))`` and ``Reporter()`` uses
+    ``Settings()`` (the embedded broker's port). ``source`` is recorded on every event; ``host`` defaults
+    to this machine's name. ``producer_overrides`` are extra librdkafka properties applied over
+    ``settings.producer_config()``, for tuning and tests (``{"message.timeout.ms": 5000}`` bounds how long
+    an undeliverable event takes to fail; librdkafka's default is 5 minutes).
+
+    Invalid events raise ``schemas.errors.ValidationError`` from the ``report_*`` call and are not
+    published. ``QueueFullError`` means the local queue stayed full for
+    ``settings.producer_backpressure_timeout_s``: the event was not queued and the caller still holds it.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str | None = None,
+        *,
+        settings: Settings | None = None,
+        source: SourceKind = "sdk",
+        host: str | None = None,
+        producer_overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        if bootstrap_servers is not None:
+            if settings is not None:
+                raise ConfigError("pass bootstrap_servers or settings, not both (settings has the servers)")
+            # model_validate, not Settings(...): without pydantic's mypy plugin, mypy wants every field.
+            settings = Settings.model_validate({"kafka_bootstrap_servers": bootstrap_servers})
+        self.settings = settings or Settings.model_validate({})
+        codec = make_codec(
+            self.settings.schema_registry_url,
+            max_event_bytes=self.settings.max_event_bytes,
+            subject_prefix=self.settings.topics.events,
+        )
+        self._encoder = EventEncoder(codec, source=source, host=host)
+        self._publisher = Publisher.from_settings(self.settings, producer_overrides)
+        self._topic = self.settings.topics.events
+        # Bound once: both run once per event.
+        self._encode = self._encoder.encode
+        self._publish = self._publisher.publish
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        source: SourceKind = "sdk",
+        host: str | None = None,
+        producer_overrides: Mapping[str, Any] | None = None,
+    ) -> Reporter:
+        """A reporter configured from ``ASSETPIPE_*`` variables (``Settings.from_env``)."""
+        settings = Settings.from_env(environ)
+        return cls(settings=settings, source=source, host=host, producer_overrides=producer_overrides)
+
+    def report_materialization(
+        self,
+        asset_key: CoercibleToAssetKey,
+        *,
+        partition: str | None = None,
+        data_version: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """Report that an asset was written. ``asset_key``: ``"a/b"``, ``["a", "b"]`` or an ``AssetKey``.
+        ``metadata`` values may be raw (int, float, str, bool, dict, list, ...) or ``MetadataValue``s.
+        The same ``idempotency_key`` for the same asset gives the same event id (a safe retry)."""
+        event_id, key, value = self._encode(
+            "materialization",
+            asset_key,
+            partition=partition,
+            data_version=data_version,
+            description=description,
+            metadata=metadata,
+            tags=tags,
+            idempotency_key=idempotency_key,
+        )
+        return self._publish(self._topic, key, value, event_id=event_id)
+
+    def report_observation(
+        self,
+        asset_key: CoercibleToAssetKey,
+        *,
+        partition: str | None = None,
+        data_version: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """Report that an asset was seen (its metadata or data version) without being changed; arguments
+        as ``report_materialization``."""
+        event_id, key, value = self._encode(
+            "observation",
+            asset_key,
+            partition=partition,
+            data_version=data_version,
+            description=description,
+            metadata=metadata,
+            tags=tags,
+            idempotency_key=idempotency_key,
+        )
+        return self._publish(self._topic, key, value, event_id=event_id)
+
+    def report_check(
+        self,
+        asset_key: CoercibleToAssetKey,
+        *,
+        check_name: str,
+        passed: bool,
+        severity: Severity = "ERROR",
+        metadata: Mapping[str, Any] | None = None,
+        partition: str | None = None,
+        description: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """Report a data-quality check's result. ``severity`` is ``"WARN"`` or ``"ERROR"``."""
+        event_id, key, value = self._encode(
+            "check_evaluation",
+            asset_key,
+            partition=partition,
+            description=description,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+            check_name=check_name,
+            passed=passed,
+            severity=severity,
+        )
+        return self._publish(self._topic, key, value, event_id=event_id)
+
+    def report(self, event: AssetEvent, *, idempotency_key: str | None = None) -> Receipt:
+        """Report an ``AssetMaterialization``, ``AssetObservation`` or ``AssetCheckEvaluation``. The
+        event's own ``event_id`` and ``timestamp`` are kept when set; the source is this reporter's."""
+        event_id, key, value = self._encoder.encode_event(event, idempotency_key=idempotency_key)
+        return self._publish(self._topic, key, value, event_id=event_id)
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """Ids of events whose delivery failed and that no ``flush`` or ``Receipt.result`` raised yet."""
+        return self._publisher.failed
+
+    @property
+    def pending(self) -> int:
+        """Events not yet acknowledged or failed (serves waiting delivery reports first)."""
+        return self._publisher.pending
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every reported event is acknowledged. Raises ``DeliveryError`` (with ``event_ids``)
+        for failures not raised before, ``PublishTimeoutError`` if events remain after ``timeout``."""
+        self._publisher.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush (raising as ``flush`` does), then release the Kafka producer."""
+        self._publisher.close(timeout)
+
+    def __enter__(self) -> Reporter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
