@@ -160,8 +160,12 @@ class ConsumerLoop:
                 delay = min(delay * 2, 30.0)
                 if not self._batch:  # every partition of the batch was revoked meanwhile
                     return
+        self._complete(batch, outcome, started, asynchronous=not final)
+
+    def _complete(self, batch: list[Message], outcome: Outcome, started: float, *, asynchronous: bool) -> None:
+        """Publish what the handler returned, then commit: offsets move only after both succeeded."""
         self._publish(outcome.outbound)
-        self._commit(batch, asynchronous=not final)
+        self._commit(batch, asynchronous=asynchronous)
         self._batch = []
         self.metrics.state = "running"
         self.metrics.batches += 1
@@ -244,11 +248,7 @@ class ConsumerLoop:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         if self._batch:
             try:
-                outcome = self._process(self._batch)
-                self._publish(outcome.outbound)
-                self._commit(self._batch, asynchronous=False)
-                self.metrics.consumed += len(self._batch)
-                self._batch = []
+                self._complete(self._batch, self._process(self._batch), time.monotonic(), asynchronous=False)
             except (AssetpipeError, KafkaException) as exc:
                 log.warning("batch dropped at rebalance, to be redelivered: %s", exc)
                 self._batch = [m for m in self._batch if (m.topic(), m.partition()) not in revoked]
