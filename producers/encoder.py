@@ -19,7 +19,7 @@ from schemas.asset_key import CoercibleToAssetKey, coerce_asset_key
 from schemas.codec import Codec
 from schemas.errors import ConfigError, ValidationError
 from schemas.model import AssetEvent, EventType, Severity, SourceKind, build_record
-from schemas.validation import validate_asset_key, validate_record
+from schemas.validation import validate_record
 
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 
@@ -71,7 +71,6 @@ class EventEncoder:
         except TypeError as exc:
             reason = f"must be a string, a list of strings or an AssetKey: {exc}"
             raise ValidationError("asset_key", reason) from exc
-        validate_asset_key(parts)  # before build_record, which joins the parts
         record = build_record(
             event_type,
             parts,
@@ -92,7 +91,6 @@ class EventEncoder:
     def encode_event(self, event: AssetEvent, *, idempotency_key: str | None = None) -> Encoded:
         """An event object. Its ``event_id``, ``timestamp`` and ``run_id`` are kept when set; the source
         is this encoder's, the host the event's if set, else this encoder's."""
-        validate_asset_key(event.asset_key.path)
         record = event.to_record(source=self.source, host=event.host or self.host, idempotency_key=idempotency_key)
         return self.encode_record(event.event_type, record)
 

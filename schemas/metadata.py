@@ -91,9 +91,7 @@ class TableColumnLineage:
         for column, deps in deps_by_column.items():
             ordered = sorted(deps, key=lambda d: (d.asset_key.path, d.column_name))
             if len({(d.asset_key, d.column_name) for d in ordered}) != len(ordered):
-                raise ValidationError(
-                    f"column_lineage.{column}", "deps must be unique by asset key and column name"
-                )
+                raise ValidationError(f"column_lineage.{column}", "deps must be unique by asset key and column name")
             normalized[column] = tuple(ordered)
         object.__setattr__(self, "deps_by_column", normalized)
 

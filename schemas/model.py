@@ -11,11 +11,12 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Union
 
-from schemas.asset_key import AssetKey, CoercibleToAssetKey, coerce_asset_key
+from schemas.asset_key import AssetKey, coerce_asset_key
 from schemas.metadata import MetadataValue, from_wire, metadata_to_wire, normalize
+from schemas.validation import validate_asset_key
 
 EventType = Literal["materialization", "observation", "check_evaluation"]
 SourceKind = Literal["sdk", "http", "backfill", "run"]
@@ -61,6 +62,7 @@ def build_record(
     severity: str = "ERROR",
 ) -> dict[str, Any]:
     """The wire record of one event. ``metadata`` may hold raw or typed values."""
+    validate_asset_key(asset_key)  # checked here, before the parts are joined into the event id
     record: dict[str, Any] = {
         "event_id": event_id or event_id_for(event_type, "/".join(asset_key), idempotency_key),
         "asset_key": asset_key,
@@ -169,7 +171,7 @@ def event_from_record(event_type: str, record: Mapping[str, Any]) -> AssetEvent:
         extra = {"check_name": record["check_name"], "passed": record["passed"], "severity": record["severity"]}
     timestamp = record["timestamp"]
     if not isinstance(timestamp, datetime):
-        timestamp = datetime.fromtimestamp(timestamp / 1e6, tz=timezone.utc)
+        timestamp = datetime.fromtimestamp(timestamp / 1e6, tz=UTC)
     event = EVENT_CLASSES[event_type](
         AssetKey(record["asset_key"]),
         partition=record.get("partition"),
@@ -189,6 +191,6 @@ def event_from_record(event_type: str, record: Mapping[str, Any]) -> AssetEvent:
 
 def _datetime_to_us(value: datetime) -> int:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    delta = value - datetime(1970, 1, 1, tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
