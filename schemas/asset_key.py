@@ -6,7 +6,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 _DB_STRING_SPLIT = re.compile(r"[^A-Za-z0-9_]")
 
@@ -46,7 +45,7 @@ class AssetKey:
         return f"AssetKey({list(self.path)!r})"
 
 
-CoercibleToAssetKey = Union[AssetKey, str, Sequence[str]]
+CoercibleToAssetKey = AssetKey | str | Sequence[str]
 
 
 def coerce_asset_key(value: CoercibleToAssetKey) -> AssetKey:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
 from schemas.asset_key import AssetKey, CoercibleToAssetKey, coerce_asset_key
 from schemas.errors import ValidationError
@@ -28,7 +28,7 @@ STRING_KINDS = frozenset({"text", "url", "path", "notebook_path", "md"})
 NUMERIC_KINDS = frozenset({"int", "float", "bool", "timestamp"})
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
-TableValue = Union[str, int, float, bool, None]
+TableValue = str | int | float | bool | None
 WireEntry = dict[str, Any]
 
 
@@ -109,7 +109,7 @@ class UrlCodeReference:
     label: str | None = None
 
 
-CodeReference = Union[LocalFileCodeReference, UrlCodeReference]
+CodeReference = LocalFileCodeReference | UrlCodeReference
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal
 
 from schemas.asset_key import AssetKey, coerce_asset_key
 from schemas.metadata import MetadataValue, from_wire, metadata_to_wire, normalize
@@ -156,7 +156,7 @@ class AssetCheckEvaluation(_AssetEvent):
         return {"check_name": self.check_name, "passed": self.passed, "severity": self.severity}
 
 
-AssetEvent = Union[AssetMaterialization, AssetObservation, AssetCheckEvaluation]
+AssetEvent = AssetMaterialization | AssetObservation | AssetCheckEvaluation
 EVENT_CLASSES: dict[str, type[_AssetEvent]] = {
     "materialization": AssetMaterialization,
     "observation": AssetObservation,
