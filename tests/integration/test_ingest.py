@@ -193,7 +193,7 @@ def test_bad_messages_go_to_the_dlq_and_the_rest_is_ingested(
     good_ids = []
     bad: dict[int, tuple[bytes, str]] = {}  # index in the stream -> (bytes, expected error code)
     invalid_records = [
-        build_record("materialization", ["a", ""], **host),  # empty key part
+        {**build_record("materialization", ["a"], **host), "asset_key": ["a", ""]},  # empty key part
         build_record("materialization", ["a"], tags={"bad key!": "x"}, **host),
         build_record("observation", ["a"], tags={"k": "has space"}, **host),
         {**build_record("materialization", ["a"], **host), "event_id": "not-a-uuid"},
