@@ -27,10 +27,16 @@ class Topics:
     events: str
     dlq: str
     accepted: str
+    run_requests: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
-        return cls(f"{prefix}asset_events", f"{prefix}asset_events.dlq", f"{prefix}asset_events.accepted")
+        return cls(
+            f"{prefix}asset_events",
+            f"{prefix}asset_events.dlq",
+            f"{prefix}asset_events.accepted",
+            f"{prefix}run_requests",
+        )
 
 
 class Settings(BaseModel):
@@ -70,6 +76,17 @@ class Settings(BaseModel):
     producer_queue_max_messages: int = Field(1_000_000, ge=1)
     producer_backpressure_timeout_s: float = Field(30.0, ge=0)
     max_event_bytes: int = Field(1_048_576, ge=1024)
+    # HTTP API
+    http_host: str = Field("127.0.0.1", description="address the HTTP API listens on")
+    http_port: int = Field(3000, ge=1, le=65535, description="port of the HTTP API")
+    http_workers: int = Field(1, ge=1, description="HTTP API worker processes (`assetpipe serve`)")
+    api_keys: str | None = Field(
+        None, description="API keys as hashes with optional scopes; required when http_host is not loopback"
+    )
+    # sensors and runs
+    defs: Path | None = Field(None, description="Python module declaring jobs and sensors (`--defs`)")
+    sensor_group_id: str = "assetpipe-sensors"
+    run_group_id: str = "assetpipe-runs"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

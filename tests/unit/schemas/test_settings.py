@@ -51,7 +51,7 @@ def test_no_variables_gives_the_embedded_defaults() -> None:
     assert settings.uses_embedded_kafka
     assert settings.bootstrap_servers == "127.0.0.1:9092"
     assert settings.uses_embedded_clickhouse
-    assert settings.topics == Topics("asset_events", "asset_events.dlq", "asset_events.accepted")
+    assert settings.topics == Topics("asset_events", "asset_events.dlq", "asset_events.accepted", "run_requests")
 
 
 def test_empty_bootstrap_servers_means_embedded_everywhere() -> None:
@@ -97,7 +97,10 @@ def test_invalid_value_names_the_variable(name: str, value: str) -> None:
 def test_topics_take_the_prefix() -> None:
     settings = Settings.from_env(environ={"ASSETPIPE_TOPIC_PREFIX": "staging."})
     assert settings.topics == Topics(
-        events="staging.asset_events", dlq="staging.asset_events.dlq", accepted="staging.asset_events.accepted"
+        events="staging.asset_events",
+        dlq="staging.asset_events.dlq",
+        accepted="staging.asset_events.accepted",
+        run_requests="staging.run_requests",
     )
 
 
