@@ -33,6 +33,18 @@ class ValidationError(AssetpipeError):
         self.reason = message
 
 
+class FieldError(ValidationError):
+    """A field of a request or file record is missing or malformed; the message names it on its own
+    (``Missing required field: check_name``), as the HTTP API and backfill reports show it."""
+
+    code = "invalid_field"
+
+    def __init__(self, field: str, message: str) -> None:
+        AssetpipeError.__init__(self, message)
+        self.field = field
+        self.reason = message
+
+
 class EventTooLargeError(ValidationError):
     code = "event_too_large"
 

@@ -1,0 +1,280 @@
+"""The JSON form of an asset event: what HTTP requests, backfill files and the shell send.
+
+Field names are those of Dagster's asset-reporting REST API (``asset_key``, ``partition``,
+``data_version``, ``description``, ``metadata``, ``check_name``, ``passed``, ``severity``) plus
+``tags``, ``type``, ``timestamp``, ``event_id`` and ``run_id``. A field comes from the JSON body or, as
+Dagster allows, from a string form (an HTTP query string, a CSV row); the body wins where both give one.
+In string form every value is a string, except ``metadata`` and ``tags`` (JSON text) and ``passed``
+(``true`` / ``false``).
+
+Metadata: plain JSON values normalize as the SDK's (string -> text, integer -> int, number -> float,
+boolean -> bool, object/array -> json, null -> null). A value can also be sent typed, as an object with
+exactly the keys ``type`` and ``value``, where ``type`` is a metadata kind: ``{"type": "url", "value":
+"https://..."}``. See ``typed_value`` for each kind's value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from schemas.asset_key import AssetKey
+from schemas.errors import FieldError
+from schemas.metadata import (
+    INT64_MAX,
+    INT64_MIN,
+    KINDS,
+    STRING_KINDS,
+    LocalFileCodeReference,
+    MetadataValue,
+    TableColumn,
+    TableColumnConstraints,
+    TableColumnDep,
+    TableColumnLineage,
+    TableConstraints,
+    TableRecord,
+    TableSchema,
+    UrlCodeReference,
+    normalize,
+)
+from schemas.model import EventType
+
+EVENT_TYPE_NAMES: dict[str, EventType] = {
+    "materialization": "materialization",
+    "asset_materialization": "materialization",
+    "observation": "observation",
+    "asset_observation": "observation",
+    "check": "check_evaluation",
+    "check_evaluation": "check_evaluation",
+    "asset_check": "check_evaluation",
+    "asset_check_evaluation": "check_evaluation",
+}
+COMMON_FIELDS = ("partition", "description", "metadata", "tags", "timestamp", "event_id", "run_id")
+FIELDS: dict[EventType, tuple[str, ...]] = {
+    "materialization": (*COMMON_FIELDS, "data_version"),
+    "observation": (*COMMON_FIELDS, "data_version"),
+    "check_evaluation": (*COMMON_FIELDS, "check_name", "passed", "severity"),
+}
+_STRING_FIELDS = frozenset({"partition", "data_version", "description", "check_name", "event_id", "run_id"})
+_MISSING = object()
+
+
+def event_type(value: Any) -> EventType:
+    """``materialization``, ``observation`` or ``check`` (Dagster's longer names are accepted too)."""
+    if isinstance(value, str) and value.lower() in EVENT_TYPE_NAMES:
+        return EVENT_TYPE_NAMES[value.lower()]
+    raise FieldError("type", f"Invalid event type {value!r}: expected materialization, observation or check")
+
+
+def asset_key(path: str | None, body: Mapping[str, Any], strings: Mapping[str, str] | None = None) -> list[str]:
+    """The asset key from a URL path (split on ``/``), else the body (a list of parts; a string is one
+    part), else the string form (a JSON list, or split on characters outside ``[A-Za-z0-9_]``)."""
+    if path:
+        return path.split("/")
+    if "asset_key" in body:
+        value = body["asset_key"]
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and all(isinstance(part, str) for part in value):
+            return value
+        raise FieldError("asset_key", "Field 'asset_key' must be a list of strings or a string")
+    text = (strings or {}).get("asset_key")
+    if text:
+        return list(AssetKey.from_query_string(text).path)
+    raise FieldError("asset_key", "Missing required field: asset_key (in the URL path, the body or the query)")
+
+
+def build_fields(kind: EventType, body: Mapping[str, Any], strings: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``schemas.model.build_record`` from a JSON body and a string form."""
+    fields: dict[str, Any] = {}
+    for name in FIELDS[kind]:
+        value = _value(name, body, strings or {})
+        if value is not _MISSING and value is not None:
+            fields[name] = value
+    if "metadata" in fields:
+        fields["metadata"] = metadata(fields["metadata"])
+    if "timestamp" in fields:
+        fields["timestamp_us"] = timestamp_us(fields.pop("timestamp"))
+    if kind == "check_evaluation":
+        if "check_name" not in fields:
+            raise FieldError("check_name", "Missing required field: check_name")
+        if "passed" not in fields:
+            raise FieldError("passed", "Missing required field: passed")
+        severity = fields.get("severity", "ERROR")
+        if severity not in ("WARN", "ERROR"):
+            raise FieldError("severity", f"Invalid severity {severity!r}: expected WARN or ERROR")
+    return fields
+
+
+def _value(name: str, body: Mapping[str, Any], strings: Mapping[str, str]) -> Any:
+    if name in body:
+        value = body[name]
+        if value is None:
+            return None
+        if name in _STRING_FIELDS and not isinstance(value, str):
+            raise FieldError(name, f"Field '{name}' must be a string, got {_json_type(value)}")
+        if name == "passed" and not isinstance(value, bool):
+            raise FieldError(name, "Field 'passed' must be a boolean")
+        if name == "tags" and not isinstance(value, Mapping):
+            raise FieldError(name, f"Field 'tags' must be an object, got {_json_type(value)}")
+        return value
+    text = strings.get(name)
+    if text is None or (text == "" and name != "description"):
+        return _MISSING
+    if name == "passed":
+        if text not in ("true", "false"):
+            raise FieldError(name, f"Field 'passed' must be a boolean (true or false), got {text!r}")
+        return text == "true"
+    if name in ("metadata", "tags"):
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            raise FieldError(name, f"Field '{name}' is not valid JSON: {exc}") from exc
+        if name == "tags" and not isinstance(parsed, Mapping):
+            raise FieldError(name, f"Field 'tags' must be a JSON object, got {_json_type(parsed)}")
+        return parsed
+    return text
+
+
+def metadata(value: Any) -> dict[str, MetadataValue]:
+    """A JSON object of metadata entries -> typed values."""
+    if not isinstance(value, Mapping):
+        raise FieldError("metadata", f"Field 'metadata' must be an object, got {_json_type(value)}")
+    out: dict[str, MetadataValue] = {}
+    for key, raw in value.items():
+        if isinstance(raw, Mapping) and raw.keys() == {"type", "value"} and raw["type"] in KINDS:
+            out[key] = typed_value(key, raw["type"], raw["value"])
+        else:
+            out[key] = normalize(key, raw)
+    return out
+
+
+def typed_value(key: str, kind: str, value: Any) -> MetadataValue:
+    """One ``{"type": kind, "value": value}`` entry. Values by kind: text/url/path/notebook_path/md a
+    string; json anything; int an integer; float a number; bool a boolean; timestamp seconds since the
+    epoch or an ISO 8601 string with a zone; null null; asset a list of parts or ``"a/b"``; table_schema
+    ``{"columns": [{"name", "type", "description"?, "constraints"?: {"nullable", "unique", "other"},
+    "tags"?}], "constraints"?: {"other": [...]}}``; table ``{"records": [{...}], "schema"?: ...}``;
+    column_lineage ``{"column": [{"asset_key", "column_name"}]}``; code_references ``[{"file_path",
+    "line_number"?, "label"?} | {"url", "label"?}]``."""
+    where = f"metadata.{key}"
+    try:
+        return _typed(kind, value)
+    except FieldError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise FieldError(where, f"Invalid {kind} value for metadata entry '{key}': {exc}") from exc
+
+
+def _typed(kind: str, value: Any) -> MetadataValue:
+    if kind in STRING_KINDS:
+        _expect(isinstance(value, str), kind, "a string", value)
+        return MetadataValue(kind, value)
+    if kind == "int":
+        _expect(isinstance(value, int) and not isinstance(value, bool), kind, "an integer", value)
+        _expect(INT64_MIN <= value <= INT64_MAX, kind, "a 64-bit integer", value)
+        return MetadataValue.int(value)
+    if kind == "float":
+        _expect(isinstance(value, (int, float)) and not isinstance(value, bool), kind, "a number", value)
+        return MetadataValue.float(float(value))
+    if kind == "bool":
+        _expect(isinstance(value, bool), kind, "a boolean", value)
+        return MetadataValue.bool(value)
+    if kind == "timestamp":
+        return MetadataValue.timestamp(timestamp_us(value) / 1e6)
+    if kind == "null":
+        return MetadataValue.null()
+    if kind == "json":
+        return MetadataValue.json(value)
+    if kind == "asset":
+        _expect(isinstance(value, (str, list)), kind, "a list of parts or a/b string", value)
+        return MetadataValue.asset(value)
+    if kind == "table_schema":
+        return MetadataValue.table_schema(_schema(value))
+    if kind == "table":
+        records = [TableRecord(dict(r)) for r in value["records"]]
+        schema = _schema(value["schema"]) if value.get("schema") is not None else None
+        return MetadataValue.table(records, schema)
+    if kind == "column_lineage":
+        deps = value.get("deps_by_column", value)
+        return MetadataValue.column_lineage(
+            TableColumnLineage(
+                {col: [TableColumnDep(d["asset_key"], d["column_name"]) for d in items] for col, items in deps.items()}
+            )
+        )
+    if kind == "code_references":
+        refs = value.get("code_references", value) if isinstance(value, Mapping) else value
+        return MetadataValue.code_references([_reference(r) for r in refs])
+    raise ValueError(f"unknown metadata type {kind!r}")
+
+
+def _schema(value: Mapping[str, Any]) -> TableSchema:
+    columns = []
+    for col in value["columns"]:
+        c = col.get("constraints") or {}
+        constraints = TableColumnConstraints(
+            nullable=bool(c.get("nullable", True)), unique=bool(c.get("unique", False)), other=tuple(c.get("other", ()))
+        )
+        columns.append(
+            TableColumn(
+                str(col["name"]),
+                str(col.get("type", "string")),
+                col.get("description"),
+                constraints,
+                dict(col.get("tags") or {}),
+            )
+        )
+    other = (value.get("constraints") or {}).get("other", ())
+    return TableSchema(columns, TableConstraints(tuple(other)))
+
+
+def _reference(value: Mapping[str, Any]) -> LocalFileCodeReference | UrlCodeReference:
+    if "url" in value:
+        return UrlCodeReference(str(value["url"]), value.get("label"))
+    return LocalFileCodeReference(str(value["file_path"]), value.get("line_number"), value.get("label"))
+
+
+def timestamp_us(value: Any) -> int:
+    """Seconds since the epoch (a number, or a numeric string) or an ISO 8601 string with a zone ->
+    microseconds since the epoch."""
+    if isinstance(value, str):
+        return _iso_or_seconds_us(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise FieldError("timestamp", f"Invalid timestamp {value!r}: expected ISO 8601 or seconds since the epoch")
+    return round(value * 1_000_000)
+
+
+def _iso_or_seconds_us(text: str) -> int:
+    try:
+        return timestamp_us(float(text))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise FieldError("timestamp", f"Invalid timestamp {text!r}: expected ISO 8601 or seconds") from exc
+    if parsed.tzinfo is None:
+        raise FieldError("timestamp", f"Invalid timestamp {text!r}: an ISO 8601 timestamp needs a zone")
+    return int(parsed.timestamp() * 1_000_000)
+
+
+def _expect(ok: bool, kind: str, expected: str, value: Any) -> None:
+    if not ok:
+        raise ValueError(f"expected {expected}, got {_json_type(value)}")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    return "object" if isinstance(value, Mapping) else type(value).__name__
