@@ -70,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--partition")
     report.add_argument("--data-version")
     report.add_argument("--description")
-    report.add_argument("--metadata", help="a JSON object; plain values take Dagster's types")
+    report.add_argument(
+        "--metadata", help='a JSON object; plain values take Dagster\'s types, {"type": "url", "value": ...} is typed'
+    )
     report.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     report.add_argument("--check-name")
     result = report.add_mutually_exclusive_group()
@@ -198,13 +200,13 @@ def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str)
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     from producers import Reporter
+    from schemas import jsonform
 
     try:
-        metadata = json.loads(args.metadata) if args.metadata else None
+        raw = json.loads(args.metadata) if args.metadata else None
     except ValueError as exc:
         raise AssetpipeError(f"--metadata is not valid JSON: {exc}") from exc
-    if metadata is not None and not isinstance(metadata, dict):
-        raise AssetpipeError("--metadata must be a JSON object")
+    metadata = None if raw is None else jsonform.metadata(raw)  # plain or typed {"type": ..., "value": ...}
     tags = dict(tag.partition("=")[::2] for tag in args.tag)
     common = {"partition": args.partition, "description": args.description, "metadata": metadata,
               "idempotency_key": args.idempotency_key}  # fmt: skip
