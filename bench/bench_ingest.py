@@ -1,7 +1,10 @@
 """End-to-end ingest: events on the topic -> rows in ClickHouse, and bytes on disk per event.
 
-Prints figures beside the raw limits measured in the same run (raw fastavro decode of the same bytes,
-raw consume of the same messages). Starts its own embedded broker and ClickHouse engine.
+Prints figures beside the raw limits measured in the same run: fastavro's schemaless decode of the
+same bytes (the raw library limit) and the codec's (the compiled reader the worker runs), raw consume of
+the same messages, and a column-oriented clickhouse-connect insert of the worker's rows into a plain
+MergeTree copy of ``asset_events`` (no views, no dedup). Starts its own embedded broker and ClickHouse
+engine.
 
     python bench/bench_ingest.py [--events 200000]
 """
@@ -9,15 +12,21 @@ raw consume of the same messages). Starts its own embedded broker and ClickHouse
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
+import fastavro
 from confluent_kafka import Consumer, Producer
 
 from assetpipe.broker import EmbeddedBroker, create_topics, free_port
+from consumers.dedup import dedup_key
 from consumers.ingest import IngestWorker
+from consumers.rows import EVENT_COLUMNS, EventColumns
 from consumers.warehouse import Warehouse
 from schemas.codec import Codec
 from schemas.model import build_record
@@ -38,18 +47,38 @@ def reference_event(i: int) -> dict[str, object]:
     )  # fmt: skip
 
 
+def broker_cpu_seconds(broker: EmbeddedBroker) -> float:
+    """User + system CPU of the broker process so far (Linux /proc), 0 where unavailable."""
+    process = broker._process  # the child process EmbeddedBroker started
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split() if process else []
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     args = parser.parse_args()
     n = args.events
-    codec = Codec()
+    codec = Codec(timestamp_micros=True)
     payloads = [(codec.encode("materialization", reference_event(i)), f"warehouse/sales/table_{i % 500}".encode())
                 for i in range(n)]  # fmt: skip
+    schema = codec.schemas.current["materialization"]
     started = time.perf_counter()
     for value, _ in payloads:
-        codec.decode(value)
+        fastavro.schemaless_reader(io.BytesIO(value[10:]), schema, None)
+    fastavro_rate = n / (time.perf_counter() - started)
+    decode = codec.decode
+    started = time.perf_counter()
+    for value, _ in payloads:
+        decode(value)
     decode_rate = n / (time.perf_counter() - started)
+    rows = EventColumns()
+    for i, (value, _) in enumerate(payloads):
+        record = decode(value)[1]
+        rows.append("materialization", record, dedup_key("materialization", record), i % 4, i)
 
     with EmbeddedBroker(free_port()) as broker, tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -84,9 +113,17 @@ def main() -> None:
 
         warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
         warehouse.migrate()
+        db = settings.clickhouse_database
+        warehouse.command(f"CREATE TABLE {db}.raw_insert AS {db}.asset_events ENGINE = MergeTree ORDER BY tuple()")
+        started = time.perf_counter()
+        for start in range(0, n, 50_000):
+            warehouse.insert("raw_insert", [c[start : start + 50_000] for c in rows.columns], EVENT_COLUMNS)
+        insert_rate = n / (time.perf_counter() - started)
+        warehouse.command(f"DROP TABLE {db}.raw_insert")
         worker = IngestWorker(settings, warehouse)
         stop = threading.Event()
         thread = threading.Thread(target=worker.run, args=(stop,))
+        cpu_started, broker_started = time.process_time(), broker_cpu_seconds(broker)
         thread.start()
         while worker.status()["consumed"] == 0:
             time.sleep(0.01)
@@ -94,11 +131,11 @@ def main() -> None:
         while worker.status()["consumed"] < n:
             time.sleep(0.01)
         elapsed = time.perf_counter() - start
+        worker_cpu, broker_cpu = time.process_time() - cpu_started, broker_cpu_seconds(broker) - broker_started
         stop.set()
         thread.join()
 
-        db = settings.clickhouse_database
-        rows = warehouse.query(f"SELECT count() FROM {db}.asset_events").rows[0][0]
+        stored = warehouse.query(f"SELECT count() FROM {db}.asset_events").rows[0][0]
         for table in ("asset_events", "asset_metadata_numeric", "asset_event_keys"):
             warehouse.command(f"OPTIMIZE TABLE {db}.{table} FINAL")
         sizes = dict(warehouse.query(
@@ -107,9 +144,17 @@ def main() -> None:
         warehouse.close()
 
     print(f"events                              {n:>12,}")
-    print(f"raw fastavro decode, 1 core         {decode_rate:>12,.0f} ev/s")
+    print(f"raw fastavro decode, 1 core         {fastavro_rate:>12,.0f} ev/s")
+    print(f"Codec.decode (compiled), 1 core     {decode_rate:>12,.0f} ev/s")
     print(f"raw consume of the same messages    {consume_rate:>12,.0f} msg/s")
-    print(f"end to end, topic -> ClickHouse     {n / elapsed:>12,.0f} ev/s   (target >= 100,000; rows: {rows:,})")
+    print(f"raw insert of the rows, no views    {insert_rate:>12,.0f} rows/s")
+    print(f"end to end, topic -> ClickHouse     {n / elapsed:>12,.0f} ev/s   (target >= 100,000; rows: {stored:,})")
+    per_event = (worker_cpu + broker_cpu) / n
+    cores = os.cpu_count() or 1
+    print(
+        f"CPU per event: worker process {worker_cpu / n * 1e6:.1f} us (Python, Kafka client, ClickHouse engine), "
+        f"broker {broker_cpu / n * 1e6:.1f} us: {cores} cores allow at most {cores / per_event:,.0f} ev/s"
+    )
     total = 0
     for table, size in sorted(sizes.items()):
         total += size

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from confluent_kafka import Message
 
@@ -40,9 +40,9 @@ def batch_token(batch: Sequence[Message]) -> str:
     """Deterministic for the same messages: ``topic/partition:first-last`` ranges, hashed."""
     ranges: dict[tuple[str, int], list[int]] = {}
     for message in batch:
-        offset = message.offset()
-        span = ranges.setdefault((message.topic(), message.partition()), [offset, offset])  # type: ignore[arg-type]
-        span[0], span[1] = min(span[0], offset), max(span[1], offset)  # type: ignore[type-var]
+        offset = message.offset() or 0
+        span = ranges.setdefault((message.topic() or "", message.partition() or 0), [offset, offset])
+        span[0], span[1] = min(span[0], offset), max(span[1], offset)
     text = ",".join(f"{t}/{p}:{a}-{b}" for (t, p), (a, b) in sorted(ranges.items()))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -63,33 +63,41 @@ class IngestHandler:
             self._migrated = True
         outbound: list[Outbound] = []
         valid: list[Decoded] = []
+        keys: list[int] = []
+        ids: list[str] = []
+        max_bytes = self._max_bytes
         for event in events:
+            record = event.record
             try:
-                validate_size(len(event.message.value() or b""), self._max_bytes)
-                validate_record(event.event_type, event.record)
+                size = len(event.message.value() or b"")
+                if size > max_bytes:
+                    validate_size(size, max_bytes)
+                validate_record(event.event_type, record)
             except ValidationError as exc:
                 outbound.append(dead_letter(event.message, self._dlq, exc))
                 continue
             valid.append(event)
-        keys = [dedup_key(e.event_type, e.record) for e in valid]
-        ids = [e.record["event_id"] for e in valid]
+            keys.append(dedup_key(event.event_type, record))
+            ids.append(record["event_id"])
         verdicts = self._dedup.classify(keys, ids)
         rows = EventColumns()
         new_keys: list[int] = []
         new_ids: list[str] = []
+        accepted = self._accepted
         for event, key, verdict in zip(valid, keys, verdicts, strict=True):
             if verdict is Verdict.DUPLICATE:
                 continue
             message = event.message
             if verdict is Verdict.NEW:
-                rows.append(event.event_type, event.record, key, message.partition(), message.offset())  # type: ignore[arg-type]
+                record = event.record
+                rows.append(event.event_type, record, key, message.partition(), message.offset())  # type: ignore[arg-type]
                 new_keys.append(key)
-                new_ids.append(event.record["event_id"])
-            outbound.append(Outbound(self._accepted, message.key(), message.value() or b""))
-        if len(rows):
+                new_ids.append(record["event_id"])
+            outbound.append(Outbound(accepted, message.key(), message.value() or b""))
+        if new_keys:
             self._warehouse.insert("asset_events", rows.columns, EVENT_COLUMNS, dedup_token=batch_token(batch))
             self._dedup.remember(new_keys, new_ids)
-        self.metrics.ingested += len(rows)
+        self.metrics.ingested += len(new_keys)
         self.metrics.duplicates += verdicts.count(Verdict.DUPLICATE)
         self.metrics.redelivered += verdicts.count(Verdict.REDELIVERED)
         self.metrics.invalid += len(events) - len(valid)
@@ -107,6 +115,7 @@ class IngestWorker:
             settings.schema_registry_url,
             max_event_bytes=settings.max_event_bytes,
             subject_prefix=settings.topics.events,
+            timestamp_micros=True,  # the warehouse takes integer microseconds as they are
         )
         self.loop = ConsumerLoop(
             settings,
@@ -122,7 +131,7 @@ class IngestWorker:
         return self.loop.metrics
 
     def status(self) -> dict[str, object]:
-        return {**self.loop.metrics.as_dict(), **{k: getattr(self.handler.metrics, k) for k in IngestMetrics.__slots__}}  # type: ignore[attr-defined]
+        return {**self.loop.metrics.as_dict(), **asdict(self.handler.metrics)}
 
     def run(self, stop: threading.Event) -> None:
         self.loop.run(stop)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from schemas.metadata import STRING_KINDS, to_text
 
 _AS_IS = STRING_KINDS | {"json"}  # stored as their own text
+# The scalar kinds' text as ``to_text`` writes it (JSON numbers are Python's float repr), without json.
+_SCALAR_TEXT: dict[str, Callable[[Any], str]] = {
+    "int": str,
+    "float": str,
+    "timestamp": str,
+    "bool": lambda value: "true" if value else "false",
+    "null": lambda _value: "",
+}
 
 EVENT_COLUMNS = (
     "event_id", "event_type", "asset_key", "asset_key_path", "partition", "data_version", "description",
@@ -18,41 +27,52 @@ EVENT_COLUMNS = (
 class EventColumns:
     """Accumulates rows as one list per column."""
 
-    __slots__ = ("columns",)
+    __slots__ = ("_add", "columns")
 
     def __init__(self) -> None:
         self.columns: list[list[Any]] = [[] for _ in EVENT_COLUMNS]
+        self._add = tuple(column.append for column in self.columns)  # bound once: 20 calls a row
 
     def __len__(self) -> int:
         return len(self.columns[0])
 
     def append(self, event_type: str, record: dict[str, Any], dedup_key: int, partition: int, offset: int) -> None:
-        c = self.columns
+        (event_id, type_, key, key_path, partition_, data_version, description, metadata_, metadata_types, tags,
+         check_name, check_passed, check_severity, timestamp, source_, host, run_id, dedup_key_, kafka_partition,
+         kafka_offset) = self._add  # fmt: skip
         path = record["asset_key"]
-        metadata = record["metadata"]
-        c[0].append(record["event_id"])
-        c[1].append(event_type)
-        c[2].append("/".join(path))
-        c[3].append(path)
-        c[4].append(record["partition"] or "")
-        c[5].append(record["data_version"] or "")
-        c[6].append(record["description"] or "")
-        c[7].append({k: v["value"] if v["kind"] in _AS_IS else to_text(v) for k, v in metadata.items()})
-        c[8].append({k: v["kind"] for k, v in metadata.items()})
-        c[9].append(record["tags"])
+        event_id(record["event_id"])
+        type_(event_type)
+        key("/".join(path))
+        key_path(path)
+        partition_(record["partition"] or "")
+        data_version(record["data_version"] or "")
+        description(record["description"] or "")
+        texts: dict[str, str] = {}
+        kinds: dict[str, str] = {}
+        for name, entry in record["metadata"].items():
+            kind = kinds[name] = entry["kind"]
+            if kind in _AS_IS:
+                texts[name] = entry["value"]
+            else:
+                scalar = _SCALAR_TEXT.get(kind)
+                texts[name] = scalar(entry["value"]) if scalar is not None else to_text(entry)
+        metadata_(texts)
+        metadata_types(kinds)
+        tags(record["tags"])
         if event_type == "check_evaluation":
-            c[10].append(record["check_name"])
-            c[11].append(record["passed"])
-            c[12].append(record["severity"])
+            check_name(record["check_name"])
+            check_passed(record["passed"])
+            check_severity(record["severity"])
         else:
-            c[10].append("")
-            c[11].append(None)
-            c[12].append(None)
-        c[13].append(record["timestamp"])
+            check_name("")
+            check_passed(None)
+            check_severity(None)
+        timestamp(record["timestamp"])
         source = record["source"]
-        c[14].append(source["kind"])
-        c[15].append(source["host"])
-        c[16].append(record.get("run_id") or "")
-        c[17].append(dedup_key)
-        c[18].append(partition)
-        c[19].append(offset)
+        source_(source["kind"])
+        host(source["host"])
+        run_id(record.get("run_id") or "")
+        dedup_key_(dedup_key)
+        kafka_partition(partition)
+        kafka_offset(offset)

@@ -2,7 +2,8 @@
 
 Owns the per-event work before publishing: coerce the asset key, build the wire record with
 ``schemas.model.build_record`` (the one shared builder), validate it with
-``schemas.validation.validate_record``, encode it with the ``Codec``. An invalid event raises
+``schemas.validation.validate_record`` (``validate_fields`` for records the builder made, whose event id
+and asset key it guarantees), encode it with the ``Codec``. An invalid event raises
 ``schemas.errors.ValidationError`` naming the field, before anything reaches Kafka.
 
 The message key is the asset key string (``sales/daily``): Kafka's partitioner then keeps every event
@@ -19,7 +20,7 @@ from schemas.asset_key import CoercibleToAssetKey, coerce_asset_key
 from schemas.codec import Codec
 from schemas.errors import ConfigError, ValidationError
 from schemas.model import AssetEvent, EventType, Severity, SourceKind, build_record
-from schemas.validation import validate_record
+from schemas.validation import validate_fields, validate_record
 
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 
@@ -66,11 +67,14 @@ class EventEncoder:
         With ``idempotency_key`` the event id is derived from (event type, asset key, idempotency key),
         so a retried report carries the same id and the warehouse keeps it once.
         """
-        try:
-            parts = list(coerce_asset_key(asset_key).path)
-        except TypeError as exc:
-            reason = f"must be a string, a list of strings or an AssetKey: {exc}"
-            raise ValidationError("asset_key", reason) from exc
+        if type(asset_key) is str:  # the common case: "a/b" is its own message key
+            parts = asset_key.split("/")
+        else:
+            try:
+                parts = list(coerce_asset_key(asset_key).path)
+            except TypeError as exc:
+                reason = f"must be a string, a list of strings or an AssetKey: {exc}"
+                raise ValidationError("asset_key", reason) from exc
         record = build_record(
             event_type,
             parts,
@@ -86,7 +90,8 @@ class EventEncoder:
             passed=passed,
             severity=severity,
         )
-        return self.encode_record(event_type, record)
+        validate_fields(event_type, record)  # build_record made the event id and checked the asset key
+        return Encoded(record["event_id"], "/".join(parts).encode(), self.codec.encode(event_type, record))
 
     def encode_event(self, event: AssetEvent, *, idempotency_key: str | None = None) -> Encoded:
         """An event object. Its ``event_id``, ``timestamp`` and ``run_id`` are kept when set; the source

@@ -9,6 +9,7 @@ form stored in ClickHouse's ``metadata`` map.
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import os
@@ -156,7 +157,7 @@ class MetadataValue:
         return MetadataValue("bool", value)
 
     @staticmethod
-    def timestamp(value: float | datetime) -> MetadataValue:
+    def timestamp(value: builtins.float | datetime) -> MetadataValue:
         """Seconds since the epoch, or a timezone-aware datetime."""
         if isinstance(value, datetime):
             if value.tzinfo is None:
@@ -230,21 +231,24 @@ def normalize(key: str, raw: Any) -> MetadataValue:
     )
 
 
+_SCALAR_KINDS: dict[type, str] = {str: "text", float: "float", bool: "bool"}
+
+
 def metadata_to_wire(metadata: Mapping[str, Any] | None) -> dict[str, WireEntry]:
     """Raw or typed metadata -> Avro ``MetadataEntry`` dicts. Plain scalars take a fast path."""
     if not metadata:
         return {}
     out: dict[str, WireEntry] = {}
+    scalar_kinds = _SCALAR_KINDS
     for key, raw in metadata.items():
         t = type(raw)
-        if t is str:
-            out[key] = {"kind": "text", "value": raw}
-        elif t is float:
-            out[key] = {"kind": "float", "value": raw}
+        kind = scalar_kinds.get(t)
+        if kind is not None:
+            out[key] = {"kind": kind, "value": raw}
         elif t is int and INT64_MIN <= raw <= INT64_MAX:
             out[key] = {"kind": "int", "value": raw}
-        elif t is bool:
-            out[key] = {"kind": "bool", "value": raw}
+        elif t is MetadataValue and raw.kind in STRING_KINDS and type(raw.value) is str:
+            out[key] = {"kind": raw.kind, "value": raw.value}
         else:
             out[key] = to_wire(key, normalize(key, raw))
     return out

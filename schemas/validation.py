@@ -36,27 +36,39 @@ def validate_record(event_type: str, record: Mapping[str, Any]) -> None:
     if not isinstance(event_id, str) or not _is_uuid(event_id):
         raise ValidationError("event_id", f"must be a UUID string, got {event_id!r}")
     validate_asset_key(record.get("asset_key"))
+    validate_fields(event_type, record)
+
+
+def validate_fields(event_type: str, record: Mapping[str, Any]) -> None:
+    """``validate_record`` less the event id and the asset key, for records from ``build_record``,
+    which makes the one and checks the other."""
+    get = record.get
     for name in _OPTIONAL_STRINGS:
-        value = record.get(name)
-        if value is not None and not isinstance(value, str):
+        value = get(name)
+        if value is None:
+            continue
+        if type(value) is not str and not isinstance(value, str):
             raise ValidationError(name, f"must be a string, got {type(value).__name__}")
-        if value == "" and name in _NON_EMPTY:
+        if not value and name in _NON_EMPTY:
             raise ValidationError(name, "must be non-empty when given")
-    validate_tags(record.get("tags") or {})
-    metadata = record.get("metadata") or {}
-    if not isinstance(metadata, Mapping):
-        raise ValidationError("metadata", f"must be a mapping, got {type(metadata).__name__}")
-    for key in metadata:
-        if not isinstance(key, str) or not key:
-            raise ValidationError("metadata", f"keys must be non-empty strings, got {key!r}")
+    tags = get("tags")
+    if tags:
+        validate_tags(tags)
+    metadata = get("metadata")
+    if metadata:
+        if not isinstance(metadata, Mapping):
+            raise ValidationError("metadata", f"must be a mapping, got {type(metadata).__name__}")
+        for key in metadata:
+            if (type(key) is not str and not isinstance(key, str)) or not key:
+                raise ValidationError("metadata", f"keys must be non-empty strings, got {key!r}")
     if event_type == "check_evaluation":
-        check_name = record.get("check_name")
+        check_name = get("check_name")
         if not isinstance(check_name, str) or not check_name:
             raise ValidationError("check_name", "must be a non-empty string")
-        if not isinstance(record.get("passed"), bool):
+        if not isinstance(get("passed"), bool):
             raise ValidationError("passed", "must be a boolean")
-        if record.get("severity") not in SEVERITIES:
-            raise ValidationError("severity", f"invalid severity {record.get('severity')!r}: expected WARN or ERROR")
+        if get("severity") not in SEVERITIES:
+            raise ValidationError("severity", f"invalid severity {get('severity')!r}: expected WARN or ERROR")
 
 
 def validate_asset_key(parts: Any) -> None:
