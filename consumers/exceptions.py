@@ -23,3 +23,9 @@ class ReadOnlyQueryError(WarehouseError):
 
 class ConsumerError(AssetpipeError):
     code = "consumer_error"
+
+
+class LaunchError(AssetpipeError):
+    """The webhook launcher could not hand a run to its URL: the run is recorded as failed."""
+
+    code = "launch_failed"

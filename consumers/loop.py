@@ -10,12 +10,13 @@ so nothing is lost while a downstream store is down.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -68,12 +69,14 @@ class LoopMetrics:
     last_batch_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def dead_letter(message: Message, dlq_topic: str, error: AssetpipeError) -> Outbound:
     """The original bytes, with the reason and the source position in headers."""
-    headers: Headers = list(message.headers() or [])
+    original = message.headers() or []
+    pairs = original.items() if isinstance(original, dict) else original
+    headers: Headers = [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in pairs]
     headers += [
         ("error_code", error.code.encode()),
         ("error_reason", str(error).encode()),
@@ -82,6 +85,10 @@ def dead_letter(message: Message, dlq_topic: str, error: AssetpipeError) -> Outb
         ("source_offset", str(message.offset()).encode()),
     ]
     return Outbound(dlq_topic, message.key(), message.value() or b"", headers)
+
+
+def _kafka_headers(headers: Headers | None) -> list[tuple[str, str | bytes | None]] | None:
+    return None if headers is None else [(k, v) for k, v in headers]
 
 
 class ConsumerLoop:
@@ -96,6 +103,8 @@ class ConsumerLoop:
         retryable: tuple[type[Exception], ...] = (),
         max_rows: int | None = None,
         max_seconds: float | None = None,
+        idle_seconds: float = 0.5,
+        consumer_overrides: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = LoopMetrics()
@@ -106,10 +115,12 @@ class ConsumerLoop:
         self._max_rows = max_rows or settings.ingest_batch_max_rows
         self._max_seconds = max_seconds or settings.ingest_batch_max_seconds
         self._dlq = settings.topics.dlq
-        conf = settings.consumer_config(group_id)
+        self._idle_seconds = idle_seconds  # longest wait for a first message: a floor on latency
+        conf = {**settings.consumer_config(group_id), **(consumer_overrides or {})}
         conf["stats_cb"] = self._on_stats
         self._consumer = Consumer(conf)
-        self._producer = Producer(settings.producer_config())
+        # Only failures need a delivery report: success is a flush that leaves nothing queued.
+        self._producer = Producer({**settings.producer_config(), "delivery.report.only.error": True})
         self._batch: list[Message] = []
         self._assigned: set[tuple[str, int]] = set()
 
@@ -120,7 +131,7 @@ class ConsumerLoop:
         try:
             deadline = 0.0
             while not stop.is_set():
-                timeout = max(0.0, deadline - time.monotonic()) if self._batch else 0.5
+                timeout = max(0.0, deadline - time.monotonic()) if self._batch else self._idle_seconds
                 room = min(10_000, self._max_rows - len(self._batch))
                 messages = self._consumer.consume(room, timeout)
                 for message in messages:
@@ -174,6 +185,17 @@ class ConsumerLoop:
         log.info("committed a batch of %d messages in %.2fs", len(batch), self.metrics.last_batch_seconds)
 
     def _process(self, batch: list[Message]) -> Outcome:
+        # A batch allocates tens of thousands of short-lived, acyclic records: reference counting
+        # frees them, and the cyclic collector's passes over them would only cost time.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._decode_and_handle(batch)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _decode_and_handle(self, batch: list[Message]) -> Outcome:
         decoded: list[Decoded] = []
         dead: list[Outbound] = []
         decode = self._codec.decode
@@ -218,7 +240,9 @@ class ConsumerLoop:
         for item in outbound:
             while True:
                 try:
-                    produce(item.topic, item.value, item.key, headers=item.headers, on_delivery=on_delivery)
+                    produce(
+                        item.topic, item.value, item.key, headers=_kafka_headers(item.headers), on_delivery=on_delivery
+                    )
                     break
                 except BufferError:
                     self._producer.poll(0.05)
@@ -230,12 +254,15 @@ class ConsumerLoop:
     def _commit(self, batch: list[Message], *, asynchronous: bool) -> None:
         positions: dict[tuple[str, int], int] = {}
         for message in batch:
-            positions[(message.topic(), message.partition())] = message.offset() + 1  # type: ignore[index]
+            positions[(message.topic() or "", message.partition() or 0)] = (message.offset() or 0) + 1
         offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items() if (t, p) in self._assigned]
         if not offsets:
             return
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            if asynchronous:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             # a failed commit only means redelivery, which dedup absorbs
             log.warning("offset commit failed: %s", exc)
