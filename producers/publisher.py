@@ -54,11 +54,17 @@ class Receipt:
     reference back would keep a dropped publisher (and its producer threads) alive.
     """
 
-    __slots__ = ("_done", "_error", "_publisher", "_raised", "event_id")
+    __slots__ = ("_done", "_error", "_on_settled", "_publisher", "_raised", "event_id")
 
-    def __init__(self, event_id: str, publisher: weakref.ref[Publisher]) -> None:
+    def __init__(
+        self,
+        event_id: str,
+        publisher: weakref.ref[Publisher],
+        on_settled: Callable[[Receipt], None] | None = None,
+    ) -> None:
         self.event_id = event_id
         self._publisher = publisher
+        self._on_settled = on_settled
         self._done = False
         self._error: KafkaError | None = None
         self._raised = False
@@ -95,6 +101,8 @@ class Receipt:
             publisher = self._publisher()
             if publisher is not None:
                 publisher._failures.append(self)
+        if self._on_settled is not None:
+            self._on_settled(self)
 
     def __repr__(self) -> str:
         state = "pending" if not self._done else "failed" if self._error is not None else "delivered"
@@ -120,6 +128,7 @@ class Publisher:
         self.backpressure_timeout_s = backpressure_timeout_s
         self._failures: list[Receipt] = []
         self._broker_error: str | None = None
+        self._fatal_error: str | None = None
         self._closed = False
 
     @classmethod
@@ -132,23 +141,38 @@ class Publisher:
         )
 
     def publish(
-        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None, *, event_id: str
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: Headers | None = None,
+        *,
+        event_id: str,
+        on_settled: Callable[[Receipt], None] | None = None,
     ) -> Receipt:
         """Queue one message; returns its ``Receipt`` at once (delivery is asynchronous).
+
+        ``on_settled(receipt)`` is called once the message settles, from the thread serving delivery
+        reports (whichever calls ``poll``): for callers that wait without blocking, e.g. on an event loop.
 
         Raises ``QueueFullError`` if the local queue stays full for ``backpressure_timeout_s``, and
         ``PublishError`` if librdkafka refuses the message (e.g. over ``message.max.bytes``).
         """
         if self._closed:
             raise PublisherClosedError(f"event {event_id} not published: the publisher is closed")
-        receipt = Receipt(event_id, self._self_ref)
+        receipt = Receipt(event_id, self._self_ref, on_settled)
         try:
             self._produce(topic, value, key, on_delivery=receipt._settle, headers=headers)
         except BufferError:
             self._produce_when_room(topic, key, value, headers, receipt)
         except KafkaException as exc:
+            self._note_fatal(exc)
             raise _refused(exc, event_id, topic) from exc
-        self._poll(0)
+        try:
+            self._poll(0)
+        except KafkaException as exc:  # a fatal error surfaces here; this message's receipt still settles
+            if not self._note_fatal(exc):
+                raise PublishError(f"Kafka producer: {exc}") from exc
         return receipt
 
     @property
@@ -162,6 +186,12 @@ class Publisher:
         return self._broker_error
 
     @property
+    def fatal_error(self) -> str | None:
+        """Set once librdkafka reported a fatal error: this producer refuses every message from then on
+        and must be replaced (e.g. an idempotent producer after a memory-only broker restarted)."""
+        return self._fatal_error
+
+    @property
     def pending(self) -> int:
         """Messages not yet settled. Serves waiting delivery reports first: librdkafka's count also holds
         reports and logs not yet served."""
@@ -171,8 +201,16 @@ class Publisher:
         return len(self._producer)
 
     def poll(self, timeout: float = 0.0) -> int:
-        """Serve delivery reports for up to ``timeout`` seconds; returns how many were served."""
-        return 0 if self._closed else int(self._poll(timeout))
+        """Serve delivery reports for up to ``timeout`` seconds; returns how many were served. A fatal
+        error librdkafka raises here is recorded in ``fatal_error``."""
+        if self._closed:
+            return 0
+        try:
+            return int(self._poll(timeout))
+        except KafkaException as exc:
+            if not self._note_fatal(exc):
+                raise PublishError(f"Kafka producer: {exc}") from exc
+            return 0
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every queued message is settled, for at most ``timeout`` seconds (None: until
@@ -237,6 +275,7 @@ class Publisher:
                         receipt.event_id, len(self._producer), self.backpressure_timeout_s, self._broker_error
                     ) from exc
             except KafkaException as exc:
+                self._note_fatal(exc)
                 raise _refused(exc, receipt.event_id, topic) from exc
 
     def _wait_for(self, receipt: Receipt, timeout: float | None) -> None:
@@ -250,9 +289,20 @@ class Publisher:
                 what = f"event {receipt.event_id}"
                 raise PublishTimeoutError(what, len(self._producer), timeout, self._broker_error)
 
+    def _note_fatal(self, exc: KafkaException) -> bool:
+        """Record a fatal error (True); False for any other error."""
+        error = exc.args[0] if exc.args else None
+        if not isinstance(error, KafkaError) or not (error.fatal() or error.code() == KafkaError._FATAL):
+            return False
+        if self._fatal_error is None:
+            self._fatal_error = str(error.str())
+            _LOG.error("Kafka producer fatal error: %s", self._fatal_error)
+        return True
+
     def _on_error(self, err: KafkaError) -> None:
         self._broker_error = str(err.str())
         if err.fatal():
+            self._fatal_error = self._broker_error
             _LOG.error("Kafka producer fatal error: %s", self._broker_error)
         else:  # librdkafka logs these itself (through producers.librdkafka) and retries
             _LOG.info("Kafka producer: %s", self._broker_error)

@@ -1,0 +1,46 @@
+"""The HTTP API put together with the rest of assetpipe: the known-asset cache seeded from the warehouse,
+and the app factory that ``assetpipe serve``'s worker processes import (``assetpipe.api:app_from_env``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+
+from consumers.warehouse import Warehouse
+from producers.http import create_app
+from producers.http.known_assets import Seed
+from schemas.settings import Settings
+
+_MATERIALIZED = "SELECT DISTINCT asset_key FROM {db}.asset_events WHERE event_type = 'materialization'"
+
+
+def warehouse_seed(settings: Settings, warehouse: Warehouse | None = None) -> Seed | None:
+    """Materialized asset keys from ClickHouse: through ``warehouse`` when this process has one (``assetpipe
+    up``), else from a ClickHouse server; None for an embedded engine another process owns."""
+    if warehouse is None and settings.uses_embedded_clickhouse:
+        return None
+
+    def seed() -> list[str]:
+        wh = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+        try:
+            rows = wh.query(_MATERIALIZED.format(db=settings.clickhouse_database)).rows
+        finally:
+            if warehouse is None:
+                wh.close()
+        return [str(row[0]) for row in rows]
+
+    return seed
+
+
+def build_app(
+    settings: Settings,
+    warehouse: Warehouse | None = None,
+    ingest_lag: Callable[[], int | None] | None = None,
+) -> Starlette:
+    return create_app(settings, known_seed=warehouse_seed(settings, warehouse), ingest_lag=ingest_lag)
+
+
+def app_from_env() -> Starlette:
+    """Each ``assetpipe serve`` worker process builds its app from the environment."""
+    return build_app(Settings.from_env())

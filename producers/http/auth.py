@@ -1,0 +1,168 @@
+"""API keys: their configured form, checking a request's key, and key scopes.
+
+Keys are configured as hashes, never in clear (``ASSETPIPE_API_KEYS``): entries separated by ``;`` or
+new lines, each ``sha256:<64 hex digits>`` followed by optional ``:name=<label>``,
+``:types=<event types>`` and ``:prefixes=<asset key prefixes>`` (lists separated by ``,``)::
+
+    sha256:9f86d0...:name=etl:types=materialization,check:prefixes=sales/,ops/
+
+A request sends its key as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. The key's SHA-256
+digest is compared with every configured digest in constant time (``hmac.compare_digest``). A scoped
+key may report only the listed event types (``materialization``, ``observation``, ``check``) and only
+asset keys under one of the prefixes (whole parts: ``sales/`` covers ``sales/daily`` but not
+``salesforce``); outside its scope the answer is 403. A named key's events carry the tag
+``dagster/reporting_user=<name>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from producers.http.exceptions import AuthenticationError, PermissionDeniedError
+from schemas import jsonform
+from schemas.errors import ConfigError, FieldError
+from schemas.model import EventType
+
+KEY_PREFIX = "apk_"
+_ENTRY_SPLIT = re.compile(r"[;\n]+")
+_DIGEST = re.compile(r"^[0-9a-fA-F]{64}$")
+_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,63}$")
+_TYPE_LABELS: dict[EventType, str] = {
+    "materialization": "materialization",
+    "observation": "observation",
+    "check_evaluation": "check",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """One configured key: its digest and scope (None: unrestricted)."""
+
+    digest: bytes
+    name: str | None = None
+    types: frozenset[EventType] | None = None
+    prefixes: tuple[tuple[str, ...], ...] | None = None
+
+    def allows(self, event_type: EventType, parts: Sequence[str]) -> bool:
+        if self.types is not None and event_type not in self.types:
+            return False
+        return self.prefixes is None or any(tuple(parts[: len(p)]) == p for p in self.prefixes)
+
+
+def new_key() -> str:
+    """A fresh random key (256 bits)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    """The configured form of ``key``: ``sha256:<hex>``."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def parse_api_keys(text: str | None) -> list[ApiKey]:
+    """``ASSETPIPE_API_KEYS`` -> keys; a malformed entry is a ``ConfigError`` naming it."""
+    return [_parse_entry(entry.strip()) for entry in _ENTRY_SPLIT.split(text or "") if entry.strip()]
+
+
+def _parse_entry(entry: str) -> ApiKey:
+    algorithm, _, rest = entry.partition(":")
+    digest, *options = rest.split(":")
+    shown = f"{algorithm}:{digest[:8]}..."
+    if algorithm != "sha256" or not _DIGEST.match(digest):
+        raise ConfigError(
+            f"ASSETPIPE_API_KEYS: entry '{shown}' must start with sha256:<64 hex digits> (see `assetpipe api-key hash`)"
+        )
+    values: dict[str, str] = {}
+    for option in options:
+        name, sep, value = option.partition("=")
+        if not sep or name not in ("name", "types", "prefixes") or name in values or not value:
+            raise ConfigError(
+                f"ASSETPIPE_API_KEYS: entry '{shown}': bad option {option!r}; expected name=, types= or prefixes="
+            )
+        values[name] = value
+    if "name" in values and not _NAME.match(values["name"]):
+        raise ConfigError(f"ASSETPIPE_API_KEYS: entry '{shown}': name must be 1-63 of [A-Za-z0-9_.@-]")
+    types = None
+    if "types" in values:
+        try:
+            types = frozenset(jsonform.event_type(t.strip()) for t in values["types"].split(","))
+        except FieldError as exc:
+            raise ConfigError(f"ASSETPIPE_API_KEYS: entry '{shown}': {exc}") from exc
+    prefixes = None
+    if "prefixes" in values:
+        prefixes = tuple(tuple(p.strip().strip("/").split("/")) for p in values["prefixes"].split(",") if p.strip())
+    return ApiKey(bytes.fromhex(digest), values.get("name"), types, prefixes)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Authenticator:
+    """Checks requests against the configured keys. With no keys configured every request is let in
+    (allowed only on loopback: see ``require_for``)."""
+
+    def __init__(self, keys: Sequence[ApiKey]) -> None:
+        self.keys = tuple(keys)
+
+    @classmethod
+    def from_config(cls, api_keys: str | None) -> Authenticator:
+        return cls(parse_api_keys(api_keys))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys)
+
+    def require_for(self, host: str) -> None:
+        """Refuse to serve beyond loopback without keys."""
+        if not self.enabled and not is_loopback(host):
+            raise ConfigError(
+                f"the HTTP API would listen on {host}, beyond loopback, without API keys: set ASSETPIPE_API_KEYS "
+                "(create one with `assetpipe api-key new`) or listen on 127.0.0.1 (ASSETPIPE_HTTP_HOST)"
+            )
+
+    def authenticate(self, x_api_key: str | None, authorization: str | None) -> ApiKey | None:
+        """The matching key, or None when auth is off; ``AuthenticationError`` (401) otherwise."""
+        if not self.keys:
+            return None
+        presented = x_api_key
+        if presented is None and authorization is not None:
+            scheme, _, credentials = authorization.partition(" ")
+            if scheme.lower() == "bearer":
+                presented = credentials.strip()
+        if not presented:
+            raise AuthenticationError("Missing API key: send it as X-API-Key: <key> or Authorization: Bearer <key>")
+        digest = hashlib.sha256(presented.encode()).digest()
+        found: ApiKey | None = None
+        for key in self.keys:  # every key is compared: the time taken does not depend on which matched
+            if hmac.compare_digest(digest, key.digest):
+                found = key
+        if found is None:
+            raise AuthenticationError("Invalid API key")
+        return found
+
+    @staticmethod
+    def authorize(key: ApiKey | None, event_type: EventType, parts: Sequence[str]) -> None:
+        if key is None or key.allows(event_type, parts):
+            return
+        label = f"API key '{key.name}'" if key.name else "This API key"
+        if key.types is not None and event_type not in key.types:
+            allowed = ", ".join(sorted(_TYPE_LABELS[t] for t in key.types))
+            raise PermissionDeniedError(
+                f"{label} may not report {_TYPE_LABELS[event_type]} events (allowed: {allowed})"
+            )
+        prefixes = ", ".join("/".join(p) + "/" for p in key.prefixes or ())
+        raise PermissionDeniedError(
+            f"{label} may not report events for asset '{'/'.join(parts)}' (allowed prefixes: {prefixes})"
+        )

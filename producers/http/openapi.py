@@ -1,0 +1,342 @@
+"""The OpenAPI 3.1 document of the HTTP API, written by hand: every endpoint, body, parameter and error.
+
+Served at ``/openapi.json`` and rendered by ``/docs``. It is data, built once per app from the table of
+report endpoints, so a new event type's endpoint is documented by the same table entry that routes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from producers.http.payload import MAX_IDEMPOTENCY_KEY
+from schemas.metadata import KINDS
+from schemas.model import EventType
+
+Schema = dict[str, Any]
+
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": _REF + name}
+
+
+def _error(description: str, example: str) -> Schema:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": _ref("Error"), "example": {"status": "error", "error": example}}},
+    }
+
+
+RESPONSES: dict[str, Schema] = {
+    "BadRequest": _error(
+        "A missing or invalid field, malformed JSON, a body that is not an object, an invalid tag or metadata "
+        "value, or a request over a shape limit (depth, string length, metadata entries); the message names it.",
+        "Missing required field: check_name",
+    ),
+    "Unauthorized": {
+        **_error("No API key, or an invalid one (only when API keys are configured).", "Invalid API key"),
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    },
+    "Forbidden": _error(
+        "The API key's scope does not cover this event type or asset key.",
+        "API key 'etl' may not report check events (allowed: materialization)",
+    ),
+    "NotFound": _error(
+        "An observation or check evaluation for an asset never materialized and not defined.",
+        "Asset key 'invalid/asset' not found",
+    ),
+    "TooLarge": _error("The body is over the limit.", "Request body is 2000000 bytes, over the limit of 1048576 bytes"),
+    "UnsupportedMediaType": _error(
+        "A content type other than application/json (or NDJSON on /report_asset_events).",
+        "Unsupported content type 'text/plain': send application/json or no body",
+    ),
+    "Unavailable": {
+        **_error(
+            "The broker is unavailable, the producer queue is full, or the broker did not acknowledge the event "
+            "in time. Nothing is confirmed stored: retry after Retry-After seconds (with the same Idempotency-Key).",
+            "Event not stored: the broker is unavailable (1/1 brokers are down)",
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+    "InternalError": _error("A bug; the body holds no internals.", "Failed to process asset event: internal error"),
+}
+
+_STRING = {"type": "string"}
+_COMMON_PROPERTIES: Schema = {
+    "asset_key": _ref("AssetKey"),
+    "partition": {"type": ["string", "null"], "minLength": 1},
+    "description": {"type": ["string", "null"]},
+    "metadata": {"anyOf": [_ref("Metadata"), {"type": "null"}]},
+    "tags": {"anyOf": [_ref("Tags"), {"type": "null"}]},
+    "timestamp": {
+        "description": "When it happened: seconds since the epoch, or ISO 8601 with a zone. Default: now.",
+        "type": ["number", "string", "null"],
+    },
+    "event_id": {
+        "type": ["string", "null"],
+        "format": "uuid",
+        "description": "Default: random, or derived from the Idempotency-Key header",
+    },
+    "run_id": {"type": ["string", "null"]},
+}
+_ASSET_PROPERTIES: Schema = {**_COMMON_PROPERTIES, "data_version": {"type": ["string", "null"], "minLength": 1}}
+_CHECK_PROPERTIES: Schema = {
+    **_COMMON_PROPERTIES,
+    "check_name": {"type": "string", "minLength": 1},
+    "passed": {"type": "boolean"},
+    "severity": {"type": "string", "enum": ["WARN", "ERROR"], "default": "ERROR"},
+}
+
+SCHEMAS: dict[str, Schema] = {
+    "AssetKey": {
+        "description": "A list of parts, or a string taken as one part. The URL path wins over the body, the "
+        "body over the query string.",
+        "oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}, {"type": "string"}],
+    },
+    "TypedMetadataValue": {
+        "description": "An explicitly typed metadata value. Values by type: text/url/path/notebook_path/md a "
+        "string; json anything; int an integer; float a number; bool a boolean; timestamp seconds or ISO 8601; "
+        "null null; asset a list of parts; table_schema {columns: [{name, type, description?, constraints?}]}; "
+        "table {records: [...], schema?}; column_lineage {column: [{asset_key, column_name}]}; code_references "
+        "[{file_path, line_number?, label?} | {url, label?}].",
+        "type": "object",
+        "properties": {"type": {"type": "string", "enum": list(KINDS)}, "value": {}},
+        "required": ["type", "value"],
+        "additionalProperties": False,
+    },
+    "MetadataValue": {
+        "description": "A plain JSON value (string -> text, integer -> int, number -> float, boolean -> bool, "
+        "object/array -> json, null -> null), or a TypedMetadataValue.",
+        "anyOf": [_ref("TypedMetadataValue"), {}],
+    },
+    "Metadata": {"type": "object", "additionalProperties": _ref("MetadataValue")},
+    "Tags": {
+        "description": "Dagster's asset-event tag rules: key [namespace/]name, value up to 63 of [A-Za-z0-9_.-].",
+        "type": "object",
+        "additionalProperties": _STRING,
+    },
+    "MaterializationBody": {"type": "object", "properties": _ASSET_PROPERTIES},
+    "ObservationBody": {"type": "object", "properties": _ASSET_PROPERTIES},
+    "CheckBody": {
+        "description": "check_name and passed are required, from the body or the query string.",
+        "type": "object",
+        "properties": _CHECK_PROPERTIES,
+    },
+    "Event": {
+        "description": "One event of a batch: its type and the fields of its single-event endpoint.",
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "enum": ["materialization", "observation", "check"]},
+            **_ASSET_PROPERTIES,
+            **_CHECK_PROPERTIES,
+        },
+        "required": ["type", "asset_key"],
+    },
+    "Success": {
+        "type": "object",
+        "properties": {
+            "status": {"const": "success"},
+            "event_id": {"type": "string", "format": "uuid"},
+            "message": _STRING,
+        },
+        "required": ["status", "event_id", "message"],
+    },
+    "Error": {
+        "type": "object",
+        "properties": {"status": {"const": "error"}, "error": _STRING},
+        "required": ["status", "error"],
+    },
+    "EventResult": {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"status": {"const": "success"}, "event_id": {"type": "string", "format": "uuid"}},
+                "required": ["status", "event_id"],
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "status": {"const": "error"},
+                    "error": _STRING,
+                    "code": {"type": "integer", "description": "the status the single-event endpoint would give"},
+                },
+                "required": ["status", "error", "code"],
+            },
+        ]
+    },
+    "BatchResult": {
+        "type": "object",
+        "properties": {
+            "status": {"enum": ["success", "error"]},
+            "accepted": {"type": "integer"},
+            "rejected": {"type": "integer"},
+            "results": {"type": "array", "items": _ref("EventResult")},
+        },
+        "required": ["status", "accepted", "rejected", "results"],
+    },
+}
+
+_QUERY_DOC = {
+    "asset_key": "Asset key when the path has none: a JSON list, or a string split on characters outside "
+    "[A-Za-z0-9_] (warehouse.customers.daily has three parts).",
+    "data_version": "Data version of the asset after this event.",
+    "description": "Free text.",
+    "partition": "Partition key.",
+    "metadata": "Metadata as a JSON object (text).",
+    "tags": "Tags as a JSON object (text).",
+    "check_name": "Name of the check (required for checks, here or in the body).",
+    "passed": "true or false (required for checks, here or in the body).",
+    "severity": "WARN or ERROR (default ERROR).",
+}
+_QUERY_SCHEMAS: dict[str, Schema] = {
+    "passed": {"type": "string", "enum": ["true", "false"]},
+    "severity": {"type": "string", "enum": ["WARN", "ERROR"]},
+}
+_FIELDS: dict[EventType, tuple[str, ...]] = {
+    "materialization": ("asset_key", "data_version", "description", "partition", "metadata", "tags"),
+    "observation": ("asset_key", "data_version", "description", "partition", "metadata", "tags"),
+    "check_evaluation": ("asset_key", "check_name", "passed", "severity", "partition", "metadata", "tags"),
+}
+_BODIES: dict[EventType, str] = {
+    "materialization": "MaterializationBody",
+    "observation": "ObservationBody",
+    "check_evaluation": "CheckBody",
+}
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes the event id deterministic, so a retried request is stored once.",
+    "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+}
+_ERRORS = {
+    "400": "BadRequest",
+    "401": "Unauthorized",
+    "403": "Forbidden",
+    "413": "TooLarge",
+    "415": "UnsupportedMediaType",
+    "503": "Unavailable",
+    "500": "InternalError",
+}
+
+
+def _responses(success: Schema, codes: Mapping[str, str] = _ERRORS) -> Schema:
+    return {"200": success, **{code: {"$ref": f"#/components/responses/{name}"} for code, name in codes.items()}}
+
+
+def _report_operation(event_type: EventType, summary: str, with_path: bool) -> Schema:
+    parameters: list[Schema] = []
+    if with_path:
+        parameters.append(
+            {
+                "name": "asset_key",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "The asset key, parts separated by / (percent-decoded).",
+            }
+        )
+    for name in _FIELDS[event_type]:
+        schema = _QUERY_SCHEMAS.get(name, _STRING)
+        parameters.append(
+            {"name": name, "in": "query", "required": False, "schema": schema, "description": _QUERY_DOC[name]}
+        )
+    parameters.append(_IDEMPOTENCY)
+    codes = {**_ERRORS, "404": "NotFound"} if event_type != "materialization" else _ERRORS
+    success = {
+        "description": "Stored: the broker acknowledged the event.",
+        "content": {"application/json": {"schema": _ref("Success")}},
+    }
+    return {
+        "post": {
+            "summary": summary + ("" if with_path else " (asset key in the body or the query string)"),
+            "operationId": f"report_{event_type}" + ("" if with_path else "_without_path_key"),
+            "parameters": parameters,
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": _ref(_BODIES[event_type])}},
+            },
+            "responses": _responses(success, dict(sorted(codes.items()))),
+        }
+    }
+
+
+def _get(summary: str, content_type: str, schema: Schema, extra: Mapping[str, Schema] | None = None) -> Schema:
+    return {
+        "get": {
+            "summary": summary,
+            "responses": {"200": {"description": "OK", "content": {content_type: {"schema": schema}}}, **(extra or {})},
+        }
+    }
+
+
+def build_document(endpoints: Mapping[EventType, tuple[str, str]], version: str) -> Schema:
+    """``endpoints``: event type -> (path without key, summary)."""
+    paths: dict[str, Schema] = {}
+    for event_type, (path, summary) in endpoints.items():
+        paths[path + "/{asset_key}"] = _report_operation(event_type, summary, with_path=True)
+        paths[path + "/"] = _report_operation(event_type, summary, with_path=False)
+    batch_success = {
+        "description": "Every event stored.",
+        "content": {"application/json": {"schema": _ref("BatchResult")}},
+    }
+    batch_errors = {
+        code: {
+            "description": f"{code}: see results (or the error of the whole request)",
+            "content": {"application/json": {"schema": {"anyOf": [_ref("BatchResult"), _ref("Error")]}}},
+        }
+        for code in ("400", "403", "404", "503")
+    }
+    paths["/report_asset_events"] = {
+        "post": {
+            "summary": "Report many events (mixed types) at once; answered per event, in order",
+            "operationId": "report_asset_events",
+            "parameters": [{**_IDEMPOTENCY, "description": "Event i of the batch gets the key '<value>/<i>'."}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "array", "items": _ref("Event")}},
+                    "application/x-ndjson": {"schema": {"type": "string", "description": "one Event per line"}},
+                },
+            },
+            "responses": {
+                **_responses(
+                    batch_success,
+                    {"401": "Unauthorized", "413": "TooLarge", "415": "UnsupportedMediaType", "500": "InternalError"},
+                ),
+                **batch_errors,
+            },
+        }
+    }
+    status = {"type": "object", "properties": {"status": _STRING}, "required": ["status"]}
+    paths["/healthz"] = _get("Liveness: the process serves requests", "application/json", status)
+    paths["/readyz"] = _get(
+        "Readiness: the broker answers and the producer queue has room",
+        "application/json",
+        status,
+        {"503": {"description": "Not ready", "content": {"application/json": {"schema": status}}}},
+    )
+    paths["/metrics"] = _get("Prometheus metrics", "text/plain", _STRING)
+    paths["/openapi.json"] = _get("This document", "application/json", {"type": "object"})
+    paths["/docs"] = _get("This document as a web page", "text/html", _STRING)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "assetpipe asset reporting API",
+            "version": version,
+            "description": "Dagster-compatible endpoints to report asset materializations, observations and "
+            "check evaluations, plus a batch endpoint. A 200 is sent only after the broker acknowledged the event.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": RESPONSES,
+            "securitySchemes": {
+                "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{}, {"ApiKeyHeader": []}, {"Bearer": []}],
+    }

@@ -1,0 +1,233 @@
+"""Reading a request: content type, bounded body, JSON parsing, and the bounds on the JSON's shape.
+
+The body is read chunk by chunk and refused (413) as soon as it passes the limit, before any parsing;
+``Content-Length`` is checked first so an oversized upload is refused without being read. Parsed JSON is
+walked once for nesting depth, string lengths and metadata entries (400 naming the limit) before any
+event is built from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+
+from producers.http.exceptions import (
+    BodyTooLargeError,
+    LimitExceededError,
+    MalformedBodyError,
+    UnsupportedMediaTypeError,
+)
+from schemas.jsonform import json_type
+from schemas.settings import Settings
+
+BodyKind = Literal["json", "ndjson"]
+MAX_IDEMPOTENCY_KEY = 200
+JSON_TYPES = frozenset({"application/json"})
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"})
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    body_bytes: int
+    batch_bytes: int
+    depth: int
+    metadata_entries: int
+    string_chars: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            settings.http_max_body_bytes,
+            settings.http_max_batch_bytes,
+            settings.http_max_json_depth,
+            settings.http_max_metadata_entries,
+            settings.http_max_string_chars,
+        )
+
+
+def body_kind(content_type: str | None, *, ndjson: bool = False) -> BodyKind | None:
+    """``json``, ``ndjson`` (batch endpoint only), or None when no content type was sent; else 415."""
+    if content_type is None:
+        return None
+    media = content_type.partition(";")[0].strip().lower()
+    if media in JSON_TYPES:
+        return "json"
+    if ndjson and media in NDJSON_TYPES:
+        return "ndjson"
+    accepted = "application/json or application/x-ndjson" if ndjson else "application/json or no body"
+    raise UnsupportedMediaTypeError(f"Unsupported content type '{content_type}': send {accepted}")
+
+
+async def read_body(request: Request, limit: int, setting: str) -> bytes:
+    """The whole body, refused with 413 as soon as it is known to pass ``limit`` bytes."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _too_large(int(length), limit, setting)
+    chunks: list[bytes] = []
+    size = 0
+    receive = request.receive  # straight from the server: Request.stream() costs an async generator a request
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit, setting, at_least=True)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def idempotency_key(headers: Mapping[str, str]) -> str | None:
+    key = headers.get("idempotency-key")
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
+        raise LimitExceededError(f"Header 'Idempotency-Key' is longer than {MAX_IDEMPOTENCY_KEY} characters")
+    return key
+
+
+def _too_large(size: int, limit: int, setting: str, *, at_least: bool = False) -> BodyTooLargeError:
+    more = "more than " if at_least else ""
+    return BodyTooLargeError(
+        f"Request body is {more}{size} bytes, over the limit of {limit} bytes (ASSETPIPE_{setting.upper()})"
+    )
+
+
+def parse_object(raw: bytes, limits: Limits) -> dict[str, Any]:
+    """A report endpoint's body: empty (no fields) or one JSON object within the bounds."""
+    if not raw.strip():
+        return {}
+    value = _loads(raw, "JSON body")
+    if not isinstance(value, dict):
+        raise MalformedBodyError(f"Request body must be a JSON object, got {json_type(value)}")
+    check_event(value, limits, raw)
+    return value
+
+
+def parse_events(raw: bytes, kind: BodyKind | None, limits: Limits) -> list[Any]:
+    """The batch endpoint's events: a JSON array, or NDJSON (one object a line, blank lines skipped),
+    each checked against the bounds. An event that is malformed or out of bounds becomes its
+    ``RequestError`` in its place, so the others still count."""
+    stripped = raw.lstrip()
+    if kind == "json" or (kind is None and stripped[:1] == b"["):
+        value = _loads(raw, "JSON body") if stripped else []
+        if not isinstance(value, list):
+            raise MalformedBodyError(f"Request body must be a JSON array of events or NDJSON, got {json_type(value)}")
+        if _shallow(raw, limits, extra=1):
+            return [_checked(event, limits, raw) for event in value]
+        # Each event's own JSON text, re-serialized at C speed, usually spares it the walk in Python.
+        return [_checked(event, limits, orjson.dumps(event) if isinstance(event, dict) else None) for event in value]
+    events: list[Any] = []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(_checked(_loads(line, f"JSON on line {number}"), limits, line))
+        except MalformedBodyError as exc:
+            events.append(exc)
+    return events
+
+
+def _checked(event: Any, limits: Limits, raw: bytes | None) -> Any:
+    if not isinstance(event, dict):
+        return MalformedBodyError(f"Event must be a JSON object, got {json_type(event)}")
+    try:
+        check_event(event, limits, raw)
+    except LimitExceededError as exc:
+        return exc
+    return event
+
+
+def _loads(raw: bytes, what: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedBodyError(f"Malformed {what}: {exc}") from exc
+
+
+def check_event(event: Mapping[str, Any], limits: Limits, raw: bytes | None = None) -> None:
+    """Bounds of one event object: nesting depth, string lengths, number of metadata entries. ``raw``,
+    the JSON text it came from, lets a small, shallow event skip the walk."""
+    metadata = event.get("metadata")
+    if isinstance(metadata, dict):
+        check_entries(len(metadata), limits)
+    if raw is not None and _shallow(raw, limits):
+        return
+    try:
+        _walk(event, 1, limits.depth, limits.string_chars)
+    except _Bound as bound:
+        raise bound.error(limits) from None
+
+
+def check_strings(strings: Mapping[str, str], body: Mapping[str, Any], limits: Limits) -> None:
+    """Bounds of a query string's values, with its JSON ``metadata`` and ``tags`` when the body lacks them."""
+    for name, value in strings.items():
+        if len(value) > limits.string_chars or len(name) > limits.string_chars:
+            raise _Bound("string", [name]).error(limits)
+        if name in ("metadata", "tags") and name not in body:
+            try:
+                parsed = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                continue  # reported, with the field's name, when the event is built
+            if name == "metadata" and isinstance(parsed, dict):
+                check_entries(len(parsed), limits)
+            try:
+                _walk(parsed, 2, limits.depth, limits.string_chars)
+            except _Bound as bound:
+                bound.path.insert(0, name)
+                raise bound.error(limits) from None
+
+
+def check_entries(count: int, limits: Limits) -> None:
+    if count > limits.metadata_entries:
+        raise LimitExceededError(
+            f"Field 'metadata' has {count} entries, over the limit of {limits.metadata_entries} "
+            "(ASSETPIPE_HTTP_MAX_METADATA_ENTRIES)"
+        )
+
+
+def _shallow(raw: bytes, limits: Limits, extra: int = 0) -> bool:
+    """No string in ``raw`` can be too long, nor any nesting too deep, when the whole text is short
+    enough and holds few enough brackets (a C-speed count instead of a walk in Python)."""
+    return len(raw) <= limits.string_chars and raw.count(b"{") + raw.count(b"[") <= limits.depth + extra
+
+
+class _Bound(Exception):
+    """Raised deep in the walk; each level on the way out adds its key, so the message names the field."""
+
+    def __init__(self, kind: Literal["depth", "string"], path: list[str] | None = None) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.path: list[str] = path or []
+
+    def error(self, limits: Limits) -> LimitExceededError:
+        where = ".".join(self.path) or "(body)"
+        if self.kind == "depth":
+            return LimitExceededError(
+                f"Field '{where}' nests deeper than {limits.depth} levels (ASSETPIPE_HTTP_MAX_JSON_DEPTH)"
+            )
+        return LimitExceededError(
+            f"Field '{where}' is longer than {limits.string_chars} characters (ASSETPIPE_HTTP_MAX_STRING_CHARS)"
+        )
+
+
+def _walk(value: Any, depth: int, max_depth: int, max_chars: int) -> None:
+    if depth > max_depth:
+        raise _Bound("depth")
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        try:
+            if type(key) is str and len(key) > max_chars:
+                raise _Bound("string")
+            if type(item) is str:
+                if len(item) > max_chars:
+                    raise _Bound("string")
+            elif isinstance(item, (dict, list)):
+                _walk(item, depth + 1, max_depth, max_chars)
+        except _Bound as bound:
+            bound.path.insert(0, str(key))
+            raise

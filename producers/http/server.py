@@ -1,0 +1,118 @@
+"""Running the HTTP API under uvicorn: alone (``assetpipe serve``, one or several worker processes) or in
+a thread of another process (``assetpipe up``).
+
+The listening socket is bound here, before uvicorn starts, so a port in use is a ``ListenError`` with a
+clear message instead of uvicorn's log line and exit. Worker processes import the app through a factory
+import string (uvicorn spawns them and binds the socket they share, once this module found it free).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from producers.http.exceptions import ListenError
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or ``ListenError`` naming the setting to change."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ListenError(
+                f"cannot listen on {host}:{port}: the port is already in use; stop what uses it or set "
+                "ASSETPIPE_HTTP_PORT to another port"
+            ) from exc
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (ASSETPIPE_HTTP_HOST)") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.http_host,
+        "port": settings.http_port,
+        "http": "httptools",
+        "loop": "uvloop",
+        "lifespan": "on",
+        "access_log": False,  # a log line per request would cost more than the request
+        "log_config": None,  # keep the process's logging as it is
+        "server_header": False,
+        "backlog": 4096,
+    }
+
+
+class ApiServer:
+    """One uvicorn server for ``app``: ``run()`` in the main thread, or ``start()``/``stop()`` in a thread
+    of its own (signals are then left to the process)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.settings = settings
+        self._server = uvicorn.Server(uvicorn.Config(app, **_options(settings)))
+        self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.settings.http_host
+        port = self._socket.getsockname()[1] if self._socket is not None else self.settings.http_port
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server.started and self._thread is not None and self._thread.is_alive()
+
+    def run(self) -> None:
+        self._socket = bind(self.settings.http_host, self.settings.http_port)
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            self._socket.close()
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._socket = bind(self.settings.http_host, self.settings.http_port)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="http-api", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise ListenError(f"the HTTP API did not start on {self.url} (see the log)")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+def serve(settings: Settings, build_app: Callable[[], ASGIApp], factory: str) -> None:
+    """``assetpipe serve``: one process, or ``http_workers`` processes importing ``factory``
+    (``module:function`` returning the app, built from the environment)."""
+    if settings.http_workers == 1:
+        ApiServer(build_app(), settings).run()
+        return
+    build_app()  # fail here, with a clear message, rather than in every worker
+    bind(settings.http_host, settings.http_port).close()  # likewise for a port in use; uvicorn binds it again
+    uvicorn.run(factory, factory=True, workers=settings.http_workers, **_options(settings))
