@@ -71,3 +71,23 @@ class PublishTimeoutError(PublishError):
         hint = f"; last broker error: {broker_error}" if broker_error else ""
         super().__init__(f"{what} not acknowledged within {timeout:g}s; {remaining} messages still queued{hint}")
         self.remaining = remaining
+
+
+class BackfillError(AssetpipeError):
+    """A backfill cannot go on: a file that cannot be read, a bad option. Bad records are not errors of
+    the run: they are reported and rejected one by one (up to ``--max-errors``)."""
+
+    code = "backfill_failed"
+
+
+class SourceError(BackfillError):
+    """A backfill file cannot be opened, or read as its format (corrupt compression, not Parquet...)."""
+
+    code = "unreadable_file"
+
+
+class MalformedRecordError(BackfillError):
+    """One record of a file is not an event at all (not JSON, not an object, a CSV row of the wrong
+    width). It is rejected; the run goes on."""
+
+    code = "malformed_record"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas.asset_key import AssetKey
@@ -60,6 +60,8 @@ FIELDS: dict[EventType, tuple[str, ...]] = {
 }
 _STRING_FIELDS = frozenset({"partition", "data_version", "description", "check_name", "event_id", "run_id"})
 _MISSING = object()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def event_type(value: Any) -> EventType:
@@ -90,10 +92,12 @@ def asset_key(path: str | None, body: Mapping[str, Any], strings: Mapping[str, s
 def build_fields(kind: EventType, body: Mapping[str, Any], strings: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for ``schemas.model.build_record`` from a JSON body and a string form."""
     fields: dict[str, Any] = {}
+    strings = strings or {}
     for name in FIELDS[kind]:
-        value = _value(name, body, strings or {})
-        if value is not _MISSING and value is not None:
-            fields[name] = value
+        if name in body or name in strings:  # most fields are absent: skip them cheaply (backfills)
+            value = _value(name, body, strings)
+            if value is not _MISSING and value is not None:
+                fields[name] = value
     if "metadata" in fields:
         fields["metadata"] = metadata(fields["metadata"])
     if "timestamp" in fields:
@@ -115,11 +119,11 @@ def _value(name: str, body: Mapping[str, Any], strings: Mapping[str, str]) -> An
         if value is None:
             return None
         if name in _STRING_FIELDS and not isinstance(value, str):
-            raise FieldError(name, f"Field '{name}' must be a string, got {_json_type(value)}")
+            raise FieldError(name, f"Field '{name}' must be a string, got {json_type(value)}")
         if name == "passed" and not isinstance(value, bool):
             raise FieldError(name, "Field 'passed' must be a boolean")
         if name == "tags" and not isinstance(value, Mapping):
-            raise FieldError(name, f"Field 'tags' must be an object, got {_json_type(value)}")
+            raise FieldError(name, f"Field 'tags' must be an object, got {json_type(value)}")
         return value
     text = strings.get(name)
     if text is None or (text == "" and name != "description"):
@@ -134,7 +138,7 @@ def _value(name: str, body: Mapping[str, Any], strings: Mapping[str, str]) -> An
         except ValueError as exc:
             raise FieldError(name, f"Field '{name}' is not valid JSON: {exc}") from exc
         if name == "tags" and not isinstance(parsed, Mapping):
-            raise FieldError(name, f"Field 'tags' must be a JSON object, got {_json_type(parsed)}")
+            raise FieldError(name, f"Field 'tags' must be a JSON object, got {json_type(parsed)}")
         return parsed
     return text
 
@@ -142,7 +146,7 @@ def _value(name: str, body: Mapping[str, Any], strings: Mapping[str, str]) -> An
 def metadata(value: Any) -> dict[str, MetadataValue]:
     """A JSON object of metadata entries -> typed values."""
     if not isinstance(value, Mapping):
-        raise FieldError("metadata", f"Field 'metadata' must be an object, got {_json_type(value)}")
+        raise FieldError("metadata", f"Field 'metadata' must be an object, got {json_type(value)}")
     out: dict[str, MetadataValue] = {}
     for key, raw in value.items():
         if isinstance(raw, Mapping) and raw.keys() == {"type", "value"} and raw["type"] in KINDS:
@@ -238,10 +242,12 @@ def _reference(value: Mapping[str, Any]) -> LocalFileCodeReference | UrlCodeRefe
 
 
 def timestamp_us(value: Any) -> int:
-    """Seconds since the epoch (a number, or a numeric string) or an ISO 8601 string with a zone ->
-    microseconds since the epoch."""
+    """Seconds since the epoch (a number, or a numeric string), an ISO 8601 string with a zone, or a
+    datetime with a zone (as Parquet and Avro files hold them) -> microseconds since the epoch."""
     if isinstance(value, str):
         return _iso_or_seconds_us(value)
+    if isinstance(value, datetime):
+        return _datetime_us(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise FieldError("timestamp", f"Invalid timestamp {value!r}: expected ISO 8601 or seconds since the epoch")
     return round(value * 1_000_000)
@@ -258,15 +264,22 @@ def _iso_or_seconds_us(text: str) -> int:
         raise FieldError("timestamp", f"Invalid timestamp {text!r}: expected ISO 8601 or seconds") from exc
     if parsed.tzinfo is None:
         raise FieldError("timestamp", f"Invalid timestamp {text!r}: an ISO 8601 timestamp needs a zone")
-    return int(parsed.timestamp() * 1_000_000)
+    return _datetime_us(parsed)
+
+
+def _datetime_us(value: datetime) -> int:
+    if value.tzinfo is None:
+        raise FieldError("timestamp", f"Invalid timestamp {value.isoformat()}: a datetime needs a zone")
+    return (value - _EPOCH) // _MICROSECOND  # exact: float seconds lose a microsecond now and then
 
 
 def _expect(ok: bool, kind: str, expected: str, value: Any) -> None:
     if not ok:
-        raise ValueError(f"expected {expected}, got {_json_type(value)}")
+        raise ValueError(f"expected {expected}, got {json_type(value)}")
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages: null, boolean, number, string, array, object."""
     if value is None:
         return "null"
     if isinstance(value, bool):

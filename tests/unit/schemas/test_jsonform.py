@@ -130,3 +130,15 @@ def test_timestamps_and_event_types() -> None:
     assert jsonform.event_type("ASSET_MATERIALIZATION") == "materialization"
     with pytest.raises(FieldError, match="Invalid event type"):
         jsonform.event_type("run")
+
+
+def test_timestamps_are_exact_to_the_microsecond_and_datetimes_need_a_zone() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    # float seconds would give ...455 here: an ISO timestamp converts exactly
+    assert jsonform.timestamp_us("2024-06-01T00:00:00.123456+00:00") == 1_717_200_000_123_456
+    assert jsonform.timestamp_us("2024-06-01T02:00:00.000001+02:00") == 1_717_200_000_000_001
+    moment = datetime(2024, 6, 1, tzinfo=UTC) + timedelta(microseconds=123_457)
+    assert jsonform.timestamp_us(moment) == 1_717_200_000_123_457  # Parquet and Avro give datetimes
+    with pytest.raises(FieldError, match="needs a zone"):
+        jsonform.timestamp_us(datetime(2024, 6, 1))

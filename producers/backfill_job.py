@@ -1,0 +1,222 @@
+"""One file of a backfill: read, convert, publish, checkpoint, in this process or a pool worker.
+
+The loop does as little as it can per record (convert, publish, one list append); everything else (the
+stop flag, progress counters, the rate cap, checkpoints) runs every ``_every`` records. State shared by
+every job of a run (``Shared``: the stop flag, the reject count, the progress counters) lives in shared
+memory, so the same code serves a job in this process and one in a pool process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import Any, TextIO
+
+from producers.checkpoint import AckTracker, Checkpoint, CheckpointStore
+from producers.encoder import EventEncoder
+from producers.exceptions import MalformedRecordError
+from producers.publisher import Publisher
+from producers.records import RecordConverter
+from producers.rejects import Reject, RejectSink
+from producers.sources import open_source
+from schemas.codec import make_codec
+from schemas.errors import AssetpipeError, ValidationError
+from schemas.model import EventType
+from schemas.settings import Settings
+
+_CHECKPOINT_EVERY_S = 1.0
+# The producer's queue bounds the memory of a backfill: a few seconds of events at full speed, not the
+# million messages the SDK's default allows. Longer lingering makes fuller batches.
+_PRODUCER_OVERRIDES = {"queue.buffering.max.messages": 100_000, "linger.ms": 50}
+
+
+@dataclass
+class Shared:
+    """What the jobs of one run share: ``stop`` (an Event), ``rejected`` (a counter), ``counters``
+    (records done and bytes read, two per file)."""
+
+    stop: Any
+    rejected: Synchronized[int]
+    counters: Any
+
+    @classmethod
+    def create(cls, files: int) -> Shared:
+        context = multiprocessing.get_context("spawn")
+        return cls(context.Event(), context.Value("q", 0), context.RawArray("q", 2 * files))
+
+
+@dataclass(frozen=True)
+class FileJob:
+    index: int
+    path: Path
+    settings: Settings
+    event_type: EventType | None
+    mapping: dict[str, str]
+    resume: bool
+    dry_run: bool
+    rate: float | None  # this job's share of the run's cap, events/s
+    checkpoint_dir: Path
+    rejects: Path | None
+    max_errors: int
+
+
+@dataclass
+class FileResult:
+    path: str
+    published: int = 0  # validated, in a dry run
+    rejected: int = 0
+    skipped: int = 0  # at or before the checkpoint, with --resume
+    position: int = 0  # the checkpoint at the end
+    started: bool = False
+    complete: bool = False
+    error: str | None = None
+    note: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "failed"
+        if self.complete:
+            return "done" + (f" ({self.note})" if self.note else "")
+        return f"stopped after position {self.position:,}" if self.started else "not started"
+
+
+_shared: Shared | None = None
+_stderr: TextIO | None = None  # where rejects are reported; a pool process's own stderr if None
+
+
+def init_worker(shared: Shared, in_child: bool, stderr: TextIO | None = None) -> None:
+    """Pool initializer (and the in-process setup): remember the run's shared state. A pool process
+    ignores SIGINT: Ctrl-C reaches the whole process group, and the parent decides (it sets ``stop``)."""
+    global _shared, _stderr
+    _shared, _stderr = shared, stderr
+    if in_child:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def backfill_file(job: FileJob) -> FileResult:
+    shared = _shared
+    assert shared is not None, "init_worker first"
+    result = FileResult(str(job.path))
+    if shared.stop.is_set():
+        return result
+    result.started = True
+    try:
+        _backfill(job, shared, result)
+    except AssetpipeError as exc:
+        result.error = f"[{exc.code}] {exc}"
+        shared.stop.set()
+    return result
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class RateLimiter:
+    """Holds a count of events to ``rate`` per second since it started. ``sleep`` is the publisher's
+    ``poll`` while publishing, so that waiting serves delivery reports."""
+
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Any] = time.sleep
+    ) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._start = clock()
+
+    def wait(self, count: int) -> None:
+        due = self._start + count / self.rate
+        while (delay := due - self._clock()) > 0:
+            self._sleep(delay)
+
+
+def _backfill(job: FileJob, shared: Shared, result: FileResult) -> None:
+    settings = job.settings
+    source = open_source(job.path)
+    content_hash = file_sha256(job.path)
+    store = CheckpointStore(job.checkpoint_dir)
+    start = 0
+    previous = store.load(job.path) if job.resume else None
+    if previous is not None and previous.sha256 == content_hash:
+        start = previous.position
+    elif previous is not None:
+        result.note = "changed since its checkpoint: started over"
+    codec = make_codec(settings.schema_registry_url, max_event_bytes=settings.max_event_bytes,
+                       subject_prefix=settings.topics.events)  # fmt: skip
+    convert = RecordConverter(
+        source, EventEncoder(codec, source="backfill"), content_hash, default_type=job.event_type, mapping=job.mapping
+    ).convert
+    publisher = None if job.dry_run else Publisher.from_settings(settings, _PRODUCER_OVERRIDES)
+    rejects = RejectSink(job.rejects, shared.rejected, job.max_errors, _stderr)
+    tracker = AckTracker(start)
+    limiter = RateLimiter(job.rate, sleep=publisher.poll if publisher else time.sleep) if job.rate else None
+    every = 1024 if not job.rate else max(1, min(1024, int(job.rate / 20)))
+    counters, slot = shared.counters, 2 * job.index
+    saved, saved_at = start, time.monotonic()
+    topic = settings.topics.events
+    publish = publisher.publish if publisher is not None else None
+    add = tracker.add
+    published = rejected = n = 0
+    exhausted = False
+
+    def checkpoint(complete: bool = False) -> None:
+        nonlocal saved, saved_at
+        if publisher is not None and (tracker.position != saved or complete):
+            store.save(Checkpoint(str(job.path.resolve()), content_hash, tracker.position, complete))
+            saved = tracker.position
+        saved_at = time.monotonic()
+
+    try:
+        for position, line, payload in source.records(start):
+            n += 1
+            try:
+                encoded = convert(position, payload)
+            except (ValidationError, MalformedRecordError) as exc:
+                rejected += 1
+                tracker.settle(position)
+                if not rejects.add(Reject.of(str(job.path), source.unit, line, exc, source.text(payload))):
+                    shared.stop.set()
+                    break
+            else:
+                if publish is not None:
+                    add(position, publish(topic, encoded.key, encoded.value, event_id=encoded.event_id))
+                published += 1
+            if n % every == 0:
+                counters[slot], counters[slot + 1] = n + source.skipped, source.bytes_read()
+                if limiter is not None:
+                    limiter.wait(published)
+                if time.monotonic() - saved_at >= _CHECKPOINT_EVERY_S:
+                    tracker.seal()
+                    tracker.advance()
+                    if tracker.failed:
+                        break  # close() below raises the delivery error
+                    checkpoint()
+                if shared.stop.is_set():
+                    break
+        else:
+            exhausted = True
+    finally:
+        result.published, result.rejected, result.skipped = published, rejected, source.skipped
+        counters[slot], counters[slot + 1] = n + source.skipped, source.bytes_read()
+        rejects.close()
+        if publisher is not None:
+            try:
+                publisher.close()
+            finally:
+                result.position = tracker.finish()
+                ok = exhausted and tracker.failed is None
+                result.complete = ok
+                checkpoint(complete=ok)
+        else:
+            result.complete = exhausted
