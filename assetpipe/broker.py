@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported, not declared
 
 from assetpipe.exceptions import BrokerError, PortInUseError
 from schemas.settings import Settings

@@ -1,4 +1,4 @@
-"""The ``assetpipe`` command line: up, migrate, worker, status, sql, report."""
+"""The ``assetpipe`` command line: up, migrate, worker, status, sql, report, backfill, serve, api-key."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from assetpipe.control import request
 from assetpipe.exceptions import StackNotRunningError
-from schemas.errors import AssetpipeError
+from schemas.errors import AssetpipeError, ConfigError
 from schemas.settings import Settings
 
 
@@ -26,7 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         overrides = {"data_dir": Path(args.data_dir)} if getattr(args, "data_dir", None) else {}
-        settings = Settings.from_env(**overrides)
+        if getattr(args, "defs", None):
+            overrides["defs"] = Path(args.defs)
+        settings = Settings.from_env(None, **overrides)
         return int(args.func(settings, args))
     except AssetpipeError as exc:
         print(f"error [{exc.code}]: {exc}", file=sys.stderr)
@@ -40,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="run the local stack: broker, ClickHouse, ingest worker")
+    up = sub.add_parser("up", help="run the local stack: broker, ClickHouse, workers (sensors and runs with --defs)")
     up.add_argument("--data-dir", help="where embedded ClickHouse keeps its data (ASSETPIPE_DATA_DIR)")
+    up.add_argument("--defs", help="jobs and sensors to run: a Python file (ASSETPIPE_DEFS)")
     up.set_defaults(func=cmd_up)
 
     migrate = sub.add_parser("migrate", help="create topics and apply the warehouse DDL (idempotent)")
@@ -50,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=cmd_migrate)
 
     worker = sub.add_parser("worker", help="run one worker against the configured Kafka and ClickHouse")
-    worker.add_argument("kind", choices=["ingest"])
+    worker.add_argument("kind", choices=["ingest", "sensor", "run"])
+    worker.add_argument("--defs", help="jobs and sensors of the sensor and run workers (ASSETPIPE_DEFS)")
     worker.add_argument("--data-dir")
     worker.set_defaults(func=cmd_worker)
 
@@ -81,6 +85,42 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--severity", choices=["WARN", "ERROR"], default="ERROR")
     report.add_argument("--idempotency-key")
     report.set_defaults(func=cmd_report)
+
+    serve = sub.add_parser("serve", help="run the HTTP API alone (ASSETPIPE_HTTP_HOST, _HTTP_PORT, _HTTP_WORKERS)")
+    serve.add_argument("--host", help="address to listen on (ASSETPIPE_HTTP_HOST)")
+    serve.add_argument("--port", type=int, help="port (ASSETPIPE_HTTP_PORT)")
+    serve.add_argument("--workers", type=int, help="worker processes (ASSETPIPE_HTTP_WORKERS)")
+    serve.set_defaults(func=cmd_serve)
+
+    api_key = sub.add_parser("api-key", help="create an HTTP API key, or hash one for ASSETPIPE_API_KEYS")
+    api_key_sub = api_key.add_subparsers(required=True, metavar="ACTION", dest="action")
+    new_key = api_key_sub.add_parser("new", help="print a new random key and its ASSETPIPE_API_KEYS entry")
+    new_key.add_argument("--name", help="label; events reported with the key get the tag dagster/reporting_user")
+    new_key.add_argument("--types", help="event types the key may report: materialization,observation,check")
+    new_key.add_argument("--prefixes", help="asset key prefixes the key may report under: sales/,ops/")
+    hash_key = api_key_sub.add_parser("hash", help="print the ASSETPIPE_API_KEYS entry of an existing key")
+    hash_key.add_argument("key", nargs="?", help="the key; read from standard input when omitted")
+    api_key.set_defaults(func=cmd_api_key)
+
+    backfill = sub.add_parser("backfill", help="publish the events in files (JSON Lines, CSV, Parquet, Avro)")
+    backfill.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories of files")
+    backfill.add_argument(
+        "--type", choices=["materialization", "observation", "check"], help="type of records without a `type`"
+    )
+    backfill.add_argument(
+        "--map", action="append", default=[], metavar="SRC=DEST", help="read SRC as the field DEST; repeatable"
+    )
+    backfill.add_argument("--resume", action="store_true", help="continue each file after its checkpoint")
+    backfill.add_argument(
+        "--max-errors", type=int, default=0, metavar="N", help="reject up to N bad records and go on (default 0)"
+    )
+    backfill.add_argument("--rejects", metavar="FILE", help="rejected records, JSON Lines (default: CHECKPOINT_DIR)")
+    backfill.add_argument("--dry-run", action="store_true", help="read and validate every record, publish nothing")
+    backfill.add_argument("--rate", type=float, metavar="N", help="publish at most N events per second")
+    backfill.add_argument("--jobs", type=int, metavar="N", help="files backfilled in parallel (default: cores)")
+    backfill.add_argument("--checkpoint-dir", metavar="DIR", help="default: DATA_DIR/backfill")
+    backfill.add_argument("--data-dir")
+    backfill.set_defaults(func=cmd_backfill)
     return parser
 
 
@@ -132,11 +172,21 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from consumers.ingest import IngestWorker
+    from consumers.run import RunWorker
+    from consumers.sensor import SensorWorker
+    from schemas.definitions import load_definitions
 
+    worker: IngestWorker | SensorWorker | RunWorker
+    if args.kind == "ingest":
+        worker = IngestWorker(settings)
+    elif settings.defs is None:
+        raise ConfigError(f"the {args.kind} worker needs definitions: --defs FILE or ASSETPIPE_DEFS")
+    else:
+        defs = load_definitions(settings.defs, settings.code_location)
+        worker = (SensorWorker if args.kind == "sensor" else RunWorker)(settings, defs)
     stop = _stop_on_signals()
-    worker = IngestWorker(settings)
     try:
         worker.run(stop)
     finally:
@@ -214,6 +264,8 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         if args.type == "check":
             if not args.check_name or args.passed is None:
                 raise AssetpipeError("a check needs --check-name and --passed or --failed")
+            if tags or args.data_version:  # a check evaluation carries neither, as in Dagster
+                raise AssetpipeError("--tag and --data-version do not apply to a check")
             receipt = reporter.report_check(
                 args.asset_key, check_name=args.check_name, passed=args.passed, severity=args.severity, **common
             )
@@ -223,6 +275,63 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         receipt.result(30.0)
     print(receipt.event_id)
     return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from assetpipe.api import build_app
+    from producers.http import serve
+    from producers.http.auth import is_loopback
+
+    overrides = {"http_host": args.host, "http_port": args.port, "http_workers": args.workers}
+    settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None}, data_dir=settings.data_dir)
+    host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
+    print(f"assetpipe HTTP API on http://{host}:{settings.http_port} ({settings.http_workers} worker(s)); "
+          f"docs at /docs. Ctrl-C stops it.", flush=True)  # fmt: skip
+    if not settings.api_keys and is_loopback(settings.http_host):
+        print("warning: no API keys (ASSETPIPE_API_KEYS): the API is open to every local user", file=sys.stderr)
+    serve(settings, lambda: build_app(settings), "assetpipe.api:app_from_env")
+    return 0
+
+
+def cmd_api_key(_settings: Settings, args: argparse.Namespace) -> int:
+    from producers.http.auth import hash_key, new_key, parse_api_keys
+
+    if args.action == "hash":
+        key = args.key if args.key is not None else sys.stdin.readline().strip()
+        if not key:
+            raise AssetpipeError("no key given")
+        print(hash_key(key))
+        return 0
+    key = new_key()
+    options = [("name", args.name), ("types", args.types), ("prefixes", args.prefixes)]
+    entry = hash_key(key) + "".join(f":{name}={value}" for name, value in options if value)
+    parse_api_keys(entry)  # the scope must parse as the server will parse it
+    print(f"key:   {key}")
+    print(f"entry: {entry}")
+    print("Give the key to the client (X-API-Key header); add the entry to ASSETPIPE_API_KEYS (';' between entries).")
+    return 0
+
+
+def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    from producers.backfill import BackfillOptions, run_backfill
+    from producers.records import parse_mapping
+    from schemas import jsonform
+
+    options = BackfillOptions(
+        paths=tuple(Path(p) for p in args.paths),
+        event_type=jsonform.event_type(args.type) if args.type else None,
+        mapping=parse_mapping(args.map),
+        resume=args.resume,
+        max_errors=args.max_errors,
+        rejects=Path(args.rejects) if args.rejects else None,
+        dry_run=args.dry_run,
+        rate=args.rate,
+        jobs=args.jobs,
+        checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else None,
+    )
+    summary = run_backfill(settings, options)
+    print(summary.render())
+    return summary.exit_code
 
 
 if __name__ == "__main__":

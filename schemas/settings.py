@@ -83,10 +83,34 @@ class Settings(BaseModel):
     api_keys: str | None = Field(
         None, description="API keys as hashes with optional scopes; required when http_host is not loopback"
     )
+    http_max_body_bytes: int = Field(1_048_576, ge=1024, description="body limit of the report endpoints (413)")
+    http_max_batch_bytes: int = Field(16_777_216, ge=1024, description="body limit of /report_asset_events (413)")
+    http_max_json_depth: int = Field(32, ge=2, le=512, description="nesting depth of a request body (400)")
+    http_max_metadata_entries: int = Field(1000, ge=1, description="metadata entries of one event (400)")
+    http_max_string_chars: int = Field(65_536, ge=64, description="length of any string in a request (400)")
+    http_publish_timeout_s: float = Field(
+        10.0, gt=0, description="wait for the broker's acknowledgement before answering 503"
+    )
+    http_require_known_assets: bool = Field(
+        True, description="404 for an observation or check of an asset never materialized; false: Dagster-lenient"
+    )
     # sensors and runs
     defs: Path | None = Field(None, description="Python module declaring jobs and sensors (`--defs`)")
     sensor_group_id: str = "assetpipe-sensors"
     run_group_id: str = "assetpipe-runs"
+    code_location: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]+$", description="name of the definitions' code location; unset: the file stem"
+    )
+    sensor_batch_max_seconds: float = Field(0.02, gt=0, description="longest a sensor worker gathers a batch")
+    run_timeout_s: float = Field(
+        3600.0, ge=10, description="longest a run worker may spend on a batch of runs before its group moves on"
+    )
+    run_webhook_url: str | None = Field(
+        None, pattern=r"^https?://", description="POST run requests for jobs not defined here to this URL"
+    )
+    run_webhook_timeout_s: float = Field(10.0, gt=0, description="timeout of one webhook POST")
+    run_webhook_attempts: int = Field(5, ge=1, description="webhook POST attempts before the run fails")
+    run_webhook_backoff_s: float = Field(0.5, ge=0, description="first wait between webhook attempts; doubles")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

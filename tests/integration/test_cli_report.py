@@ -48,5 +48,7 @@ def test_bad_input_is_a_clear_error_and_publishes_nothing(settings: Settings) ->
     assert "Invalid int value for metadata entry 'n'" in bad_metadata.stderr
     no_check_name = run_cli(["report", "check", "a", "--passed"], env)
     assert no_check_name.returncode == 2 and "--check-name" in no_check_name.stderr
+    check_tag = run_cli(["report", "check", "a", "--check-name", "c", "--passed", "--tag", "k=v"], env)
+    assert check_tag.returncode == 2 and "do not apply to a check" in check_tag.stderr
     bad_tag = run_cli(["report", "observation", "a", "--tag", "bad key=x"], env)
     assert bad_tag.returncode == 2 and "tags.bad key" in bad_tag.stderr

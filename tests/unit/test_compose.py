@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from producers.http.auth import Authenticator, hash_key
 from schemas import Settings
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read `docker-compose config` output")
@@ -23,6 +24,8 @@ yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read `docker-comp
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
 DOCKER_COMPOSE = shutil.which("docker-compose")
+API_KEYS = hash_key("compose-test-key") + ":name=compose"  # the file requires ASSETPIPE_API_KEYS
+APP_SERVICES = ["ingest", "migrate", "api", "sensors", "runs"]  # services running the assetpipe image
 
 pytestmark = pytest.mark.skipif(
     DOCKER_COMPOSE is None,
@@ -32,17 +35,21 @@ pytestmark = pytest.mark.skipif(
 Config = dict[str, Any]
 
 
-def _compose_config(**variables: str) -> Config:
+def _run_config(file: Path, variables: dict[str, str]) -> subprocess.CompletedProcess[str]:
     assert DOCKER_COMPOSE is not None
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"), **variables}
-    result = subprocess.run(
-        [DOCKER_COMPOSE, "--file", str(COMPOSE_FILE), "config"],
+    return subprocess.run(
+        [DOCKER_COMPOSE, "--file", str(file), "config"],
         capture_output=True,
         text=True,
         env=env,  # only the variables given here are interpolated, not the developer's shell
         timeout=120,
         check=False,
     )
+
+
+def _compose_config(**variables: str) -> Config:
+    result = _run_config(COMPOSE_FILE, {"ASSETPIPE_API_KEYS": API_KEYS, **variables})
     assert result.returncode == 0, result.stderr
     config: Config = yaml.safe_load(result.stdout)
     return config
@@ -63,6 +70,18 @@ def _published_ports(service: dict[str, Any]) -> set[tuple[int, int]]:
     return {(int(p["published"]), int(p["target"])) for p in service.get("ports", []) if "published" in p}
 
 
+def _mounts(service: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(source, target, read-only) of each volume; v1 prints ``SOURCE:TARGET:MODE``, v2 the long form."""
+    mounts = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            mounts.append((volume["source"], volume["target"], bool(volume.get("read_only"))))
+        else:
+            source, target, *mode = volume.split(":")
+            mounts.append((source, target, mode == ["ro"]))
+    return mounts
+
+
 def _listeners(value: str) -> dict[str, str]:
     """``NAME://host:port,...`` -> {NAME: "host:port"}."""
     pairs = (item.split("://", 1) for item in value.split(","))
@@ -73,6 +92,15 @@ def test_the_file_has_kafka_clickhouse_migrate_and_ingest(services: dict[str, An
     assert {"kafka", "clickhouse", "migrate", "ingest"} <= set(services)
     assert services["migrate"]["command"] == ["migrate"]
     assert services["ingest"]["command"] == ["worker", "ingest"]
+
+
+def test_the_file_has_the_api_and_the_sensor_and_run_workers(services: dict[str, Any]) -> None:
+    assert services["api"]["command"] == ["serve"]
+    assert services["sensors"]["command"] == ["worker", "sensor"]
+    assert services["runs"]["command"] == ["worker", "run"]
+    assert "profiles" not in services["api"]
+    for name in ("sensors", "runs"):  # they need a definitions file: started with --profile sensors
+        assert services[name]["profiles"] == ["sensors"]
 
 
 def test_kafka_is_a_single_kraft_node_with_host_and_network_listeners(services: dict[str, Any]) -> None:
@@ -88,7 +116,7 @@ def test_kafka_is_a_single_kraft_node_with_host_and_network_listeners(services: 
     assert (host_port, host_port) in _published_ports(kafka)
 
 
-@pytest.mark.parametrize("name", ["ingest", "migrate"])
+@pytest.mark.parametrize("name", APP_SERVICES)
 def test_workers_reach_kafka_on_an_advertised_network_listener(services: dict[str, Any], name: str) -> None:
     bootstrap = services[name]["environment"]["ASSETPIPE_KAFKA_BOOTSTRAP_SERVERS"]
     kafka_env = services["kafka"]["environment"]
@@ -98,7 +126,7 @@ def test_workers_reach_kafka_on_an_advertised_network_listener(services: dict[st
     assert _listeners(kafka_env["KAFKA_LISTENERS"])[listener].endswith(":" + bootstrap.rsplit(":", 1)[1])
 
 
-@pytest.mark.parametrize("name", ["ingest", "migrate"])
+@pytest.mark.parametrize("name", APP_SERVICES)
 def test_workers_reach_clickhouse_with_its_user_and_password(services: dict[str, Any], name: str) -> None:
     url = urlsplit(services[name]["environment"]["ASSETPIPE_CLICKHOUSE_URL"])
     clickhouse = services["clickhouse"]
@@ -113,12 +141,12 @@ def test_workers_reach_clickhouse_with_its_user_and_password(services: dict[str,
 def test_one_password_variable_sets_both_server_and_workers() -> None:
     services = _compose_config(CLICKHOUSE_USER="analyst", CLICKHOUSE_PASSWORD="Xy7secret")["services"]
     assert services["clickhouse"]["environment"]["CLICKHOUSE_PASSWORD"] == "Xy7secret"
-    for name in ("ingest", "migrate"):
+    for name in APP_SERVICES:
         url = urlsplit(services[name]["environment"]["ASSETPIPE_CLICKHOUSE_URL"])
         assert (url.username, url.password) == ("analyst", "Xy7secret")
 
 
-@pytest.mark.parametrize("name", ["ingest", "migrate"])
+@pytest.mark.parametrize("name", APP_SERVICES)
 def test_worker_environment_is_valid_assetpipe_settings(services: dict[str, Any], name: str) -> None:
     env = {k: str(v) for k, v in services[name]["environment"].items()}
     settings = Settings.from_env(environ=env)  # ConfigError on an unknown or invalid ASSETPIPE_ variable
@@ -132,11 +160,13 @@ def test_start_order_waits_for_health_and_for_migrate(services: dict[str, Any]) 
         return {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
 
     assert conditions("migrate") == {"kafka": "service_healthy", "clickhouse": "service_healthy"}
-    assert conditions("ingest") == {
-        "migrate": "service_completed_successfully",
-        "kafka": "service_healthy",
-        "clickhouse": "service_healthy",
-    }
+    for name in ("ingest", "sensors", "runs"):
+        assert conditions(name) == {
+            "migrate": "service_completed_successfully",
+            "kafka": "service_healthy",
+            "clickhouse": "service_healthy",
+        }
+    assert conditions("api") == {"migrate": "service_completed_successfully", "kafka": "service_healthy"}
     for name in ("kafka", "clickhouse"):
         assert services[name]["healthcheck"]["test"]
     assert services["migrate"].get("restart", "no") == "no"
@@ -148,7 +178,33 @@ def test_ingest_can_scale_in_one_consumer_group(services: dict[str, Any]) -> Non
     assert "ports" not in ingest  # a fixed host port allows one replica only
 
 
-@pytest.mark.parametrize("name", ["ingest", "migrate"])
+def test_api_listens_beyond_loopback_with_the_keys_it_is_given(services: dict[str, Any]) -> None:
+    api = services["api"]
+    settings = Settings.from_env(environ={k: str(v) for k, v in api["environment"].items()})
+    assert settings.api_keys == API_KEYS
+    Authenticator.from_config(settings.api_keys).require_for(settings.http_host)  # ConfigError without keys
+    assert settings.http_host == "0.0.0.0"
+    assert (settings.http_port, settings.http_port) in _published_ports(api)
+    assert "http://127.0.0.1:3000/readyz" in " ".join(api["healthcheck"]["test"])
+
+
+def test_the_api_keys_variable_is_required() -> None:
+    result = _run_config(COMPOSE_FILE, {})
+    assert result.returncode != 0
+    assert "ASSETPIPE_API_KEYS" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["sensors", "runs"])
+def test_sensor_and_run_workers_read_the_mounted_definitions(services: dict[str, Any], name: str) -> None:
+    service = services[name]
+    defs = Path(service["environment"]["ASSETPIPE_DEFS"])
+    assert [(Path(target), read_only) for _, target, read_only in _mounts(service)] == [(defs.parent, True)]
+    renamed = _compose_config(DEFS_DIR="/srv/team_a", DEFS_FILE="team_a.py")["services"][name]
+    assert renamed["environment"]["ASSETPIPE_DEFS"] == "/defs/team_a.py"
+    assert _mounts(renamed) == [("/srv/team_a", "/defs", True)]
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
 def test_worker_image_builds_from_the_repository_root(services: dict[str, Any], name: str) -> None:
     build = services[name]["build"]
     context = Path(build["context"])
@@ -170,12 +226,5 @@ def test_validation_rejects_a_broken_file(tmp_path: Path, mutate: Callable[[str]
     broken = tmp_path / "docker-compose.yml"
     broken.write_text(mutate(COMPOSE_FILE.read_text()))
     assert broken.read_text() != COMPOSE_FILE.read_text()
-    result = subprocess.run(
-        [DOCKER_COMPOSE, "--file", str(broken), "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")},
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode != 0
+    assert _run_config(COMPOSE_FILE, {"ASSETPIPE_API_KEYS": API_KEYS}).returncode == 0
+    assert _run_config(broken, {"ASSETPIPE_API_KEYS": API_KEYS}).returncode != 0
