@@ -1,7 +1,8 @@
 """HTTP API throughput and latency, beside Dagster's webserver on the same machine.
 
-Starts the embedded broker and ``assetpipe serve`` (a separate process, ``--workers`` uvicorn workers),
-then drives load with ``wrk`` (a C load generator, in its own process; ``apt-get install wrk``):
+Starts the embedded broker and ``assetpipe serve`` (a separate process; once per ``--workers`` count, by
+default 1 and 2 uvicorn workers), then drives load with ``wrk`` (a C load generator, in its own process;
+``apt-get install wrk``):
 
 - ``POST /report_asset_materialization/sales/daily`` with a partition and 5 metadata entries (int,
   float, text, bool, typed url), at concurrency 8 and 32: requests/s, p50, p99;
@@ -10,7 +11,7 @@ then drives load with ``wrk`` (a C load generator, in its own process; ``apt-get
 Every answer must be a 200 (the broker acknowledged the event); the count of others is printed. Figures
 vary run to run, and more on a machine shared with other work. Prints figures; asserts nothing.
 
-    python bench/bench_http.py [--seconds 10] [--workers 1] [--batch 2000]
+    python bench/bench_http.py [--seconds 10] [--workers 1 2] [--batch 2000]
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def _ms(text: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker processes, one run each")
     parser.add_argument("--batch", type=int, default=2000, help="events per /report_asset_events request")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -122,15 +123,31 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench_http_"))
     broker = EmbeddedBroker(free_port(), log_path=workdir / "broker.log")
     broker.start()
-    port = free_port()
     settings = Settings(kafka_bootstrap_servers=broker.bootstrap_servers, topic_prefix="bench_", data_dir=workdir)
     create_topics(settings)
+    try:
+        print(f"assetpipe HTTP API, {os.cpu_count()} cores shared with the broker, wrk in its own process")
+        print(
+            f"Dagster 1.13 webserver on this machine: ~{DAGSTER['requests/s']} requests/s, p99 {DAGSTER['p99 at c32']}"
+        )
+        print(f"{'load':<48} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'events/s':>10} {'non-200':>8}"
+              f" {'server CPU us/event':>20}")  # fmt: skip
+        for workers in args.workers:
+            run_server(broker.bootstrap_servers, workers, args.seconds, args.batch, workdir)
+    finally:
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_server(bootstrap_servers: str, workers: int, seconds: int, batch_size: int, workdir: Path) -> None:
+    """``assetpipe serve`` with ``workers`` processes, under each load in turn."""
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETPIPE_")}
     env |= {
-        "ASSETPIPE_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "ASSETPIPE_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "ASSETPIPE_TOPIC_PREFIX": "bench_",
         "ASSETPIPE_HTTP_PORT": str(port),
-        "ASSETPIPE_HTTP_WORKERS": str(args.workers),
+        "ASSETPIPE_HTTP_WORKERS": str(workers),
         "ASSETPIPE_DATA_DIR": str(workdir),
         "ASSETPIPE_HTTP_REQUIRE_KNOWN_ASSETS": "false",
     }
@@ -144,32 +161,25 @@ def main() -> None:
         one = orjson.dumps(EVENT)
         url = f"{base}/report_asset_materialization/sales/daily"
         httpx.post(url, content=one, headers={"content-type": "application/json"}, timeout=10).raise_for_status()
-        print(f"assetpipe HTTP API, {args.workers} worker(s), {os.cpu_count()} cores, wrk in its own process")
-        print(
-            f"Dagster 1.13 webserver on this machine: ~{DAGSTER['requests/s']} requests/s, p99 {DAGSTER['p99 at c32']}"
-        )
-        print(f"{'load':<40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'events/s':>10} {'non-200':>8}"
-              f" {'server CPU us/event':>20}")  # fmt: skip
         wrk(url, one, "application/json", 8, 2, workdir)  # warm-up
+        label = f"{workers} worker{'s' if workers > 1 else ''}"
         for connections in (8, 32):
-            r = measure(server.pid, url, one, "application/json", connections, args.seconds, workdir)
-            _row(f"report_asset_materialization c{connections}", r, 1)
+            r = measure(server.pid, url, one, "application/json", connections, seconds, workdir)
+            _row(f"report_asset_materialization c{connections}, {label}", r, 1)
         line = orjson.dumps({"type": "materialization", "asset_key": ["sales", "daily"], **EVENT})
-        batch = b"\n".join([line] * args.batch)
+        batch = b"\n".join([line] * batch_size)
         for connections in (2, 8):
             r = measure(server.pid, f"{base}/report_asset_events", batch, "application/x-ndjson", connections,
-                        args.seconds, workdir)  # fmt: skip
-            _row(f"report_asset_events x{args.batch} c{connections}", r, args.batch)
+                        seconds, workdir)  # fmt: skip
+            _row(f"report_asset_events x{batch_size} c{connections}, {label}", r, batch_size)
     finally:
         server.terminate()
         server.wait(30)
-        broker.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _row(label: str, r: dict[str, float], events_per_request: int) -> None:
     print(
-        f"{label:<40} {r['rps']:>9,.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+        f"{label:<48} {r['rps']:>9,.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
         f"{r['rps'] * events_per_request:>10,.0f} {r['non_200']:>8,.0f}"
         f" {r['server_cpu_s_per_request'] * 1e6 / events_per_request:>20,.0f}",
         flush=True,

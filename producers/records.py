@@ -103,14 +103,7 @@ class RecordConverter:
         if body.get("asset_key") is None and not (strings or {}).get("asset_key"):  # absent, or a null column
             raise FieldError("asset_key", "Missing required field: asset_key")
         parts = jsonform.asset_key(None, body, strings)
-        plain = _plain_metadata(body)
-        if plain is None:
-            fields = jsonform.build_fields(kind, body, strings)
-        else:
-            # Plain scalars go to build_record as they are: its fast path types them exactly as
-            # jsonform.metadata would, without building a MetadataValue per entry.
-            fields = jsonform.build_fields(kind, {k: v for k, v in body.items() if k != "metadata"}, strings)
-            fields["metadata"] = plain
+        fields = jsonform.build_fields(kind, body, strings, plain_metadata=True)
         event_id = fields.pop("event_id", None) or self._ids(position)
         record = build_record(kind, parts, source="backfill", host=self._host, event_id=event_id, **fields)
         return self._encoder.encode_record(kind, record)
@@ -121,15 +114,3 @@ class RecordConverter:
                 raise FieldError("type", "Missing required field: type (give it in the file or pass --type)")
             return self._default_type
         return jsonform.event_type(value)
-
-
-def _plain_metadata(body: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The metadata object if every value is a plain string, number or boolean, else None."""
-    metadata = body.get("metadata")
-    if type(metadata) is not dict or not metadata:
-        return None
-    for value in metadata.values():
-        t = type(value)
-        if t is not str and t is not int and t is not float and t is not bool:
-            return None
-    return metadata

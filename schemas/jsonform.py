@@ -60,6 +60,7 @@ FIELDS: dict[EventType, tuple[str, ...]] = {
 }
 _STRING_FIELDS = frozenset({"partition", "data_version", "description", "check_name", "event_id", "run_id"})
 _MISSING = object()
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -89,8 +90,15 @@ def asset_key(path: str | None, body: Mapping[str, Any], strings: Mapping[str, s
     raise FieldError("asset_key", "Missing required field: asset_key (in the URL path, the body or the query)")
 
 
-def build_fields(kind: EventType, body: Mapping[str, Any], strings: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``schemas.model.build_record`` from a JSON body and a string form."""
+def build_fields(
+    kind: EventType,
+    body: Mapping[str, Any],
+    strings: Mapping[str, str] | None = None,
+    *,
+    plain_metadata: bool = False,
+) -> dict[str, Any]:
+    """Keyword arguments for ``schemas.model.build_record`` from a JSON body and a string form.
+    ``plain_metadata``: leave plain metadata values as they are (``record_metadata``)."""
     fields: dict[str, Any] = {}
     strings = strings or {}
     for name in FIELDS[kind]:
@@ -99,7 +107,7 @@ def build_fields(kind: EventType, body: Mapping[str, Any], strings: Mapping[str,
             if value is not _MISSING and value is not None:
                 fields[name] = value
     if "metadata" in fields:
-        fields["metadata"] = metadata(fields["metadata"])
+        fields["metadata"] = (record_metadata if plain_metadata else metadata)(fields["metadata"])
     if "timestamp" in fields:
         fields["timestamp_us"] = timestamp_us(fields.pop("timestamp"))
     if kind == "check_evaluation":
@@ -149,11 +157,24 @@ def metadata(value: Any) -> dict[str, MetadataValue]:
         raise FieldError("metadata", f"Field 'metadata' must be an object, got {json_type(value)}")
     out: dict[str, MetadataValue] = {}
     for key, raw in value.items():
-        if isinstance(raw, Mapping) and raw.keys() == {"type", "value"} and raw["type"] in KINDS:
-            out[key] = typed_value(key, raw["type"], raw["value"])
-        else:
-            out[key] = normalize(key, raw)
+        out[key] = typed_value(key, raw["type"], raw["value"]) if _is_typed(raw) else normalize(key, raw)
     return out
+
+
+def record_metadata(value: Any) -> dict[str, Any]:
+    """``metadata`` for ``build_record``: the typed entries typed, every plain value left as it is (the
+    builder normalizes plain values exactly as ``metadata`` does, without a ``MetadataValue`` each)."""
+    if not isinstance(value, Mapping):
+        raise FieldError("metadata", f"Field 'metadata' must be an object, got {json_type(value)}")
+    out = dict(value)
+    for key, raw in value.items():
+        if type(raw) not in _PLAIN_TYPES and _is_typed(raw):
+            out[key] = typed_value(key, raw["type"], raw["value"])
+    return out
+
+
+def _is_typed(raw: Any) -> bool:
+    return isinstance(raw, Mapping) and raw.keys() == {"type", "value"} and raw["type"] in KINDS
 
 
 def typed_value(key: str, kind: str, value: Any) -> MetadataValue:

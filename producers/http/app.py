@@ -5,6 +5,8 @@ the batch endpoint shares the per-event steps (``Api._encode``). Each request go
 API key (401), content type (415), body size (413), JSON and its bounds (400), asset key (400), the
 key's scope (403), fields (400), known asset (404), publishing and waiting for the broker's
 acknowledgement (503), and only then 200. Errors are raised; ``producers.http.errors`` answers them.
+The report routes are served straight from ASGI messages (``producers.http.endpoint``); the others are
+Starlette's.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -31,6 +32,7 @@ from producers.encoder import Encoded, EventEncoder
 from producers.http import docs, errors
 from producers.http.auth import ApiKey, Authenticator
 from producers.http.delivery import Delivery
+from producers.http.endpoint import Answer, Incoming, ReportEndpoint, ReportRoutes
 from producers.http.exceptions import LimitExceededError, RequestError, UnknownAssetError
 from producers.http.known_assets import KnownAssets, Seed
 from producers.http.metrics import CONTENT_TYPE, HttpMetrics, MetricsMiddleware
@@ -121,17 +123,19 @@ class Api:
                 self.known.stop()
             await self.delivery.stop()
 
-    async def report(self, event_type: EventType, request: Request) -> Response:
+    async def report(self, event_type: EventType, request: Incoming) -> Answer:
         headers = request.headers
         key = self._authenticate(headers)
         body_kind(headers.get("content-type"))
-        body = parse_object(await read_body(request, self.limits.body_bytes, "http_max_body_bytes"), self.limits)
-        query = request.query_params
+        raw = await read_body(request.receive, headers.get("content-length"), self.limits.body_bytes,
+                              "http_max_body_bytes")  # fmt: skip
+        body = parse_object(raw, self.limits)
+        query = request.query
         if query:
             check_strings(query, body, self.limits)
         encoded, asset_key = self._encode(
-            event_type, body, path_key=request.path_params.get("asset_key"), strings=query, api_key=key,
-            idempotency_key=idempotency_key(headers), host=_client(request),
+            event_type, body, path_key=request.path_key, strings=query, api_key=key,
+            idempotency_key=idempotency_key(headers), host=request.client,
         )  # fmt: skip
         error = (await self.delivery.publish([encoded]))[0]
         self._counted[(event_type, "accepted" if error is None else "not_stored")].inc()
@@ -139,19 +143,17 @@ class Api:
             raise error
         if event_type == "materialization" and self.known is not None:
             self.known.add(asset_key)
-        return errors.json_response(
-            {"status": "success", "event_id": encoded.event_id, "message": ENDPOINTS[event_type].recorded}
-        )
+        return 200, {"status": "success", "event_id": encoded.event_id, "message": ENDPOINTS[event_type].recorded}, None
 
-    async def report_events(self, request: Request) -> Response:
+    async def report_events(self, request: Incoming) -> Answer:
         headers = request.headers
         key = self._authenticate(headers)
         kind = body_kind(headers.get("content-type"), ndjson=True)
-        items = parse_events(
-            await read_body(request, self.limits.batch_bytes, "http_max_batch_bytes"), kind, self.limits
-        )
+        raw = await read_body(request.receive, headers.get("content-length"), self.limits.batch_bytes,
+                              "http_max_batch_bytes")  # fmt: skip
+        items = parse_events(raw, kind, self.limits)
         idempotency = idempotency_key(headers)
-        host = _client(request)
+        host = request.client
         results: list[dict[str, Any]] = [{}] * len(items)
         encoded: list[Encoded] = []
         placed: list[tuple[int, EventType, str]] = []  # (position in the batch, type, asset key) of each encoded
@@ -184,7 +186,7 @@ class Api:
 
     def _batch_response(
         self, results: list[dict[str, Any]], placed: list[tuple[int, EventType, str]], outcomes: list[Any]
-    ) -> Response:
+    ) -> Answer:
         counts = Counter((event_type, "accepted" if error is None else "not_stored")
                          for (_, event_type, _), error in zip(placed, outcomes, strict=True))  # fmt: skip
         for label, count in counts.items():
@@ -198,9 +200,9 @@ class Api:
             "rejected": rejected,
             "results": results,
         }
-        return errors.json_response(body, status, {"Retry-After": errors.RETRY_AFTER_S} if status == 503 else None)
+        return status, body, {"Retry-After": errors.RETRY_AFTER_S} if status == 503 else None
 
-    def _authenticate(self, headers: Headers) -> ApiKey | None:
+    def _authenticate(self, headers: Mapping[str, str]) -> ApiKey | None:
         if not self.auth.enabled:
             return None
         return self.auth.authenticate(headers.get("x-api-key"), headers.get("authorization"))
@@ -226,7 +228,7 @@ class Api:
                     "(ASSETPIPE_HTTP_MAX_STRING_CHARS)"
                 )
         self.auth.authorize(api_key, event_type, parts)
-        fields = jsonform.build_fields(event_type, body, strings)
+        fields = jsonform.build_fields(event_type, body, strings, plain_metadata=True)
         if api_key is not None and api_key.name:
             fields["tags"] = {**fields.get("tags", {}), REPORTING_USER_TAG: api_key.name}
         asset_key = "/".join(parts)
@@ -272,17 +274,15 @@ def _failure(exc: BaseException) -> dict[str, Any]:
     return {"status": "error", "error": errors.message_for(exc, status), "code": status}
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client is not None else ""
-
-
 class _ApiApp(Starlette):
-    """Starlette, with request counting outside its error middleware, so 500s are counted too."""
+    """Starlette, with request counting outside its error middleware, so 500s are counted too, and the
+    report routes served ahead of its routing and middleware (``ReportRoutes``)."""
 
     metrics_middleware: Callable[[ASGIApp], ASGIApp]
+    report_routes: Callable[[ASGIApp], ASGIApp]
 
     def build_middleware_stack(self) -> ASGIApp:
-        return self.metrics_middleware(super().build_middleware_stack())
+        return self.report_routes(self.metrics_middleware(super().build_middleware_stack()))
 
 
 def create_app(
@@ -295,12 +295,14 @@ def create_app(
     ``ingest_lag`` reports the ingest worker's lag when it runs in this process."""
     api = Api(settings, known_seed=known_seed, ingest_lag=ingest_lag)
     routes: list[Route] = []
+    keyed: dict[str, ReportEndpoint] = {}
     for event_type, endpoint in ENDPOINTS.items():
-        handler = functools.partial(api.report, event_type)
+        keyed[endpoint.path] = handler = ReportEndpoint(functools.partial(api.report, event_type))
         routes.append(Route(endpoint.path + "/{asset_key:path}", handler, methods=["POST"]))
         routes.append(Route(endpoint.path, handler, methods=["POST"]))
+    batch = ReportEndpoint(api.report_events)
     routes += [
-        Route(BATCH_PATH, api.report_events, methods=["POST"]),
+        Route(BATCH_PATH, batch, methods=["POST"]),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
         Route("/metrics", api.metrics_text, methods=["GET"]),
@@ -310,5 +312,6 @@ def create_app(
     handlers = {HTTPException: errors.handle, AssetpipeError: errors.handle, Exception: errors.handle}
     app = _ApiApp(routes=routes, exception_handlers=handlers, lifespan=api.lifespan)
     app.metrics_middleware = functools.partial(MetricsMiddleware, metrics=api.metrics)
+    app.report_routes = functools.partial(ReportRoutes, keyed=keyed, exact={BATCH_PATH: batch}, count=api.metrics.count)
     app.state.api = api
     return app

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,8 +53,10 @@ class _Waiter:
 
     future: asyncio.Future[None]
     results: list[PublishError | None]
+    deadline: float = 0.0
     receipts: list[Receipt] = field(default_factory=list)
     pending: int = 0
+    producing: bool = True  # the wait cannot end before every event is produced, even if all so far settled
 
 
 class Delivery:
@@ -76,6 +79,7 @@ class Delivery:
         self._publisher: Publisher | None = None
         self._retired: list[tuple[Publisher, float]] = []
         self._waiting: dict[Receipt, tuple[_Waiter, int]] = {}
+        self._deadlines: deque[_Waiter] = deque()  # in deadline order: every wait is as long
         self._pump_task: asyncio.Task[None] | None = None
         self._busy = asyncio.Event()
         self._stop = threading.Event()
@@ -102,6 +106,11 @@ class Delivery:
             self._pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump_task
+        for waiter in self._deadlines:  # a request still waiting is answered as timed out
+            self._give_up(waiter)
+            if not waiter.future.done():
+                waiter.future.set_result(None)
+        self._deadlines.clear()
         self._waiting.clear()  # every request has been answered; late reports have nobody to tell
         publishers = [p for p, _ in self._retired] + ([self._publisher] if self._publisher else [])
         self._publisher, self._retired = None, []
@@ -138,8 +147,8 @@ class Delivery:
         except BrokerUnavailableError as exc:
             return [exc] * len(events)
         waiter = _Waiter(asyncio.get_running_loop().create_future(), results)
-        hook, topic, waiting = self._on_settled, self._topic, self._waiting
         started = time.perf_counter()
+        hook, topic, waiting = self._on_settled, self._topic, self._waiting
         for index, event in enumerate(events):
             if index and index % _CHUNK == 0:
                 await asyncio.sleep(0)  # a large batch must not starve the other requests
@@ -158,12 +167,14 @@ class Delivery:
             waiting[receipt] = (waiter, index)
             waiter.receipts.append(receipt)
             waiter.pending += 1
+        waiter.producing = False
         if waiter.pending:
             self._busy.set()
-            try:
-                async with asyncio.timeout(self._wait_s + 0.25):  # librdkafka gives up first
-                    await waiter.future
-            except TimeoutError:
+            # librdkafka gives up first (message.timeout.ms); the pump ends the wait a little after it
+            waiter.deadline = time.monotonic() + self._wait_s + 0.25
+            self._deadlines.append(waiter)
+            await waiter.future
+            if waiter.pending:  # the deadline passed
                 self._give_up(waiter)
             if self._observe is not None:
                 self._observe(time.perf_counter() - started)
@@ -193,7 +204,7 @@ class Delivery:
         if receipt.error is not None:
             waiter.results[index] = self._failed(receipt)
         waiter.pending -= 1
-        if waiter.pending == 0 and not waiter.future.done():
+        if waiter.pending == 0 and not waiter.producing and not waiter.future.done():
             waiter.future.set_result(None)
 
     def _failed(self, receipt: Receipt) -> NotAcknowledgedError:
@@ -220,6 +231,8 @@ class Delivery:
                 publisher.poll(0)
             if self._retired:
                 self._serve_retired()
+            if self._deadlines:
+                self._expire()
             if self._waiting:
                 await asyncio.sleep(_PUMP_BUSY_S)
                 continue
@@ -227,6 +240,14 @@ class Delivery:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_PUMP_IDLE_S):
                     await self._busy.wait()  # set by the next request that waits for the broker
+
+    def _expire(self) -> None:
+        """End the waits that are over, or past their deadline (a timer per request would cost more)."""
+        deadlines, now = self._deadlines, time.monotonic()
+        while deadlines and (deadlines[0].future.done() or deadlines[0].deadline <= now):
+            future = deadlines.popleft().future
+            if not future.done():
+                future.set_result(None)
 
     def _serve_retired(self) -> None:
         keep = []

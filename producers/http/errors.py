@@ -68,6 +68,12 @@ def json_response(content: object, status: int = 200, headers: dict[str, str] | 
 
 
 def error_response(exc: BaseException) -> Response:
+    status, content, headers = error_answer(exc)
+    return json_response(content, status, headers)
+
+
+def error_answer(exc: BaseException) -> tuple[int, dict[str, str], dict[str, str]]:
+    """(status, JSON content, extra headers) answering ``exc``."""
     status = status_for(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, HTTPException) and exc.headers:
@@ -78,7 +84,7 @@ def error_response(exc: BaseException) -> Response:
         headers["WWW-Authenticate"] = 'Bearer realm="assetpipe"'
     if status == 500:
         log.error("unhandled error while serving a request", exc_info=exc)
-    return json_response({"status": "error", "error": message_for(exc, status)}, status, headers)
+    return status, {"status": "error", "error": message_for(exc, status)}, headers
 
 
 async def handle(request: Request, exc: Exception) -> Response:

@@ -54,6 +54,14 @@ class HttpMetrics:
             registry=self.registry,
         )
         self.ingest_lag.set(float("nan"))
+        self._requests: dict[tuple[str, int], Any] = {}
+
+    def count(self, endpoint: str, status: int) -> None:
+        """One answered request."""
+        child = self._requests.get((endpoint, status))
+        if child is None:  # labels() costs a lock and a dict lookup: resolve each pair once
+            child = self._requests[(endpoint, status)] = self.requests.labels(endpoint, str(status))
+        child.inc()
 
     def watch(
         self,
@@ -84,7 +92,6 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
         self.metrics = metrics
-        self._children: dict[tuple[str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,13 +101,7 @@ class MetricsMiddleware:
 
         async def send_counted(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self._count(endpoint, message["status"])
+                self.metrics.count(endpoint, message["status"])
             await send(message)
 
         await self.app(scope, receive, send_counted)
-
-    def _count(self, endpoint: str, status: int) -> None:
-        child = self._children.get((endpoint, status))
-        if child is None:  # labels() costs a lock and a dict lookup: resolve each pair once
-            child = self._children[(endpoint, status)] = self.metrics.requests.labels(endpoint, str(status))
-        child.inc()

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 from producers.http.exceptions import (
     BodyTooLargeError,
@@ -62,14 +63,13 @@ def body_kind(content_type: str | None, *, ndjson: bool = False) -> BodyKind | N
     raise UnsupportedMediaTypeError(f"Unsupported content type '{content_type}': send {accepted}")
 
 
-async def read_body(request: Request, limit: int, setting: str) -> bytes:
-    """The whole body, refused with 413 as soon as it is known to pass ``limit`` bytes."""
-    length = request.headers.get("content-length")
+async def read_body(receive: Receive, length: str | None, limit: int, setting: str) -> bytes:
+    """The whole body, refused with 413 as soon as it is known to pass ``limit`` bytes (``length``: the
+    ``Content-Length`` header, checked first)."""
     if length is not None and length.isdigit() and int(length) > limit:
         raise _too_large(int(length), limit, setting)
     chunks: list[bytes] = []
     size = 0
-    receive = request.receive  # straight from the server: Request.stream() costs an async generator a request
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":

@@ -4,20 +4,23 @@ a thread of another process (``assetpipe up``).
 The listening socket is bound here, before uvicorn starts, so a port in use is a ``ListenError`` with a
 clear message instead of uvicorn's log line and exit. Worker processes import the app through a factory
 import string (uvicorn spawns them and binds the socket they share, once this module found it free).
+Each answer leaves in one write (``OneWriteProtocol``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from producers.http.exceptions import ListenError
 from schemas.settings import Settings
@@ -43,11 +46,63 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class OneWriteTransport:
+    """The connection's transport, sending a response's head together with what follows it.
+
+    uvicorn writes a response's status line and headers, then its body, as two writes: two system calls
+    and two packets for every small answer. This holds the head back until the next write (or the end
+    of the response, or closing), so a small answer leaves in one. An interim ``100 Continue`` is never
+    held: the client waits for it before sending the body."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+        self.responding = False  # the response's head has been written
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head + data)
+        elif not self.responding and data != _CONTINUE:
+            self.responding = True
+            self._head = bytes(data)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        self.responding = False
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class OneWriteProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, writing each response's head and body together (``OneWriteTransport``)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(cast(asyncio.Transport, OneWriteTransport(transport)))
+
+    def on_response_complete(self) -> None:
+        cast(OneWriteTransport, self.transport).flush()
+        super().on_response_complete()
+
+
 def _options(settings: Settings) -> dict[str, Any]:
     return {
         "host": settings.http_host,
         "port": settings.http_port,
-        "http": "httptools",
+        "http": OneWriteProtocol,
+        "ws": "none",  # no websocket routes; and an upgraded connection must not keep its transport wrapper
         "loop": "uvloop",
         "lifespan": "on",
         "access_log": False,  # a log line per request would cost more than the request

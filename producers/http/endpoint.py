@@ -1,0 +1,112 @@
+"""The report routes as plain ASGI endpoints: the hot path of the HTTP API.
+
+A report request is served straight from its ASGI messages: the headers are read from the scope in one
+pass, the query string parsed only when there is one, and the answer sent as one start and one body
+message with its headers ready-made; no Request or Response object, no middleware in between.
+``ReportRoutes`` hands POSTs to the report paths to their endpoint before Starlette's routing (the same
+endpoints are Starlette routes too, so the route table stays whole). Errors become answers in
+``producers.http.errors``, as everywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from producers.http import errors
+
+# (status, JSON content, extra headers)
+Answer = tuple[int, object, Mapping[str, str] | None]
+_JSON_TYPE = (b"content-type", errors.JSON.encode())
+
+
+@dataclass(slots=True)
+class Incoming:
+    """What a report handler reads from one request. ``headers`` holds each header's first value, under
+    its lower-case name (as Starlette's ``Headers.get``); ``query`` each parameter's last value (as its
+    ``QueryParams``)."""
+
+    headers: dict[str, str]
+    query: dict[str, str]
+    path_key: str | None
+    client: str
+    receive: Receive
+
+    @classmethod
+    def from_scope(cls, scope: Scope, receive: Receive, path_key: str | None) -> Incoming:
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
+        raw_query: bytes = scope.get("query_string", b"")
+        query = dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)) if raw_query else {}
+        client = scope.get("client")
+        return cls(headers, query, path_key, client[0] if client else "", receive)
+
+
+Handler = Callable[[Incoming], Awaitable[Answer]]
+
+
+class ReportEndpoint:
+    """One report route: ``serve`` answers a request and returns its status. Called as an ASGI app it is
+    a Starlette route's endpoint (the asset key, if any, in ``path_params``)."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.serve(scope, receive, send, scope.get("path_params", {}).get("asset_key"))
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send, path_key: str | None) -> int:
+        try:
+            status, content, extra = await self.handler(Incoming.from_scope(scope, receive, path_key))
+        except Exception as exc:  # every failure is an answer: the one mapping decides which
+            status, content, extra = errors.error_answer(exc)
+        body = orjson.dumps(content)
+        headers = [(b"content-length", str(len(body)).encode()), _JSON_TYPE]
+        if extra:
+            headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra.items()]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return status
+
+
+class ReportRoutes:
+    """POSTs to the report paths go to their endpoint (counted under the path's first segment); every
+    other request goes on to ``app``. ``keyed`` paths take an asset key after a ``/``; ``exact`` do not."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        keyed: Mapping[str, ReportEndpoint],
+        exact: Mapping[str, ReportEndpoint],
+        count: Callable[[str, int], None],
+    ) -> None:
+        self.app = app
+        self._keyed = dict(keyed)
+        self._exact = dict(exact)
+        self._count = count
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path = _route_path(scope)
+            endpoint = self._exact.get(path)
+            if endpoint is not None:
+                self._count(path, await endpoint.serve(scope, receive, send, None))
+                return
+            first, slash, key = path[1:].partition("/")
+            endpoint = self._keyed.get("/" + first)
+            if endpoint is not None:
+                self._count("/" + first, await endpoint.serve(scope, receive, send, key if slash else None))
+                return
+        await self.app(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the app's mount point (``root_path``), as Starlette's router matches it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :]
+    return path
