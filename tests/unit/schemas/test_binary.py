@@ -318,3 +318,12 @@ def test_every_current_schema_writes_and_reads_as_fastavro_does(event_type: str,
     decoded, end = compile_reader(schema)(encoded, 0)
     assert end == len(encoded)
     assert decoded == _fastavro_record(schema, encoded)
+
+
+def test_every_current_schema_takes_the_compiled_path(schema_set: SchemaSet) -> None:
+    # The codec falls back to fastavro without a word when a schema does not compile: correct, but slow.
+    # A schema change that loses the compiled path must show up here, not only in a benchmark.
+    assert set(schema_set.compiled) == set(schema_set.current)
+    for fp in schema_set.fingerprints.values():
+        assert schema_set.writers[fp].reader(True) is not None
+        assert schema_set.writers[fp].reader(False) is not None
