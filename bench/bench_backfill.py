@@ -20,12 +20,12 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import orjson
+from benchstack import bench_settings
 
-from assetpipe.broker import EmbeddedBroker, create_topics, free_port
+from assetpipe.broker import EmbeddedBroker, free_port
 from consumers.ingest import IngestWorker
 from consumers.warehouse import Warehouse
 from producers.encoder import EventEncoder
@@ -126,17 +126,7 @@ def main() -> None:
         limits = raw_limits(paths[0])
 
         def settings_for(name: str) -> Settings:
-            settings = Settings(
-                kafka_bootstrap_servers=broker.bootstrap_servers,
-                clickhouse_url=f"chdb://{directory}/clickhouse",
-                clickhouse_database="bench",
-                data_dir=directory / name,
-                topic_prefix=f"{name}{uuid.uuid4().hex[:6]}_",
-                kafka_session_timeout_ms=2000,
-                kafka_heartbeat_interval_ms=300,
-            )
-            create_topics(settings)
-            return settings
+            return bench_settings(broker, directory, prefix=name, data_dir=directory / name)
 
         alone = None if args.skip_alone else run_command(paths, settings_for("alone"), directory)[0]
 

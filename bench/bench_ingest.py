@@ -21,16 +21,16 @@ import uuid
 from pathlib import Path
 
 import fastavro
+from benchstack import bench_settings
 from confluent_kafka import Consumer, Producer
 
-from assetpipe.broker import EmbeddedBroker, create_topics, free_port
+from assetpipe.broker import EmbeddedBroker, free_port
 from consumers.dedup import dedup_key
 from consumers.ingest import IngestWorker
 from consumers.rows import EVENT_COLUMNS, EventColumns
 from consumers.warehouse import Warehouse
 from schemas.codec import Codec
 from schemas.model import build_record
-from schemas.settings import Settings
 
 
 def reference_event(i: int) -> dict[str, object]:
@@ -81,15 +81,7 @@ def main() -> None:
         rows.append("materialization", record, dedup_key("materialization", record), i % 4, i)
 
     with EmbeddedBroker(free_port()) as broker, tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            kafka_bootstrap_servers=broker.bootstrap_servers,
-            clickhouse_url=f"chdb://{tmp}/clickhouse",
-            clickhouse_database="bench",
-            topic_prefix=f"b{uuid.uuid4().hex[:6]}_",
-            kafka_session_timeout_ms=2000,
-            kafka_heartbeat_interval_ms=300,
-        )
-        create_topics(settings)
+        settings = bench_settings(broker, tmp)
         producer = Producer(settings.producer_config())
         for value, key in payloads:
             while True:

@@ -21,9 +21,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from benchstack import bench_settings
 from confluent_kafka import Consumer, Producer
 
-from assetpipe.broker import EmbeddedBroker, create_topics, free_port
+from assetpipe.broker import EmbeddedBroker, free_port
 from consumers.ingest import IngestWorker
 from consumers.sensor import SensorWorker
 from consumers.warehouse import Warehouse
@@ -141,17 +142,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with EmbeddedBroker(free_port()) as broker, tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            kafka_bootstrap_servers=broker.bootstrap_servers,
-            clickhouse_url=f"chdb://{tmp}/clickhouse",
-            clickhouse_database="bench",
-            topic_prefix=f"b{uuid.uuid4().hex[:6]}_",
-            kafka_session_timeout_ms=2000,
-            kafka_heartbeat_interval_ms=300,
-            ingest_batch_max_seconds=0.02,
-            code_location="bench",
-        )
-        create_topics(settings)
+        settings = bench_settings(broker, tmp, ingest_batch_max_seconds=0.02, code_location="bench")
         (Path(tmp) / "bench_defs.py").write_text(DEFS)
         defs = load_definitions(Path(tmp) / "bench_defs.py")
         warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
