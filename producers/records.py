@@ -20,7 +20,7 @@ from producers.exceptions import BackfillError
 from producers.sources import Source
 from schemas import jsonform
 from schemas.errors import FieldError
-from schemas.model import EventType, build_record
+from schemas.model import EventType, build_record, uuid5_from_sha1
 
 BACKFILL_NAMESPACE = uuid.UUID("3b6f1e52-7c1d-4f0a-9d47-2a8e5c9b1f30")
 FIELD_NAMES = frozenset({"type", "asset_key"} | {name for names in jsonform.FIELDS.values() for name in names})
@@ -43,10 +43,7 @@ class EventIds:
     def __call__(self, position: int) -> str:
         h = self._prefix.copy()
         h.update(b"%d" % position)
-        d = h.digest()
-        # uuid5: version 5 in the high nibble of byte 6, RFC 4122 variant in the top bits of byte 8
-        x = (d[:6] + bytes(((d[6] & 0x0F) | 0x50, d[7], (d[8] & 0x3F) | 0x80)) + d[9:16]).hex()
-        return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+        return uuid5_from_sha1(h.digest())
 
 
 def parse_mapping(items: list[str]) -> dict[str, str]:

@@ -89,8 +89,13 @@ def event_id_for(event_type: str, asset_key: str, idempotency_key: str | None) -
     if idempotency_key is None:
         return new_event_id()
     name = f"{event_type}\x00{asset_key}\x00{idempotency_key}".encode()
-    digest = int.from_bytes(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16], "big")
-    return _canonical(digest & _V5_MASK | _V5_BITS)  # = uuid.uuid5(_EVENT_ID_NAMESPACE, name)
+    return uuid5_from_sha1(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest())
+
+
+def uuid5_from_sha1(digest: bytes) -> str:
+    """The UUIDv5 text of ``sha1(namespace.bytes + name)``: ``uuid.uuid5`` for callers that keep a hash
+    state per namespace and prefix (one per file, one per process) instead of rebuilding it per id."""
+    return _canonical(int.from_bytes(digest[:16], "big") & _V5_MASK | _V5_BITS)
 
 
 def now_us() -> int:
