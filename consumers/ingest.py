@@ -22,7 +22,7 @@ from consumers.exceptions import WarehouseUnavailableError
 from consumers.loop import ConsumerLoop, Decoded, LoopMetrics, Outbound, Outcome, dead_letter
 from consumers.rows import EVENT_COLUMNS, EventColumns
 from consumers.warehouse import Warehouse
-from schemas.codec import make_codec
+from schemas.codec import codec_for
 from schemas.errors import ValidationError
 from schemas.settings import Settings
 from schemas.validation import validate_record, validate_size
@@ -111,12 +111,8 @@ class IngestWorker:
         self.settings = settings
         self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
         self.handler = IngestHandler(self.warehouse, Deduplicator(self.warehouse, settings.dedup_cache_size), settings)
-        codec = make_codec(
-            settings.schema_registry_url,
-            max_event_bytes=settings.max_event_bytes,
-            subject_prefix=settings.topics.events,
-            timestamp_micros=True,  # the warehouse takes integer microseconds as they are
-        )
+        # the warehouse takes integer microseconds as they are
+        codec = codec_for(settings, settings.topics.events, timestamp_micros=True)
         self.loop = ConsumerLoop(
             settings,
             group_id=settings.ingest_group_id,

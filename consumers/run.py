@@ -30,7 +30,7 @@ from consumers.run_store import RunStore
 from consumers.warehouse import Warehouse
 from producers.encoder import EventEncoder
 from producers.publisher import Publisher
-from schemas.codec import make_codec
+from schemas.codec import codec_for
 from schemas.definitions import Definitions
 from schemas.errors import ValidationError
 from schemas.jobs import JobDefinition
@@ -190,16 +190,8 @@ class RunWorker:
         self.settings = settings
         self.defs = defs
         self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
-        events_codec = make_codec(
-            settings.schema_registry_url,
-            max_event_bytes=settings.max_event_bytes,
-            subject_prefix=settings.topics.events,
-        )
-        requests_codec = make_codec(
-            settings.schema_registry_url,
-            max_event_bytes=settings.max_event_bytes,
-            subject_prefix=settings.topics.run_requests,
-        )
+        events_codec = codec_for(settings, settings.topics.events)
+        requests_codec = codec_for(settings, settings.topics.run_requests)
         self.publisher = Publisher.from_settings(settings)
         self.handler = RunHandler(
             defs, self.warehouse, settings, EventEncoder(events_codec, source="run"), self.publisher

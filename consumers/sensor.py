@@ -31,7 +31,7 @@ from consumers.run_keys import RunKeys
 from consumers.sensor_store import SensorStore, cursor_text
 from consumers.ticks import Tick
 from consumers.warehouse import Warehouse
-from schemas.codec import Codec, make_codec
+from schemas.codec import Codec, codec_for
 from schemas.definitions import Definitions
 from schemas.model import AssetEvent, AssetMaterialization, event_from_record, now_us
 from schemas.ops import DefinitionError
@@ -228,11 +228,7 @@ class SensorWorker:
         self.settings = settings
         self.defs = defs
         self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
-        codec = make_codec(
-            settings.schema_registry_url,
-            max_event_bytes=settings.max_event_bytes,
-            subject_prefix=settings.topics.run_requests,
-        )
+        codec = codec_for(settings, settings.topics.run_requests)
         self.handler = SensorHandler(defs, self.warehouse, settings, codec, now_us())
         self.group_id = f"{settings.sensor_group_id}.{defs.location}"
         self.loop = ConsumerLoop(

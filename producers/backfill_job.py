@@ -25,7 +25,7 @@ from producers.publisher import Publisher
 from producers.records import RecordConverter
 from producers.rejects import Reject, RejectSink
 from producers.sources import open_source
-from schemas.codec import make_codec
+from schemas.codec import codec_for
 from schemas.errors import AssetpipeError, ValidationError
 from schemas.model import EventType
 from schemas.settings import Settings
@@ -152,8 +152,7 @@ def _backfill(job: FileJob, shared: Shared, result: FileResult) -> None:
         start = previous.position
     elif previous is not None:
         result.note = "changed since its checkpoint: started over"
-    codec = make_codec(settings.schema_registry_url, max_event_bytes=settings.max_event_bytes,
-                       subject_prefix=settings.topics.events)  # fmt: skip
+    codec = codec_for(settings, settings.topics.events)
     convert = RecordConverter(
         source, EventEncoder(codec, source="backfill"), content_hash, default_type=job.event_type, mapping=job.mapping
     ).convert

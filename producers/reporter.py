@@ -21,7 +21,7 @@ from typing import Any
 from producers.encoder import EventEncoder
 from producers.publisher import Publisher, Receipt
 from schemas.asset_key import CoercibleToAssetKey
-from schemas.codec import make_codec
+from schemas.codec import codec_for
 from schemas.errors import ConfigError
 from schemas.model import AssetEvent, Severity, SourceKind
 from schemas.settings import Settings
@@ -57,11 +57,7 @@ class Reporter:
             # model_validate, not Settings(...): without pydantic's mypy plugin, mypy wants every field.
             settings = Settings.model_validate({"kafka_bootstrap_servers": bootstrap_servers})
         self.settings = settings or Settings.model_validate({})
-        codec = make_codec(
-            self.settings.schema_registry_url,
-            max_event_bytes=self.settings.max_event_bytes,
-            subject_prefix=self.settings.topics.events,
-        )
+        codec = codec_for(self.settings, self.settings.topics.events)
         self._encoder = EventEncoder(codec, source=source, host=host)
         self._publisher = Publisher.from_settings(self.settings, producer_overrides)
         self._topic = self.settings.topics.events

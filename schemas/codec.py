@@ -27,6 +27,7 @@ from schemas.binary import Reader, UnsupportedSchemaError, Writer, compile_write
 from schemas.binary_reader import compile_reader
 from schemas.errors import DecodeError, SchemaRegistryError, UnknownSchemaError, ValidationError
 from schemas.model import EVENT_TYPES, SCHEMA_NAMES
+from schemas.settings import Settings
 from schemas.validation import validate_size
 
 AVRO_DIR = Path(__file__).parent / "avro"
@@ -257,3 +258,14 @@ def _micros_fields(schema: Any) -> tuple[str, ...]:
 def _datetime_to_micros(value: datetime) -> int:
     delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def codec_for(settings: Settings, topic: str, *, timestamp_micros: bool = False) -> Codec:
+    """The codec of ``topic`` as the settings configure it (registry, size limit); ``topic`` names the
+    registry subjects."""
+    return make_codec(
+        settings.schema_registry_url,
+        max_event_bytes=settings.max_event_bytes,
+        subject_prefix=topic,
+        timestamp_micros=timestamp_micros,
+    )

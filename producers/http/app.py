@@ -47,7 +47,7 @@ from producers.http.payload import (
     read_body,
 )
 from schemas import jsonform
-from schemas.codec import make_codec
+from schemas.codec import codec_for
 from schemas.errors import AssetpipeError, FieldError
 from schemas.model import EventType, build_record
 from schemas.settings import Settings
@@ -94,11 +94,7 @@ class Api:
         self.metrics = HttpMetrics(frozenset(paths))
         self.delivery = Delivery(settings, self.metrics.publish_latency.observe)
         self.known = KnownAssets(settings, known_seed) if settings.http_require_known_assets else None
-        codec = make_codec(
-            settings.schema_registry_url,
-            max_event_bytes=settings.max_event_bytes,
-            subject_prefix=settings.topics.events,
-        )
+        codec = codec_for(settings, settings.topics.events)
         self.encoder = EventEncoder(codec, source="http", host="")
         self.metrics.watch(lambda: self.delivery.in_flight, lambda: len(self.known or ()), ingest_lag)
         self._counted = {

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from schemas.codec import SINGLE_OBJECT_MARKER, make_codec
+from schemas.codec import SINGLE_OBJECT_MARKER, codec_for
 from schemas.errors import AssetpipeError, DecodeError
 from schemas.settings import Settings
 
@@ -39,11 +39,7 @@ class KnownAssets:
         self._seed_loaded = seed is None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._codec = make_codec(
-            settings.schema_registry_url,
-            max_event_bytes=settings.max_event_bytes,
-            subject_prefix=settings.topics.events,
-        )
+        self._codec = codec_for(settings, settings.topics.events)
         self._writers = self._codec.schemas.writers
 
     def __contains__(self, asset_key: str) -> bool:
