@@ -25,7 +25,6 @@ from benchstack import bench_settings
 from confluent_kafka import Consumer, Producer
 
 from assetpipe.broker import EmbeddedBroker, free_port
-from consumers.dedup import dedup_key
 from consumers.ingest import IngestWorker
 from consumers.rows import EVENT_COLUMNS, EventColumns
 from consumers.warehouse import Warehouse
@@ -78,7 +77,7 @@ def main() -> None:
     rows = EventColumns()
     for i, (value, _) in enumerate(payloads):
         record = decode(value)[1]
-        rows.append("materialization", record, dedup_key("materialization", record), i % 4, i)
+        rows.append("materialization", record, i, i % 4, i)
 
     with EmbeddedBroker(free_port()) as broker, tempfile.TemporaryDirectory() as tmp:
         settings = bench_settings(broker, tmp)

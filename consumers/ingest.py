@@ -1,11 +1,24 @@
 """The ingest worker: validate, deduplicate and write asset events to ClickHouse, then publish the
 accepted ones to ``asset_events.accepted``.
 
-Exactly once into ClickHouse: a batch is inserted with an insert-deduplication token built from its
+A batch is staged in ClickHouse as it came (``consumers.staging``): the Avro bodies of messages written
+with a current schema go to ClickHouse's own Avro reader, so the per-event work of decoding, rendering
+and deduplicating runs in ClickHouse's native code, and Python only frames bytes. Python decodes what
+ClickHouse should not judge alone: messages of older schemas (read, validated and re-encoded with the
+current one), rows that the SQL filter says may be invalid (``schemas.validation`` decides and names the
+field), rows with metadata that only Python renders, and any batch whose staging did not come out
+exactly one row per message.
+
+Deduplication: an event with a data version is identified by (event type, asset key, partition, data
+version), one without by its event id; ``ingest_sql.dedup_key_expr`` hashes the identity into the
+``dedup_key`` stored with the row. Per event: NEW (written), DUPLICATE (another event holds the key:
+counted, not written) or REDELIVERED (this very event was written before, e.g. before a crash: not
+written again, but published downstream again, since the crash may have come before that).
+
+Exactly once into ClickHouse: the insert carries an insert-deduplication token built from the batch's
 (topic, partition, offset range)s, on tables with ``non_replicated_deduplication_window`` (the
-materialized-view targets too), and the business-key ``Deduplicator`` keeps an event that was already
-written, or a repeated data version, from being written again. Offsets are committed by the loop only
-after the insert and the publishing succeeded.
+materialized-view targets too), and the verdicts keep an event written once from being written again.
+Offsets are committed by the loop only after the insert and the publishing succeeded.
 """
 
 from __future__ import annotations
@@ -13,17 +26,19 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from confluent_kafka import Message
 
-from consumers.dedup import Deduplicator, Verdict, dedup_key
-from consumers.exceptions import WarehouseUnavailableError
-from consumers.loop import ConsumerLoop, Decoded, LoopMetrics, Outbound, Outcome, dead_letter
+from consumers import ingest_sql
+from consumers.exceptions import WarehouseError, WarehouseUnavailableError
+from consumers.loop import ConsumerLoop, LoopMetrics, Outbound, Outcome, dead_letter
 from consumers.rows import EVENT_COLUMNS, EventColumns
-from consumers.warehouse import Warehouse
-from schemas.codec import codec_for
-from schemas.errors import ValidationError
+from consumers.staging import EVENT_TYPE_CODES, FLAGS, STAGE, TRAILER, VERDICTS, Staging, new_nonce
+from consumers.warehouse import Warehouse, insert_settings
+from schemas.codec import Codec, codec_for
+from schemas.errors import AssetpipeError
 from schemas.settings import Settings
 from schemas.validation import validate_record, validate_size
 
@@ -34,6 +49,7 @@ class IngestMetrics:
     duplicates: int = 0
     redelivered: int = 0
     invalid: int = 0
+    decoded_in_python: int = 0
 
 
 def batch_token(batch: Sequence[Message]) -> str:
@@ -47,60 +63,160 @@ def batch_token(batch: Sequence[Message]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@dataclass(slots=True)
+class _Staged:
+    """One batch on its way through staging."""
+
+    nonce: bytes
+    positions: list[int] = field(default_factory=list)  # batch positions staged, in order
+    records: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # decoded in Python
+    rejected: dict[int, AssetpipeError] = field(default_factory=dict)
+
+
 class IngestHandler:
-    def __init__(self, warehouse: Warehouse, dedup: Deduplicator, settings: Settings) -> None:
+    def __init__(self, warehouse: Warehouse, codec: Codec, settings: Settings) -> None:
         self._warehouse = warehouse
-        self._dedup = dedup
+        self._codec = codec
+        self._staging = Staging(codec.schemas.current, {t: codec.schemas.schema_json(t) for t in EVENT_TYPE_CODES})
         self._accepted = settings.topics.accepted
         self._dlq = settings.topics.dlq
         self._max_bytes = settings.max_event_bytes
         self.metrics = IngestMetrics()
         self._migrated = False
 
-    def handle(self, events: Sequence[Decoded], batch: Sequence[Message]) -> Outcome:
+    def handle_messages(self, batch: Sequence[Message]) -> Outcome:
         if not self._migrated:  # also the first contact: unavailable here means pause and retry
             self._warehouse.migrate()
             self._migrated = True
-        outbound: list[Outbound] = []
-        valid: list[Decoded] = []
-        keys: list[int] = []
-        ids: list[str] = []
-        max_bytes = self._max_bytes
-        for event in events:
-            record = event.record
-            try:
-                size = len(event.message.value() or b"")
-                if size > max_bytes:
-                    validate_size(size, max_bytes)
-                validate_record(event.event_type, record)
-            except ValidationError as exc:
-                outbound.append(dead_letter(event.message, self._dlq, exc))
+        staged = self._stage(batch, decode_all=False) or self._stage(batch, decode_all=True)
+        if staged is None:
+            raise WarehouseError("staging a batch did not give one row per message")
+        warehouse = self._warehouse
+        python_rows: list[int] = []
+        for position, suspect, python in warehouse.query(ingest_sql.flagged_sql()).rows:
+            was_read = position in staged.records  # read here, so already validated
+            record = self._python_record(staged, batch[position], position)
+            if record is None:
                 continue
-            valid.append(event)
-            keys.append(dedup_key(event.event_type, record))
-            ids.append(record["event_id"])
-        verdicts = self._dedup.classify(keys, ids)
+            if suspect and not was_read:
+                try:
+                    validate_record(*record)
+                except AssetpipeError as exc:
+                    staged.rejected[position] = exc
+                    continue
+            if python:
+                python_rows.append(position)
+        if staged.rejected or python_rows:
+            flags = [(p, True) for p in staged.rejected] + [(p, False) for p in python_rows]
+            warehouse.insert(FLAGS, [[p for p, _ in flags], [r for _, r in flags]], ["i", "rejected"], temporary=True)
+        warehouse.command(ingest_sql.verdicts_sql(warehouse.database))
+        where = "" if python_rows else f" WHERE verdict != {ingest_sql.NEW}"
+        sql = f"SELECT i, dedup_key, verdict FROM {VERDICTS}{where}"
+        verdicts = {int(i): (int(key), int(v)) for i, key, v in warehouse.query(sql).rows}
+        token = batch_token(batch)
+        # optimize_on_insert off: the verdicts leave no two rows of one identity in the batch, so the
+        # Replacing engines' merge of the inserted block would only cost time (half the insert's)
+        warehouse.command(
+            ingest_sql.insert_sql(warehouse.database), settings={**insert_settings(token), "optimize_on_insert": 0}
+        )
         rows = EventColumns()
-        new_keys: list[int] = []
-        new_ids: list[str] = []
-        accepted = self._accepted
-        for event, key, verdict in zip(valid, keys, verdicts, strict=True):
-            if verdict is Verdict.DUPLICATE:
+        for position in python_rows:
+            key, verdict = verdicts[position]
+            if verdict == ingest_sql.NEW:
+                message = batch[position]
+                event_type, wire = staged.records[position]
+                rows.append(event_type, wire, key, message.partition() or 0, message.offset() or 0)
+        if len(rows):
+            warehouse.insert("asset_events", rows.columns, EVENT_COLUMNS, dedup_token=f"{token}/python")
+        return self._outcome(batch, staged, verdicts)
+
+    def _stage(self, batch: Sequence[Message], *, decode_all: bool) -> _Staged | None:
+        """Load the batch into the staging table; None when ClickHouse did not read exactly one row per
+        message (``decode_all``: Python reads every message, as when the bytes fooled the fast path)."""
+        warehouse, staging = self._warehouse, self._staging
+        for statement in staging.ddl + staging.truncate:
+            warehouse.command(statement)
+        staged = _Staged(new_nonce())
+        headers = {} if decode_all else self._codec.current_headers()
+        pieces: dict[str, list[bytes]] = {t: [] for t in EVENT_TYPE_CODES}
+        pack, nonce, max_bytes = TRAILER.pack, staged.nonce, self._max_bytes
+        for position, message in enumerate(batch):
+            value = message.value() or b""
+            current = headers.get(value[:10]) or headers.get(value[:5])
+            if len(value) > max_bytes:
+                try:
+                    validate_size(len(value), max_bytes)
+                except AssetpipeError as exc:
+                    staged.rejected[position] = exc
                 continue
-            message = event.message
-            if verdict is Verdict.NEW:
-                record = event.record
-                rows.append(event.event_type, record, key, message.partition(), message.offset())  # type: ignore[arg-type]
-                new_keys.append(key)
-                new_ids.append(record["event_id"])
+            if current is not None:
+                event_type, start = current
+                body = value[start:]
+            else:
+                record = self._python_record(staged, message, position)
+                if record is None:
+                    continue
+                event_type = record[0]
+                try:
+                    validate_record(*record)
+                    body = self._codec.encode_body(*record)
+                except AssetpipeError as exc:
+                    staged.rejected[position] = exc
+                    continue
+            code = EVENT_TYPE_CODES[event_type]
+            trailer = pack(nonce, position, message.partition() or 0, message.offset() or 0, code)
+            pieces[event_type] += (body, trailer)
+            staged.positions.append(position)
+        for event_type, parts in pieces.items():
+            if parts:
+                container = staging.container(event_type, parts, len(parts) // 2)
+                try:
+                    warehouse.insert_raw(STAGE, staging.columns[event_type], container, "Avro")
+                except WarehouseUnavailableError:
+                    raise
+                except WarehouseError:
+                    if decode_all:
+                        raise
+                    return None  # bytes ClickHouse could not read: Python sorts them out
+        count, carrying, distinct, _low, high = warehouse.query(ingest_sql.framing_sql(nonce)).rows[0]
+        n = len(staged.positions)
+        if count != n or carrying != n or distinct != n or (n and high >= len(batch)):
+            return None
+        return staged
+
+    def _python_record(self, staged: _Staged, message: Message, position: int) -> tuple[str, dict[str, Any]] | None:
+        """The message decoded in Python (once per batch); None, with the reason kept, if it does not decode."""
+        record = staged.records.get(position)
+        if record is None:
+            try:
+                record = staged.records[position] = self._codec.decode(message.value() or b"")
+            except AssetpipeError as exc:
+                staged.rejected[position] = exc
+                self.metrics.decoded_in_python += 1
+                return None
+            self.metrics.decoded_in_python += 1
+        return record
+
+    def _outcome(self, batch: Sequence[Message], staged: _Staged, verdicts: dict[int, tuple[int, int]]) -> Outcome:
+        """Dead letters for the rejected, ``accepted`` for the NEW and REDELIVERED, in batch order."""
+        outbound: list[Outbound] = []
+        accepted, rejected, metrics = self._accepted, staged.rejected, self.metrics
+        new = (0, ingest_sql.NEW)
+        for position, message in enumerate(batch):
+            error = rejected.get(position)
+            if error is not None:
+                outbound.append(dead_letter(message, self._dlq, error))
+                metrics.invalid += 1
+                continue
+            verdict = verdicts.get(position, new)[1]
+            if verdict == ingest_sql.DUPLICATE:
+                metrics.duplicates += 1
+                continue
+            if verdict == ingest_sql.NEW:
+                metrics.ingested += 1
+            else:
+                metrics.redelivered += 1
             outbound.append(Outbound(accepted, message.key(), message.value() or b""))
-        if new_keys:
-            self._warehouse.insert("asset_events", rows.columns, EVENT_COLUMNS, dedup_token=batch_token(batch))
-            self._dedup.remember(new_keys, new_ids)
-        self.metrics.ingested += len(new_keys)
-        self.metrics.duplicates += verdicts.count(Verdict.DUPLICATE)
-        self.metrics.redelivered += verdicts.count(Verdict.REDELIVERED)
-        self.metrics.invalid += len(events) - len(valid)
         return Outcome(outbound)
 
 
@@ -110,15 +226,15 @@ class IngestWorker:
     def __init__(self, settings: Settings, warehouse: Warehouse | None = None) -> None:
         self.settings = settings
         self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
-        self.handler = IngestHandler(self.warehouse, Deduplicator(self.warehouse, settings.dedup_cache_size), settings)
         # the warehouse takes integer microseconds as they are
         codec = codec_for(settings, settings.topics.events, timestamp_micros=True)
+        self.handler = IngestHandler(self.warehouse, codec, settings)
         self.loop = ConsumerLoop(
             settings,
             group_id=settings.ingest_group_id,
             topics=[settings.topics.events],
             handler=self.handler,
-            codec=codec,
+            codec=None,  # the handler takes the messages as they came
             retryable=(WarehouseUnavailableError,),
         )
 

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -55,6 +55,12 @@ class Outcome:
 
 class BatchHandler(Protocol):
     def handle(self, events: Sequence[Decoded], batch: Sequence[Message]) -> Outcome: ...
+
+
+class MessageHandler(Protocol):
+    """A handler that takes the batch's messages undecoded (the loop then decodes nothing)."""
+
+    def handle_messages(self, batch: Sequence[Message]) -> Outcome: ...
 
 
 @dataclass(slots=True)
@@ -98,8 +104,8 @@ class ConsumerLoop:
         *,
         group_id: str,
         topics: Sequence[str],
-        handler: BatchHandler,
-        codec: Codec,
+        handler: BatchHandler | MessageHandler,
+        codec: Codec | None,
         retryable: tuple[type[Exception], ...] = (),
         max_rows: int | None = None,
         max_seconds: float | None = None,
@@ -196,6 +202,10 @@ class ConsumerLoop:
                 gc.enable()
 
     def _decode_and_handle(self, batch: list[Message]) -> Outcome:
+        if self._codec is None:
+            outcome = cast("MessageHandler", self._handler).handle_messages(batch)
+            self.metrics.dead_lettered += sum(1 for o in outcome.outbound if o.topic == self._dlq)
+            return outcome
         decoded: list[Decoded] = []
         dead: list[Outbound] = []
         decode = self._codec.decode
@@ -206,7 +216,7 @@ class ConsumerLoop:
                 dead.append(dead_letter(message, self._dlq, exc))
                 continue
             decoded.append(Decoded(event_type, record, message))
-        outcome = self._handler.handle(decoded, batch)
+        outcome = cast("BatchHandler", self._handler).handle(decoded, batch)
         self.metrics.dead_lettered += len(dead) + sum(1 for o in outcome.outbound if o.topic == self._dlq)
         outcome.outbound.extend(dead)
         return outcome

@@ -46,6 +46,14 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
+def insert_settings(token: str | None = None) -> dict[str, Any]:
+    """A synchronous insert (async_insert off) deduplicated by ``token``, in the tables its views feed too."""
+    settings: dict[str, Any] = {"async_insert": 0, "deduplicate_blocks_in_dependent_materialized_views": 1}
+    if token:
+        settings["insert_deduplication_token"] = token
+    return settings
+
+
 class Warehouse:
     """ClickHouse through clickhouse-connect. Thread-safe: one lock serializes use of the client."""
 
@@ -111,19 +119,23 @@ class Warehouse:
         column_names: Sequence[str],
         *,
         dedup_token: str | None = None,
+        temporary: bool = False,
     ) -> None:
-        """Column-oriented insert, synchronous (async_insert off), with an optional dedup token."""
-        settings: dict[str, Any] = {"async_insert": 0, "deduplicate_blocks_in_dependent_materialized_views": 1}
-        if dedup_token:
-            settings["insert_deduplication_token"] = dedup_token
+        """Column-oriented insert, synchronous (async_insert off), with an optional dedup token.
+        ``temporary``: ``table`` is a temporary table of this client's session."""
         self._call(
             "insert",
-            f"{self.database}.{table}",
+            table if temporary else f"{self.database}.{table}",
             columns,
             column_names=list(column_names),
             column_oriented=True,
-            settings=settings,
+            settings=insert_settings(dedup_token),
         )
+
+    def insert_raw(self, table: str, column_names: Sequence[str], data: bytes, fmt: str) -> None:
+        """Insert bytes in a ClickHouse input format (``fmt``) into a temporary table of this session,
+        which ClickHouse parses itself."""
+        self._call("raw_insert", table, list(column_names), data, fmt=fmt, settings={"async_insert": 0})
 
     def migrate(self) -> list[str]:
         """Apply the versioned DDL not applied yet; returns the names it applied. Idempotent."""

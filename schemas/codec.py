@@ -165,6 +165,26 @@ class Codec:
                 pass
         return writer.event_type, self._fastavro_decode(writer, data, body)
 
+    def current_headers(self) -> dict[bytes, tuple[str, int]]:
+        """Message headers of the current schemas -> (event type, where the body starts). A message with
+        one of these headers has a body that the current schema of its type reads as it is. With a
+        registry, the ids this codec has met for the current schemas (registered or read)."""
+        found = {SINGLE_OBJECT_MARKER + fp: (t, 10) for t, fp in self.schemas.fingerprints.items()}
+        for schema_id, writer in self._by_id.items():
+            if not writer.resolve:
+                found[struct.pack(">bI", CONFLUENT_MAGIC, schema_id)] = (writer.event_type, 5)
+        return found
+
+    def encode_body(self, event_type: str, record: dict[str, Any]) -> bytes:
+        """The Avro body alone (no header), written with the current schema of ``event_type``."""
+        write = self.schemas.compiled.get(event_type)
+        if write is not None:
+            try:
+                return write(record, b"")
+            except Exception:  # fastavro below decides, with its own error message
+                pass
+        return self._fastavro_encode(event_type, record)
+
     def _fastavro_encode(self, event_type: str, record: dict[str, Any]) -> bytes:
         buf = io.BytesIO()
         try:
