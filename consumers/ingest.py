@@ -33,7 +33,8 @@ from confluent_kafka import Message
 
 from consumers import ingest_sql
 from consumers.exceptions import WarehouseError, WarehouseUnavailableError
-from consumers.loop import ConsumerLoop, LoopMetrics, Outbound, Outcome, dead_letter
+from consumers.loop import LoopMetrics, Outbound, Outcome, dead_letter
+from consumers.pipeline import PipelinedLoop
 from consumers.rows import EVENT_COLUMNS, EventColumns
 from consumers.staging import EVENT_TYPE_CODES, FLAGS, STAGE, TRAILER, VERDICTS, Staging, new_nonce
 from consumers.warehouse import Warehouse, insert_settings
@@ -229,7 +230,7 @@ class IngestWorker:
         # the warehouse takes integer microseconds as they are
         codec = codec_for(settings, settings.topics.events, timestamp_micros=True)
         self.handler = IngestHandler(self.warehouse, codec, settings)
-        self.loop = ConsumerLoop(
+        self.loop = PipelinedLoop(
             settings,
             group_id=settings.ingest_group_id,
             topics=[settings.topics.events],

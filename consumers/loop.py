@@ -178,12 +178,12 @@ class ConsumerLoop:
                 if not self._batch:  # every partition of the batch was revoked meanwhile
                     return
         self._complete(batch, outcome, started, asynchronous=not final)
+        self._batch = []
 
     def _complete(self, batch: list[Message], outcome: Outcome, started: float, *, asynchronous: bool) -> None:
         """Publish what the handler returned, then commit: offsets move only after both succeeded."""
         self._publish(outcome.outbound)
         self._commit(batch, asynchronous=asynchronous)
-        self._batch = []
         self.metrics.state = "running"
         self.metrics.batches += 1
         self.metrics.consumed += len(batch)
@@ -286,6 +286,7 @@ class ConsumerLoop:
         if self._batch:
             try:
                 self._complete(self._batch, self._process(self._batch), time.monotonic(), asynchronous=False)
+                self._batch = []
             except (AssetpipeError, KafkaException) as exc:
                 log.warning("batch dropped at rebalance, to be redelivered: %s", exc)
                 self._batch = [m for m in self._batch if (m.topic(), m.partition()) not in revoked]
