@@ -1,0 +1,191 @@
+"""The ingest handler's staged path on the real ClickHouse engine: what ClickHouse renders and filters
+must match what Python would have done, and bytes that fool the fast path end up read by Python.
+
+The handler is driven with in-process messages (confluent-kafka ``Message`` objects), so every case
+runs as one batch through staging, the SQL filter, the dedup verdicts and the insert.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from confluent_kafka import Message
+
+from consumers.ingest import IngestHandler
+from consumers.warehouse import Warehouse
+from schemas.codec import Codec
+from schemas.errors import ValidationError
+from schemas.metadata import to_text
+from schemas.model import build_record
+from schemas.settings import Settings
+from schemas.validation import validate_record
+
+HOST = {"source": "sdk", "host": "test"}
+FLOAT_EDGES = [0.0, -0.0, 1.0, -1.0, 0.1, 0.25, 1e-4, 9.999999999999999e-05, 1e-5, 2.5e-5, 1e15, 1e16 - 2,
+               1e16, 1.5e16, 1e22, -1e22, 5e-324, 1.7976931348623157e308, 0.30000000000000004, 123456789012345.6,
+               math.inf, -math.inf, math.nan, 2.0**53, 2.0**53 + 2, 1 / 3]  # fmt: skip
+
+
+@pytest.fixture
+def codec() -> Codec:
+    return Codec(timestamp_micros=True)
+
+
+@pytest.fixture
+def handler(settings: Settings, warehouse: Warehouse, codec: Codec) -> Iterator[IngestHandler]:
+    # its own session, as a worker has: the staging tables are per session
+    own = Warehouse(warehouse.dsn, warehouse.database)
+    yield IngestHandler(own, codec, settings)
+    own.close()
+
+
+def as_messages(values: list[bytes], topic: str = "t") -> list[Message]:
+    return [Message(topic=topic, partition=0, offset=i, key=b"k", value=v) for i, v in enumerate(values)]
+
+
+def stored_metadata(warehouse: Warehouse, event_ids: list[str]) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+    rows = warehouse.query(
+        f"SELECT toString(event_id), metadata, metadata_types FROM {warehouse.database}.asset_events "
+        "WHERE has(%(ids)s, toString(event_id))",
+        parameters={"ids": event_ids},
+    ).rows
+    return {event_id: (metadata, types) for event_id, metadata, types in rows}
+
+
+def random_floats(n: int, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    floats = [struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(n)]
+    floats += [rng.uniform(-1e6, 1e6) for _ in range(n)] + [float(rng.randint(-(10**17), 10**17)) for _ in range(n)]
+    return floats + [rng.choice([1e-4, 1e16]) * rng.uniform(0.5, 2) for _ in range(n)]
+
+
+def test_metadata_text_is_what_python_renders(handler: IngestHandler, warehouse: Warehouse, codec: Codec) -> None:
+    rng = random.Random(7)
+    floats = FLOAT_EDGES + random_floats(500, seed=11)
+    records = []
+    for i, value in enumerate(floats):
+        metadata: dict[str, Any] = {
+            "f": value,
+            "n": rng.randint(-(2**63), 2**63 - 1),
+            "s": "".join(rng.choice("aé\u00e9\U0001f600'\\\"\n\t/") for _ in range(rng.randint(0, 12))),
+            "b": i % 2 == 0,
+            "none": None,
+            "j": {"k": [1, 2.5, None]},
+        }
+        records.append(build_record("materialization", ["render", str(i)], metadata=metadata, **HOST))
+    outcome = handler.handle_messages(as_messages([codec.encode("materialization", r) for r in records]))
+    assert not [o for o in outcome.outbound if o.topic.endswith(".dlq")]
+
+    stored = stored_metadata(warehouse, [r["event_id"] for r in records])
+    assert len(stored) == len(records)
+    for record in records:
+        metadata, types = stored[record["event_id"]]
+        expected = {key: to_text(entry) for key, entry in record["metadata"].items()}
+        assert metadata == expected, record["metadata"]["f"]
+        assert types == {key: entry["kind"] for key, entry in record["metadata"].items()}
+    assert handler.metrics.ingested == len(records)
+    # ClickHouse rendered most; Python those outside the range where the two float forms agree
+    assert handler.metrics.decoded_in_python < len(records) * 0.6
+
+
+def random_event(rng: random.Random) -> tuple[str, dict[str, Any]]:
+    """An event that may break any rule of schemas.validation, or none."""
+    alphabet = "aZ09_.-/ :é!"
+
+    def word(low: int, high: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, high)))
+
+    event_type = rng.choice(["materialization", "observation", "check_evaluation"])
+    checks = {"check_name": "c", "passed": True} if event_type == "check_evaluation" else {}
+    record = build_record(event_type, ["ok"], **checks, **HOST)
+    roll = rng.random()
+    if roll < 0.15:
+        record["asset_key"] = [word(0, 3) for _ in range(rng.randint(0, 3))]
+    elif roll < 0.3:
+        record["tags"] = {word(0, 70 if rng.random() < 0.1 else 8): word(0, 70 if rng.random() < 0.1 else 8)}
+    elif roll < 0.4:
+        record["tags"] = {rng.choice(["dagster/data_version", "dagster/partition/x", "dagster/kind/db"]): word(0, 6)}
+    elif roll < 0.5:
+        record["event_id"] = rng.choice([str(uuid.uuid4()).upper(), "x" * 36, str(uuid.uuid4())[:-1], "", "{}"])
+    elif roll < 0.6:
+        record["partition"] = rng.choice(["", "p", None])
+        record["data_version"] = rng.choice(["", "v", None])
+    elif roll < 0.7:
+        record["metadata"] = {word(0, 2): {"kind": "int", "value": 1}}
+    elif roll < 0.8 and event_type == "check_evaluation":
+        record["check_name"] = rng.choice(["", "c"])
+    return event_type, record
+
+
+def test_every_event_python_rejects_goes_to_the_dlq_and_no_other(
+    handler: IngestHandler, warehouse: Warehouse, codec: Codec, settings: Settings
+) -> None:
+    rng = random.Random(3)
+    typed = [random_event(rng) for _ in range(600)]
+    records = [record for _, record in typed]
+    values, verdicts = [], []
+    for event_type, record in typed:
+        values.append(codec.encode(event_type, record))
+        try:
+            validate_record(event_type, record)
+            verdicts.append(None)
+        except ValidationError as exc:
+            verdicts.append(str(exc))
+    assert 100 < verdicts.count(None) < 500  # both kinds are well represented
+
+    outcome = handler.handle_messages(as_messages(values))
+    dead = {int(dict(o.headers or [])["source_offset"]): o for o in outcome.outbound if o.topic == settings.topics.dlq}
+    assert {i for i, v in enumerate(verdicts) if v is not None} == set(dead)
+    for i, message in dead.items():
+        assert dict(message.headers or [])["error_reason"].decode() == verdicts[i]
+    valid_ids = {records[i]["event_id"].lower() for i, v in enumerate(verdicts) if v is None}
+    stored = warehouse.query(
+        f"SELECT count() FROM {warehouse.database}.asset_events WHERE has(%(ids)s, toString(event_id))",
+        parameters={"ids": sorted(valid_ids)},
+    ).rows[0][0]
+    assert stored == handler.metrics.ingested
+
+
+def test_bodies_that_are_not_one_record_are_read_in_python(
+    handler: IngestHandler, warehouse: Warehouse, codec: Codec, settings: Settings
+) -> None:
+    good = [build_record("observation", ["framing", str(i)], partition="p", **HOST) for i in range(50)]
+    values = [codec.encode("observation", r) for r in good]
+    bad = {
+        10: values[10] + b"\x02\x04",  # one record and two stray bytes
+        20: values[20][:-4],  # cut short
+        30: values[30][:12] + bytes(range(200, 250)),  # the right header, then noise
+        40: codec.encode("observation", {**good[40], "partition": "pp"}).replace(b"\x02\x04pp", b"\x02\x04\xff\xfe"),
+    }
+    batch = [bad.get(i, v) for i, v in enumerate(values)]
+    outcome = handler.handle_messages(as_messages(batch))
+
+    dead = {int(dict(o.headers or [])["source_offset"]) for o in outcome.outbound if o.topic == settings.topics.dlq}
+    assert dead == set(bad)
+    kept = [r["event_id"] for i, r in enumerate(good) if i not in bad]
+    assert len(stored_metadata(warehouse, kept)) == len(kept)
+    assert handler.metrics.decoded_in_python >= len(bad)
+
+
+def test_duplicates_in_one_batch_and_across_batches(handler: IngestHandler, warehouse: Warehouse, codec: Codec) -> None:
+    first = build_record("materialization", ["dups"], partition="p", data_version="v1", **HOST)
+    same_version = build_record("materialization", ["dups"], partition="p", data_version="v1", **HOST)
+    other = build_record("materialization", ["dups"], partition="p", data_version="v2", **HOST)
+    batch = [codec.encode("materialization", r) for r in (first, same_version, first, other)]
+    handler.handle_messages(as_messages(batch))
+    assert (handler.metrics.ingested, handler.metrics.duplicates, handler.metrics.redelivered) == (2, 1, 1)
+
+    again = build_record("materialization", ["dups"], partition="p", data_version="v2", **HOST)
+    handler.handle_messages(as_messages([codec.encode("materialization", again), batch[0]], topic="t2"))
+    assert (handler.metrics.ingested, handler.metrics.duplicates, handler.metrics.redelivered) == (2, 2, 2)
+    rows = warehouse.query(
+        f"SELECT data_version, toString(event_id) FROM {warehouse.database}.asset_events "
+        "WHERE asset_key = 'dups' ORDER BY data_version"
+    ).rows
+    assert rows == [("v1", first["event_id"]), ("v2", other["event_id"])]
