@@ -189,3 +189,26 @@ def test_duplicates_in_one_batch_and_across_batches(handler: IngestHandler, ware
         "WHERE asset_key = 'dups' ORDER BY data_version"
     ).rows
     assert rows == [("v1", first["event_id"]), ("v2", other["event_id"])]
+
+
+def test_confluent_framed_events_are_staged_once_their_schema_id_is_known(
+    settings: Settings, warehouse: Warehouse
+) -> None:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    registry = SchemaRegistryClient.new_client({"url": f"mock://{uuid.uuid4().hex}"})  # one, for both sides
+    producer_codec = Codec(registry=registry)
+    worker_codec = Codec(registry=registry, timestamp_micros=True)
+    own = Warehouse(warehouse.dsn, warehouse.database)
+    handler = IngestHandler(own, worker_codec, settings)
+    try:
+        records = [build_record("materialization", ["registry", str(i)], metadata={"i": i}, **HOST) for i in range(20)]
+        values = [producer_codec.encode("materialization", r) for r in records]
+        assert values[0][:1] == b"\x00"  # the Confluent wire format
+        handler.handle_messages(as_messages(values[:10]))  # the id is new: read in Python, then known
+        read_first = handler.metrics.decoded_in_python
+        handler.handle_messages(as_messages(values[10:], topic="t2"))
+    finally:
+        own.close()
+    assert read_first == 10 and handler.metrics.decoded_in_python == 10
+    assert len(stored_metadata(warehouse, [r["event_id"] for r in records])) == 20
