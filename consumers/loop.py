@@ -1,11 +1,12 @@
 """The one consumer loop: poll -> decode -> handle -> publish -> commit.
 
-Every consumer (ingest, sensors, runs) plugs a ``BatchHandler`` into ``ConsumerLoop``. The loop owns
-the Kafka consumer and a producer: it gathers messages into batches bounded by size and time, decodes
-them (undecodable ones become dead letters), hands the batch to the handler, publishes what the handler
-returns plus the dead letters (and waits for the broker's acks), and only then commits offsets. A
-``RetryableError`` from the handler pauses the partitions and retries the same batch with backoff,
-so nothing is lost while a downstream store is down.
+Every consumer (ingest, sensors, runs) plugs a handler into ``ConsumerLoop``. The loop owns the Kafka
+consumer and a producer: it gathers messages into batches bounded by size and time, decodes them for a
+``BatchHandler`` (undecodable ones become dead letters; a ``MessageHandler`` takes them undecoded),
+hands the batch to the handler, publishes what the handler returns plus the dead letters (and waits
+for the broker's acks), and only then commits offsets. A retryable error from the handler pauses the
+partitions and retries the same batch with backoff, so nothing is lost while a downstream store is
+down. ``consumers.pipeline.PipelinedLoop`` overlaps the handler's work with gathering the next batch.
 """
 
 from __future__ import annotations
