@@ -76,7 +76,7 @@ class PipelinedLoop(ConsumerLoop):
                         if error.fatal():
                             raise ConsumerError(f"fatal Kafka error: {error}")
                         log.warning("kafka: %s", error)
-            self._reap(block=True)
+            self._reap(block=True, asynchronous=False)
             self._batch = (self._retry or []) + self._batch
             self._retry = None
             self._set_paused(False)
@@ -93,7 +93,7 @@ class PipelinedLoop(ConsumerLoop):
         assert self._executor is not None
         self._inflight = _InFlight(batch, self._executor.submit(self._process, batch), time.monotonic())
 
-    def _reap(self, *, block: bool) -> None:
+    def _reap(self, *, block: bool, asynchronous: bool = True) -> None:
         """Complete the batch in flight if it is done (or, ``block``, once it is)."""
         inflight = self._inflight
         if inflight is None or not (block or inflight.future.done()):
@@ -110,7 +110,7 @@ class PipelinedLoop(ConsumerLoop):
             self._delay = min(self._delay * 2, 30.0)
             return
         self._delay = 0.2
-        self._complete(inflight.batch, outcome, inflight.started, asynchronous=True)
+        self._complete(inflight.batch, outcome, inflight.started, asynchronous=asynchronous)
 
     def _set_paused(self, paused: bool) -> None:
         """Pause fetching while the next batch is full (the loop still polls, serving the group).
@@ -124,7 +124,7 @@ class PipelinedLoop(ConsumerLoop):
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # finish what is in flight, then hand everything not yet committed to the synchronous path,
         # oldest first, so offsets never move past a message that was not written
-        self._reap(block=True)
+        self._reap(block=True, asynchronous=False)
         self._batch = (self._retry or []) + self._batch
         self._retry = None
         super()._on_revoke(consumer, partitions)
