@@ -90,6 +90,7 @@ def main() -> None:
                 except BufferError:
                     producer.poll(0.05)
         producer.flush()
+        producer.close()
 
         consumer = Consumer(settings.consumer_config(f"raw-{uuid.uuid4().hex[:6]}"))
         consumer.subscribe([settings.topics.events])

@@ -172,6 +172,7 @@ def main() -> None:
             fan = [build_record("materialization", ["bench", "fan_out"], source="sdk", host="bench",
                                 data_version=f"{i:06d}") for i in range(args.events // 100)]  # fmt: skip
             fan_rate = throughput(sensors, producer, settings, fan)
+            producer.close()
             ticks = warehouse.query(f"SELECT count() FROM {settings.clickhouse_database}.sensor_ticks").rows[0][0]
         finally:
             watcher.stop.set()

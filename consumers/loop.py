@@ -309,5 +309,6 @@ class ConsumerLoop:
     def _close(self) -> None:
         try:
             self._producer.flush(10)
+            self._producer.close()  # now, not when the collector frees this loop: it would keep reconnecting
         finally:
             self._consumer.close()
