@@ -30,6 +30,7 @@ Reader = Callable[[bytes, int], tuple[Any, int]]
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _ONE_BYTE = tuple(bytes((i,)) for i in range(128))
+_CONTINUED = tuple(bytes((i | 0x80,)) for i in range(128))  # a varint byte with more to follow
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TIMESTAMP_MICROS = "timestamp-micros"
 _TYPE_ORDER = (str, int, float, bool, type(None), list, bytes, dict)  # most common metadata values first
@@ -48,6 +49,8 @@ def encode_long(n: int) -> bytes:
         return _ONE_BYTE[z]
     if 0 < z < 0x4000:
         return bytes(((z & 0x7F) | 0x80, z >> 7))
+    if 0 < z < 0x200000:
+        return bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80, z >> 14))
     if not _LONG_MIN <= n <= _LONG_MAX:
         raise OverflowError(f"{n} does not fit in a 64-bit Avro long")
     return _unsigned_varint(z)
@@ -69,25 +72,21 @@ def decode_long(data: bytes, pos: int) -> tuple[int, int]:
     return (z >> 1) ^ -(z & 1), pos
 
 
-class _TimeLong:
-    """``encode_long`` for clock readings: consecutive values share their high varint bytes, so the
-    encoding of everything above the low 21 bits is kept from the last call."""
+def time_long() -> Callable[[int], bytes]:
+    """``encode_long`` for clock readings. Consecutive readings share all but their low 14 varint bits, so
+    the encoding of the rest is kept from the last call (one tuple, swapped whole: threads may share it)."""
+    last_high: list[tuple[int | None, bytes]] = [(None, b"")]  # only ever holds n >> 13 >= 1
 
-    __slots__ = ("high", "high_bytes")
+    def write(n: int) -> bytes:
+        last = last_high[0]
+        if n >> 13 != last[0]:  # z = 2n, so z >> 14 == n >> 13 for n >= 0
+            if n < 0x2000 or n > _LONG_MAX:
+                return encode_long(n)
+            last = last_high[0] = (n >> 13, _unsigned_varint(n >> 13))
+        z = n << 1
+        return _CONTINUED[z & 0x7F] + _CONTINUED[(z >> 7) & 0x7F] + last[1]
 
-    def __init__(self) -> None:
-        self.high = -1
-        self.high_bytes = b""
-
-    def __call__(self, n: int) -> bytes:
-        z = (n << 1) ^ (n >> 63)
-        high = z >> 21
-        if high <= 0 or not _LONG_MIN <= n <= _LONG_MAX:
-            return encode_long(n)
-        if high != self.high:  # the varint of z >> 21 is exactly the continuation of z's varint
-            self.high_bytes = _unsigned_varint(high)
-            self.high = high
-        return bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80, ((z >> 14) & 0x7F) | 0x80)) + self.high_bytes
+    return write
 
 
 def _unsigned_varint(z: int) -> bytes:
@@ -121,7 +120,7 @@ class SchemaCompiler:
         self.named = named
         self.ns: dict[str, Any] = {
             "_long": encode_long,
-            "_time_long": _TimeLong(),
+            "_time_long": time_long(),
             "_read_long": decode_long,
             "_read_size": _decode_size,
             "_sizes": _SIZES,

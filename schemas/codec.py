@@ -23,9 +23,10 @@ from typing import Any, cast
 import fastavro
 from fastavro.schema import fingerprint, load_schema, parse_schema, to_parsing_canonical_form
 
-from schemas.binary import Reader, UnsupportedSchemaError, Writer, compile_writer
+from schemas.binary import Reader, UnsupportedSchemaError, Writer
 from schemas.binary_reader import compile_reader
 from schemas.errors import DecodeError, SchemaRegistryError, UnknownSchemaError, ValidationError
+from schemas.event_writer import event_writer
 from schemas.model import EVENT_TYPES, SCHEMA_NAMES
 from schemas.settings import Settings
 from schemas.validation import validate_size
@@ -76,7 +77,7 @@ class SchemaSet:
             self.fingerprints[event_type] = fp
             self.writers[fp] = WriterSchema(event_type, parsed, resolve=False, fingerprint=fp)
             with contextlib.suppress(UnsupportedSchemaError):  # fastavro writes it
-                self.compiled[event_type] = compile_writer(parsed)
+                self.compiled[event_type] = event_writer(parsed)
         for path in sorted(history_dir.glob("*.avsc")) if history_dir.is_dir() else ():
             self.add_writer(json.loads(path.read_text()))
 
@@ -125,6 +126,10 @@ class Codec:
         )
         self._by_id: dict[int, WriterSchema] = {}
         self._micros_fields = {t: _micros_fields(schema) for t, schema in self.schemas.current.items()}
+
+    def header(self, event_type: str) -> bytes:
+        """The framing that starts every message of ``event_type`` (registers its schema if need be)."""
+        return self._headers.get(event_type) or self._registry_header(event_type)
 
     def encode(self, event_type: str, record: dict[str, Any]) -> bytes:
         header = self._headers.get(event_type) or self._registry_header(event_type)

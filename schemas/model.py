@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -36,47 +35,37 @@ _EVENT_ID_NAMESPACE = uuid.UUID("6d3c2f9e-8b0a-4c8e-9a51-3f1e2b7d4a60")
 _NAMESPACE_BYTES = _EVENT_ID_NAMESPACE.bytes
 _V5_MASK = ~(0xF000 << 64 | 0xC000 << 48) & (1 << 128) - 1
 _V5_BITS = 0x5000 << 64 | 0x8000 << 48
-_RANDOM_CHUNK = 4000  # 400 ids' worth of random bytes per system call
-_VARIANT = "89ab"
+_POOL_IDS = 512  # random tails made per refill: one system call and one big-int pass for that many ids
+# Each tail is 10 random bytes with the version (7) and variant (10) bits forced: "7xxx-Vxxx-xxxxxxxxxxxx".
+_TAIL_CLEAR = int.from_bytes(bytes((0x0F, 0xFF, 0x3F, *[0xFF] * 7)) * _POOL_IDS, "big")
+_TAIL_SET = int.from_bytes(bytes((0x70, 0x00, 0x80, *[0x00] * 7)) * _POOL_IDS, "big")
+_TAILS: list[str] = []  # list.pop is atomic: threads share the pool without a lock
+_LAST_MS: tuple[int, str] = (-1, "")  # the last millisecond and its id prefix, swapped whole
 
 
-class _Entropy(threading.local):
-    """os.urandom read in chunks, one buffer per thread: one system call per few hundred ids. A forked
-    child starts with fresh buffers, so two processes never hand out the same bytes."""
-
-    def __init__(self) -> None:
-        self.buffer = b""
-        self.pos = 0
-        self.ms = -1
-        self.prefix = ""
+def _refill_tails() -> None:
+    bits = int.from_bytes(os.urandom(10 * _POOL_IDS), "big") & _TAIL_CLEAR | _TAIL_SET
+    h = bits.to_bytes(10 * _POOL_IDS, "big").hex()
+    _TAILS.extend([f"{h[i : i + 4]}-{h[i + 4 : i + 8]}-{h[i + 8 : i + 20]}" for i in range(0, len(h), 20)])
 
 
-_ENTROPY = _Entropy()
-
-
-def _fresh_entropy() -> None:
-    global _ENTROPY
-    _ENTROPY = _Entropy()
-
-
-os.register_at_fork(after_in_child=_fresh_entropy)
+os.register_at_fork(after_in_child=_TAILS.clear)  # a forked child never hands out its parent's tails
 
 
 def new_event_id(unix_ms: int | None = None) -> str:
     """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, the version, then 74 random bits (12, the
     variant, 62). Ids of one period sort and compress together in the warehouse."""
-    state = _ENTROPY
+    global _LAST_MS
     ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
-    if ms != state.ms:
+    last = _LAST_MS
+    if last[0] != ms:
         h = f"{ms & 0xFFFFFFFFFFFF:012x}"
-        state.ms, state.prefix = ms, f"{h[:8]}-{h[8:]}-7"
-    pos = state.pos
-    if pos + 10 > len(state.buffer):
-        state.buffer, pos = os.urandom(_RANDOM_CHUNK), 0
-    state.pos = pos + 10
-    buffer = state.buffer
-    r = buffer[pos : pos + 9].hex()  # 18 hex digits: 3 + 3 + 12 random; the 10th byte picks the variant
-    return f"{state.prefix}{r[:3]}-{_VARIANT[buffer[pos + 9] & 3]}{r[3:6]}-{r[6:]}"
+        last = _LAST_MS = (ms, f"{h[:8]}-{h[8:]}-")
+    while True:
+        try:
+            return last[1] + _TAILS.pop()
+        except IndexError:
+            _refill_tails()
 
 
 def _canonical(n: int) -> str:

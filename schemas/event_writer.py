@@ -1,0 +1,344 @@
+"""The asset events' Avro writer, specialized to their one layout: the producers' hot path.
+
+``compile_writer`` (``schemas.binary``) writes any record from its schema. ``EventWriter`` knows the
+layout the three asset event schemas share (checked against the parsed schema, else it is not built)
+and keeps, in bounded caches keyed by the exact values, what repeats in real traffic: encoded asset keys,
+metadata keys with their kind, constant text, tag maps, the source. It writes a wire record:
+
+- as a ``Writer`` (``writer(record, prefix)``), for the codec;
+- ``checked(record)``: checking it by ``validate_record``'s rules in the same pass (records built from an
+  HTTP body or a backfill line).
+
+It writes the bytes of the compiled writer, so of fastavro (the tests compare them). A record off the
+common shape (a datetime timestamp, a missing field, an invalid value) is handed back: the writer passes
+it to the compiled writer, ``checked`` returns None. ``schemas.report_writer`` builds on it to write a
+report from its arguments, with no record in between.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from schemas.binary import Writer, avro_type, compile_writer, encode_long, time_long
+from schemas.validation import _UUID, validate_tags
+
+CACHE_MAX = 4096  # entries per cache; a full cache is emptied, so memory stays bounded whatever the traffic
+BASE_FIELDS = ("event_id", "asset_key", "partition", "data_version", "description", "metadata", "tags",
+               "timestamp", "source", "run_id")  # fmt: skip
+CHECK_FIELDS = ("check_name", "passed", "severity")
+_OPTIONAL = ["null", "string"]
+ONE = tuple(bytes((i,)) for i in range(128))  # a varint (a zig-zagged long) under 128, by value
+NONE = b"\x00"  # the null branch of an optional value; an empty map or array
+_SOME = b"\x02"
+_SOME_SIZE = tuple(_SOME + ONE[n << 1] for n in range(64))  # an optional string's branch and short length
+double = struct.Struct("<d").pack
+
+
+def string(value: str) -> bytes:
+    """An Avro string: its length, then its UTF-8 bytes."""
+    raw = value.encode()
+    n = len(raw)
+    return (ONE[n << 1] if n < 64 else encode_long(n)) + raw
+
+
+def optional(value: str | None) -> bytes:
+    """A ``["null", "string"]`` union; raises ``TypeError`` for anything but None or a ``str``."""
+    if value is None:
+        return NONE
+    if type(value) is not str:
+        raise TypeError("not a string")
+    raw = value.encode()
+    n = len(raw)
+    return (_SOME_SIZE[n] if n < 64 else _SOME + encode_long(n)) + raw
+
+
+def count(n: int) -> bytes:
+    """The block count of a map or an array."""
+    return ONE[n << 1] if n < 64 else encode_long(n)
+
+
+class EventWriter:
+    """The writer of one asset event schema. Build it with ``event_writer``; threads may share it (a
+    cache is a dict, and what two threads store under one key is the same bytes)."""
+
+    def __init__(self, schema: Any, generic: Writer) -> None:
+        named = schema.get("__named_schemas", {})
+        self.generic = generic
+        self.check = len(schema["fields"]) > len(BASE_FIELDS)
+        entry = _resolve(named, schema["fields"][5]["type"]["values"])
+        kinds = _resolve(named, entry["fields"][0]["type"])["symbols"]
+        self.kinds = {kind: ONE[i << 1] for i, kind in enumerate(kinds)}
+        union = [avro_type(_resolve(named, branch)) for branch in entry["fields"][1]["type"]]
+        self.branches: dict[type, bytes] = {
+            python_type: ONE[union.index(avro) << 1]
+            for python_type, avro in (
+                (type(None), "null"),
+                (bool, "boolean"),
+                (int, "long"),
+                (float, "double"),
+                (str, "string"),
+                (list, "array"),
+            )
+        }
+        self.entry_writer = compile_writer({**entry, "__named_schemas": named})
+        source = _resolve(named, schema["fields"][8]["type"])
+        self._source_kinds = {
+            k: ONE[i << 1] for i, k in enumerate(_resolve(named, source["fields"][0]["type"])["symbols"])
+        }
+        self.severities: dict[str, bytes] = {}
+        if self.check:
+            symbols = _resolve(named, schema["fields"][12]["type"])["symbols"]
+            self.severities = {s: ONE[i << 1] for i, s in enumerate(symbols)}
+        self.time = time_long()
+        # Caches, each bounded by CACHE_MAX.
+        self._keys: dict[str, bytes] = {}  # metadata key -> its encoding
+        self._texts: dict[str, tuple[str, str, bytes]] = {}  # metadata key -> (kind, last string, its entry)
+        self._numbers: dict[str, tuple[str, type, bytes]] = {}  # metadata key -> (kind, value type, entry head)
+        self._asset_arrays: dict[Any, bytes] = {}  # asset key parts (tuple) -> the array's encoding
+        self._tags: dict[tuple[tuple[str, str], ...], bytes] = {}  # tag items -> the map's encoding
+        self._sources: dict[tuple[str, str], bytes] = {}  # (kind, host) -> the EventSource's encoding
+        self._valid_assets: dict[tuple[str, ...], tuple[bytes, bytes]] = {}  # parts -> (message key, array)
+        self._valid_tags: dict[tuple[tuple[str, str], ...], bytes] = {}  # tag items that passed validation
+
+    # -- the codec's Writer: a wire record -------------------------------------------------------
+
+    def __call__(self, d: Any, prefix: bytes = b"") -> bytes:
+        try:
+            body = self._record(d, False)
+        except Exception:  # anything off the common shape: the compiled writer decides
+            body = None
+        if body is None:
+            return self.generic(d, prefix)
+        return prefix + body[1]
+
+    def checked(self, d: Any) -> tuple[bytes, bytes] | None:
+        """``validate_record`` and the write in one pass: (message key, body) of a record that passes
+        every rule of ``validate_record``; None where the record must go that way (it raises, naming the
+        field) and then to the codec."""
+        try:
+            return self._record(d, True)
+        except Exception:  # off the common shape, or invalid
+            return None
+
+    def _record(self, d: Any, check: bool) -> tuple[bytes, bytes] | None:
+        """-> (message key, body); the key only when ``check`` (empty otherwise)."""
+        if type(d) is not dict or type(d.get("timestamp")) is not int:  # a datetime: the compiled writer
+            return None
+        get = d.get
+        parts = d["asset_key"]
+        if check:
+            event_id = get("event_id")
+            if type(event_id) is not str or _UUID.match(event_id) is None:
+                return None
+            if type(parts) is not list and type(parts) is not tuple:
+                return None
+            asset = self._valid_assets.get(tuple(parts)) or self._valid_asset(parts)
+            if asset is None:
+                return None
+            message_key, asset_array = asset
+        else:
+            message_key = b""
+            key = tuple(parts)
+            asset_array = self._asset_arrays.get(key) or self._store(self._asset_arrays, key, array(parts))
+        partition, data_version, description, run_id = (
+            get("partition"),
+            get("data_version"),
+            get("description"),
+            get("run_id"),
+        )
+        metadata = get("metadata")
+        tags = get("tags")
+        timestamp = d["timestamp"]
+        source = d["source"]
+        if type(timestamp) is not int or type(source) is not dict:
+            return None
+        if check and (partition == "" or data_version == "" or (metadata and "" in metadata)):
+            return None  # validate_record names the field
+        source_key = (source["kind"], source.get("host", ""))
+        out = [
+            string(d["event_id"]),
+            asset_array,
+            optional(partition),
+            optional(data_version),
+            optional(description),
+            self._wire_metadata(metadata) if metadata else NONE,
+            (self._checked_tags(tags) if check else self._tag_map(tags)) if tags else NONE,
+            self.time(timestamp),
+            self._sources.get(source_key) or self._source(*source_key),
+            optional(run_id),
+        ]
+        if self.check:
+            passed = d["passed"]
+            check_name = d["check_name"]
+            if type(passed) is not bool or (check and (type(check_name) is not str or not check_name)):
+                return None
+            severity = get("severity", "ERROR")
+            if check and type(severity) is not str:
+                return None
+            out += (string(check_name), b"\x01" if passed else b"\x00", self.severities[severity])
+        return message_key, b"".join(out)
+
+    def _valid_asset(self, parts: list[str] | tuple[str, ...]) -> tuple[bytes, bytes] | None:
+        if not parts or any(type(part) is not str or not part for part in parts):
+            return None
+        asset = ("/".join(parts).encode(), array(parts))
+        if len(self._valid_assets) >= CACHE_MAX:
+            self._valid_assets.clear()
+        self._valid_assets[tuple(parts)] = asset
+        return asset
+
+    def _checked_tags(self, tags: Any) -> bytes:
+        """The map of tags that pass ``validate_tags`` (raises for the rest)."""
+        if type(tags) is not dict:
+            raise TypeError("tags is not a dict")
+        items = tuple(tags.items())
+        encoded = self._valid_tags.get(items)
+        if encoded is None:
+            for k, v in items:
+                if type(k) is not str or type(v) is not str:
+                    raise TypeError("a tag is not a string")
+            validate_tags(tags)
+            encoded = self._tag_map(tags)
+            if len(self._valid_tags) >= CACHE_MAX:
+                self._valid_tags.clear()
+            self._valid_tags[items] = encoded
+        return encoded
+
+    def _wire_metadata(self, metadata: Any) -> bytes:
+        if type(metadata) is not dict:
+            raise TypeError("metadata is not a dict")
+        texts, numbers = self._texts, self._numbers
+        out = [count(len(metadata))]
+        append = out.append
+        for key, entry in metadata.items():
+            kind = entry["kind"]
+            value = entry["value"]
+            t = type(value)
+            if t is str:
+                cached = texts.get(key)
+                if cached is not None and cached[1] == value and cached[0] == kind:
+                    append(cached[2])
+                else:
+                    append(self._text_entry(key, kind, value))
+            elif t is int or t is float or t is bool:
+                head = numbers.get(key)
+                if head is None or head[0] != kind or head[1] is not t:
+                    head = self._number_head(key, kind, t)
+                if t is int:
+                    append(head[2] + (ONE[(value << 1) ^ (value >> 63)] if -64 <= value < 64 else encode_long(value)))
+                elif t is float:
+                    append(head[2] + double(value))
+                else:
+                    append(head[2] + (b"\x01" if value else b"\x00"))
+            else:
+                append((self._keys.get(key) or self._key(key)) + self.entry_writer(entry, b""))
+        append(NONE)
+        return b"".join(out)
+
+    def _text_entry(self, key: str, kind: str, value: str) -> bytes:
+        entry = (self._keys.get(key) or self._key(key)) + self.kinds[kind] + self.branches[str] + string(value)
+        if len(self._texts) >= CACHE_MAX:
+            self._texts.clear()
+        self._texts[key] = (kind, value, entry)
+        return entry
+
+    def _number_head(self, key: str, kind: str, t: type) -> tuple[str, type, bytes]:
+        head = (kind, t, (self._keys.get(key) or self._key(key)) + self.kinds[kind] + self.branches[t])
+        if len(self._numbers) >= CACHE_MAX:
+            self._numbers.clear()
+        self._numbers[key] = head
+        return head
+
+    def _tag_map(self, tags: Any) -> bytes:
+        if type(tags) is not dict:
+            raise TypeError("tags is not a dict")
+        items = tuple(tags.items())
+        encoded = self._tags.get(items)
+        if encoded is None:
+            body = b"".join(string(k) + string(v) for k, v in items)
+            encoded = self._store(self._tags, items, count(len(items)) + body + NONE)
+        return encoded
+
+    def _key(self, key: str) -> bytes:
+        return self._store(self._keys, key, string(key))
+
+    def _source(self, kind: str, host: str) -> bytes:
+        return self._store(self._sources, (kind, host), self._source_kinds[kind] + string(host))
+
+    @staticmethod
+    def _store(cache: dict[Any, bytes], key: Any, value: bytes) -> bytes:
+        if len(cache) >= CACHE_MAX:
+            cache.clear()
+        cache[key] = value
+        return value
+
+    def source(self, kind: str, host: str) -> bytes:
+        """The encoded ``EventSource`` of (kind, host)."""
+        return self._sources.get((kind, host)) or self._source(kind, host)
+
+
+def array(parts: Any) -> bytes:
+    """An asset key's parts as an Avro array of strings."""
+    if type(parts) is not list and type(parts) is not tuple:
+        raise TypeError("asset key is not a list")
+    if not parts:
+        return NONE
+    return count(len(parts)) + b"".join(string(part) for part in parts) + NONE
+
+
+def _resolve(named: dict[str, Any], schema: Any) -> Any:
+    return named[schema] if isinstance(schema, str) and schema in named else schema
+
+
+def _is_event_layout(schema: Any) -> bool:
+    """The three asset event schemas' layout, which ``EventWriter`` writes by hand."""
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return False
+    named = schema.get("__named_schemas", {})
+    fields = schema["fields"]
+    names = tuple(f["name"] for f in fields)
+    if names not in (BASE_FIELDS, BASE_FIELDS + CHECK_FIELDS):
+        return False
+    types = [_resolve(named, f["type"]) for f in fields]
+    entry = _resolve(named, types[5].get("values")) if isinstance(types[5], dict) else None
+    source = types[8]
+    expected = (
+        types[0] == "string"
+        and types[1] == {"type": "array", "items": "string"}
+        and all(types[i] == _OPTIONAL for i in (2, 3, 4, 9))
+        and types[5].get("type") == "map"
+        and types[6] == {"type": "map", "values": "string"}
+        and types[7] == {"type": "long", "logicalType": "timestamp-micros"}
+        and isinstance(entry, dict)
+        and [f["name"] for f in entry.get("fields", ())] == ["kind", "value"]
+        and isinstance(source, dict)
+        and [(f["name"], avro_type(_resolve(named, f["type"]))) for f in source.get("fields", ())]
+        == [("kind", "enum"), ("host", "string")]
+    )
+    if not expected or entry is None:
+        return False
+    if avro_type(_resolve(named, entry["fields"][0]["type"])) != "enum":
+        return False
+    union = entry["fields"][1]["type"]
+    if not isinstance(union, list):
+        return False
+    kinds = [avro_type(_resolve(named, branch)) for branch in union]
+    arrays = [_resolve(named, b) for b in union if avro_type(_resolve(named, b)) == "array"]
+    if sorted(k for k in kinds if k != "record") != sorted(["null", "boolean", "long", "double", "string", "array"]):
+        return False
+    if arrays != [{"type": "array", "items": "string"}]:
+        return False
+    if len(fields) > len(BASE_FIELDS):
+        check = types[10:]
+        return check[0] == "string" and check[1] == "boolean" and avro_type(check[2]) == "enum"
+    return True
+
+
+def event_writer(schema: Any) -> Writer:
+    """The writer of a parsed schema: an ``EventWriter`` for the asset event layout, else the compiled
+    writer (``compile_writer``, which raises ``UnsupportedSchemaError`` where fastavro must write)."""
+    generic = compile_writer(schema)
+    if not _is_event_layout(schema):
+        return generic
+    return EventWriter(schema, generic)

@@ -1,0 +1,236 @@
+"""A report written from its arguments: the SDK's hot path, with no record in between.
+
+``ReportWriter(writer, ...).report(asset_key, partition, ...)`` builds, checks and writes one event of
+``writer``'s type in one pass, to the bytes the general path (``build_record``, ``validate_fields``, the
+codec) would give it. It takes only what that path accepts, so it raises nothing: anything unusual or
+invalid returns None, and the caller goes the general way, which raises the same errors as ever.
+Metadata keys with their heads, the last text of each key, checked tag maps and asset keys are cached
+(bounded by ``CACHE_MAX``, keyed by exact values); numbers are written afresh every time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from schemas.asset_key import AssetKey
+from schemas.binary import encode_long
+from schemas.errors import ValidationError
+from schemas.event_writer import CACHE_MAX, NONE, ONE, EventWriter, array, count, double, optional, string
+from schemas.metadata import INT64_MAX, INT64_MIN, STRING_KINDS, MetadataValue, normalize, to_wire
+from schemas.model import event_id_for, new_event_id
+from schemas.validation import validate_tags
+
+# (asset key, partition, data version, description, metadata, tags, idempotency key, check name, passed,
+# severity) -> (event id, message key, message value), or None for the general path.
+Report = Callable[..., "tuple[str, bytes, bytes] | None"]
+
+
+class ReportWriter:
+    """Build, check and write one report in one pass. Accepts only what the general path (``build_record``,
+    ``validate_fields``, the codec) accepts, and writes the same bytes; anything else returns None."""
+
+    __slots__ = ("_assets", "_bools", "_check", "_event_type", "_floats", "_header", "_heads", "_ints", "_max",
+                 "_severities", "_source", "_tags", "_texts", "_time", "_writer", "report")  # fmt: skip
+
+    def __init__(self, writer: EventWriter, event_type: str, header: bytes, source: bytes, max_bytes: int) -> None:
+        self._writer = writer
+        self._event_type = event_type
+        self._header = header
+        self._source = source
+        self._max = max_bytes
+        self._check = writer.check
+        self._severities = writer.severities if writer.check else {}
+        self._time = writer.time
+        kinds, branches = writer.kinds, writer.branches
+        self._ints = kinds["int"] + branches[int]
+        self._floats = kinds["float"] + branches[float]
+        self._bools = (kinds["bool"] + branches[bool] + b"\x00", kinds["bool"] + branches[bool] + b"\x01")
+        # Bounded caches. An asset key string -> (message key, the array's encoding, the key string).
+        self._assets: dict[str, tuple[bytes, bytes, str]] = {}
+        # A metadata key -> (its encoding, head of an int entry, of a float entry, (false entry, true entry)).
+        self._heads: dict[str, tuple[bytes, bytes, bytes, tuple[bytes, bytes]]] = {}
+        self._texts: dict[str, tuple[str, str, bytes]] = {}  # a metadata key -> (kind, last string, its entry)
+        self._tags: dict[tuple[tuple[str, str], ...], bytes] = {}  # tag items, checked -> the map's encoding
+        self.report: Report = self._report
+
+    def _report(
+        self,
+        asset_key: Any,
+        partition: Any = None,
+        data_version: Any = None,
+        description: Any = None,
+        metadata: Any = None,
+        tags: Any = None,
+        idempotency_key: Any = None,
+        check_name: Any = None,
+        passed: Any = None,
+        severity: Any = "ERROR",
+    ) -> tuple[str, bytes, bytes] | None:
+        asset = self._assets.get(asset_key) if type(asset_key) is str else None
+        if asset is None:
+            asset = self._asset(asset_key)
+            if asset is None:
+                return None
+        if not (
+            (partition is None or (type(partition) is str and partition))
+            and (data_version is None or (type(data_version) is str and data_version))
+            and (description is None or type(description) is str)
+        ):
+            return None  # validate_fields names the field
+        if metadata:
+            m = self._metadata(metadata)
+            if m is None:
+                return None
+        else:
+            m = NONE
+        if tags:
+            if type(tags) is not dict:
+                return None
+            items = tuple(tags.items())
+            t = self._tags.get(items)
+            if t is None:
+                t = self._checked_tags(tags, items)
+                if t is None:
+                    return None
+        else:
+            t = NONE
+        now = time.time_ns() // 1000
+        if idempotency_key is None:
+            event_id = new_event_id(now // 1000)
+        elif type(idempotency_key) is str:
+            event_id = event_id_for(self._event_type, asset[2], idempotency_key)
+        else:
+            return None
+        out = [
+            self._header,
+            b"\x48",  # the length of a canonical UUID (36)
+            event_id.encode(),
+            asset[1],
+            optional(partition),
+            optional(data_version),
+            optional(description),
+            m,
+            t,
+            self._time(now),
+            self._source,
+            NONE,  # run_id: a report has none
+        ]
+        if self._check:
+            if type(check_name) is not str or not check_name or type(passed) is not bool:
+                return None
+            code = self._severities.get(severity) if type(severity) is str else None
+            if code is None:
+                return None
+            out += (string(check_name), b"\x01" if passed else b"\x00", code)
+        value = b"".join(out)
+        if len(value) > self._max:
+            return None
+        return event_id, asset[0], value
+
+    def _metadata(self, metadata: Any) -> bytes | None:
+        if type(metadata) is not dict:
+            return None
+        heads, texts = self._heads, self._texts
+        out = [count(len(metadata))]
+        append = out.append
+        for key, raw in metadata.items():
+            t = type(raw)
+            if t is str:
+                cached = texts.get(key)
+                if cached is not None and cached[1] == raw and cached[0] == "text":
+                    append(cached[2])
+                    continue
+            elif t is MetadataValue:
+                cached = texts.get(key)
+                if cached is not None and cached[1] == raw.value and cached[0] == raw.kind and type(raw.value) is str:
+                    append(cached[2])
+                    continue
+            head = heads.get(key)
+            if head is None:
+                head = self._head(key)
+                if head is None:
+                    return None
+            if t is int:
+                if -64 <= raw < 64:
+                    append(head[1] + ONE[(raw << 1) ^ (raw >> 63)])
+                elif INT64_MIN <= raw <= INT64_MAX:
+                    append(head[1] + encode_long(raw))
+                else:
+                    return None
+            elif t is float:
+                append(head[2] + double(raw))
+            elif t is bool:
+                append(head[3][raw])
+            else:
+                entry = self._other(key, head[0], raw)
+                if entry is None:
+                    return None
+                append(entry)
+        append(NONE)
+        return b"".join(out)
+
+    def _head(self, key: Any) -> tuple[bytes, bytes, bytes, tuple[bytes, bytes]] | None:
+        if type(key) is not str or not key:
+            return None
+        k = string(key)
+        head = (k, k + self._ints, k + self._floats, (k + self._bools[0], k + self._bools[1]))
+        if len(self._heads) >= CACHE_MAX:
+            self._heads.clear()
+        self._heads[key] = head
+        return head
+
+    def _other(self, key: str, encoded_key: bytes, raw: Any) -> bytes | None:
+        """The entry of any other value: text and typed strings (url, path, ...) are cached per key with
+        their value; the rest is normalized and written as the general path would."""
+        writer = self._writer
+        if type(raw) is str:
+            kind, value = "text", raw
+        elif type(raw) is MetadataValue and raw.kind in STRING_KINDS and type(raw.value) is str:
+            kind, value = raw.kind, raw.value
+        else:
+            try:
+                return encoded_key + writer.entry_writer(to_wire(key, normalize(key, raw)), b"")
+            except Exception:  # the general path raises it, with its message
+                return None
+        entry = encoded_key + writer.kinds[kind] + writer.branches[str] + string(value)
+        if len(self._texts) >= CACHE_MAX:
+            self._texts.clear()
+        self._texts[key] = (kind, value, entry)
+        return entry
+
+    def _checked_tags(self, tags: dict[Any, Any], items: tuple[Any, ...]) -> bytes | None:
+        for k, v in items:
+            if type(k) is not str or type(v) is not str:
+                return None
+        try:
+            validate_tags(tags)
+        except ValidationError:
+            return None
+        encoded = count(len(items)) + b"".join(string(k) + string(v) for k, v in items) + NONE
+        if len(self._tags) >= CACHE_MAX:
+            self._tags.clear()
+        self._tags[items] = encoded
+        return encoded
+
+    def _asset(self, asset_key: Any) -> tuple[bytes, bytes, str] | None:
+        """A valid asset key (``a/b``, a list or tuple of non-empty strings, an ``AssetKey``) -> (message
+        key, the array's encoding, the key string)."""
+        if type(asset_key) is str:
+            parts: Any = asset_key.split("/")
+        elif type(asset_key) is list or type(asset_key) is tuple:
+            parts = asset_key
+        elif type(asset_key) is AssetKey:
+            parts = asset_key.path
+        else:
+            return None
+        if not parts or any(type(part) is not str or not part for part in parts):
+            return None
+        joined = "/".join(parts)
+        asset = (joined.encode(), array(parts), joined)
+        if type(asset_key) is str:
+            if len(self._assets) >= CACHE_MAX:
+                self._assets.clear()
+            self._assets[asset_key] = asset
+        return asset
