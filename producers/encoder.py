@@ -19,7 +19,9 @@ from typing import Any, NamedTuple, get_args
 from schemas.asset_key import CoercibleToAssetKey, coerce_asset_key
 from schemas.codec import Codec
 from schemas.errors import ConfigError, ValidationError
+from schemas.event_writer import EventWriter
 from schemas.model import AssetEvent, EventType, Severity, SourceKind, build_record
+from schemas.report_writer import Report, ReportWriter
 from schemas.validation import validate_fields, validate_record
 
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
@@ -46,6 +48,22 @@ class EventEncoder:
         self.codec = codec
         self.source: SourceKind = source
         self.host = socket.gethostname() if host is None else host
+        self._reports: dict[str, Report | None] = {}  # event type -> its fused path, made on first use
+
+    def reporter(self, event_type: str) -> Report | None:
+        """The fused path of ``event_type`` (``schemas.report_writer``): the arguments of ``encode`` in
+        its order, positionally -> (event id, key, value), or None where ``encode`` must decide. None
+        when the codec writes that type with no ``EventWriter``."""
+        if event_type in self._reports:
+            return self._reports[event_type]
+        writer = self.codec.schemas.compiled.get(event_type)
+        report = None
+        if isinstance(writer, EventWriter) and type(self.host) is str:
+            source = writer.source(self.source, self.host)
+            header = self.codec.header(event_type)
+            report = ReportWriter(writer, event_type, header, source, self.codec.max_event_bytes).report
+        self._reports[event_type] = report
+        return report
 
     def encode(
         self,
@@ -67,7 +85,33 @@ class EventEncoder:
         With ``idempotency_key`` the event id is derived from (event type, asset key, idempotency key),
         so a retried report carries the same id and the warehouse keeps it once.
         """
-        if type(asset_key) is str:  # the common case: "a/b" is its own message key
+        return Encoded(*self.encode_args(event_type, asset_key, partition, data_version, description, metadata,
+                                         tags, idempotency_key, check_name, passed, severity))  # fmt: skip
+
+    def encode_args(
+        self,
+        event_type: EventType,
+        asset_key: CoercibleToAssetKey,
+        partition: str | None = None,
+        data_version: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        check_name: str | None = None,
+        passed: bool | None = None,
+        severity: Severity = "ERROR",
+    ) -> tuple[str, bytes, bytes]:
+        """``encode``, its arguments by position and its answer a plain (event id, key, value): the SDK's
+        per-event call. The fused path takes what it can; the rest is built as a record, checked and
+        encoded (raising ``ValidationError`` naming the field)."""
+        report = self._reports.get(event_type) or self.reporter(event_type)
+        if report is not None:
+            done = report(asset_key, partition, data_version, description, metadata, tags, idempotency_key,
+                          check_name, passed, severity)  # fmt: skip
+            if done is not None:
+                return done
+        if type(asset_key) is str:  # "a/b" is its own message key
             parts = asset_key.split("/")
         else:
             try:
@@ -91,7 +135,7 @@ class EventEncoder:
             severity=severity,
         )
         validate_fields(event_type, record)  # build_record made the event id and checked the asset key
-        return Encoded(record["event_id"], "/".join(parts).encode(), self.codec.encode(event_type, record))
+        return record["event_id"], "/".join(parts).encode(), self.codec.encode(event_type, record)
 
     def encode_event(self, event: AssetEvent, *, idempotency_key: str | None = None) -> Encoded:
         """An event object. Its ``event_id``, ``timestamp`` and ``run_id`` are kept when set; the source
@@ -101,6 +145,13 @@ class EventEncoder:
 
     def encode_record(self, event_type: str, record: dict[str, Any]) -> Encoded:
         """A wire record built elsewhere (the HTTP API's body, a backfill line): validate and encode."""
+        writer = self.codec.schemas.compiled.get(event_type)
+        if isinstance(writer, EventWriter):  # validation and writing in one pass, where the record allows
+            done = writer.checked(record)
+            if done is not None:
+                value = self.codec.header(event_type) + done[1]
+                if len(value) <= self.codec.max_event_bytes:
+                    return Encoded(record["event_id"], done[0], value)
         validate_record(event_type, record)
         value = self.codec.encode(event_type, record)
         return Encoded(record["event_id"], "/".join(record["asset_key"]).encode(), value)

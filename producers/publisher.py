@@ -40,6 +40,7 @@ from schemas.settings import Settings
 Headers = dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]]
 
 _POLL_SLICE_S = 0.05
+_POLL_EVERY = 32
 _LOG = logging.getLogger(__name__)
 _LIBRDKAFKA_LOG = logging.getLogger("producers.librdkafka")
 
@@ -127,6 +128,7 @@ class Publisher:
         self._poll = self._producer.poll
         self.backpressure_timeout_s = backpressure_timeout_s
         self._failures: list[Receipt] = []
+        self._unpolled = 0  # messages published since delivery reports were last served
         self._broker_error: str | None = None
         self._fatal_error: str | None = None
         self._closed = False
@@ -162,17 +164,27 @@ class Publisher:
             raise PublisherClosedError(f"event {event_id} not published: the publisher is closed")
         receipt = Receipt(event_id, self._self_ref, on_settled)
         try:
-            self._produce(topic, value, key, on_delivery=receipt._settle, headers=headers)
+            if headers is None:
+                self._produce(topic, value, key, on_delivery=receipt._settle)
+            else:
+                self._produce(topic, value, key, on_delivery=receipt._settle, headers=headers)
         except BufferError:
             self._produce_when_room(topic, key, value, headers, receipt)
         except KafkaException as exc:
             self._note_fatal(exc)
             raise _refused(exc, event_id, topic) from exc
-        try:
-            self._poll(0)
-        except KafkaException as exc:  # a fatal error surfaces here; this message's receipt still settles
-            if not self._note_fatal(exc):
-                raise PublishError(f"Kafka producer: {exc}") from exc
+        # Serving delivery reports costs a call into librdkafka even when none is waiting: done after every
+        # message a caller awaits (``on_settled``), else every ``_POLL_EVERY`` messages. Reports wait in
+        # librdkafka meanwhile; ``result``, ``flush`` and a full queue serve them too.
+        unpolled = self._unpolled + 1
+        if unpolled >= _POLL_EVERY or on_settled is not None:
+            unpolled = 0
+            try:
+                self._poll(0)
+            except KafkaException as exc:  # a fatal error surfaces here; this message's receipt still settles
+                if not self._note_fatal(exc):
+                    raise PublishError(f"Kafka producer: {exc}") from exc
+        self._unpolled = unpolled
         return receipt
 
     @property
@@ -267,7 +279,10 @@ class Publisher:
         while True:
             self._poll(min(_POLL_SLICE_S, max(0.0, deadline - time.monotonic())))
             try:
-                self._produce(topic, value, key, on_delivery=receipt._settle, headers=headers)
+                if headers is None:
+                    self._produce(topic, value, key, on_delivery=receipt._settle)
+                else:
+                    self._produce(topic, value, key, on_delivery=receipt._settle, headers=headers)
                 return
             except BufferError as exc:
                 if time.monotonic() >= deadline:

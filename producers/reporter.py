@@ -62,7 +62,7 @@ class Reporter:
         self._publisher = Publisher.from_settings(self.settings, producer_overrides)
         self._topic = self.settings.topics.events
         # Bound once: both run once per event.
-        self._encode = self._encoder.encode
+        self._encode = self._encoder.encode_args
         self._publish = self._publisher.publish
 
     @classmethod
@@ -93,14 +93,7 @@ class Reporter:
         ``metadata`` values may be raw (int, float, str, bool, dict, list, ...) or ``MetadataValue``s.
         The same ``idempotency_key`` for the same asset gives the same event id (a safe retry)."""
         event_id, key, value = self._encode(
-            "materialization",
-            asset_key,
-            partition=partition,
-            data_version=data_version,
-            description=description,
-            metadata=metadata,
-            tags=tags,
-            idempotency_key=idempotency_key,
+            "materialization", asset_key, partition, data_version, description, metadata, tags, idempotency_key
         )
         return self._publish(self._topic, key, value, event_id=event_id)
 
@@ -118,14 +111,7 @@ class Reporter:
         """Report that an asset was seen (its metadata or data version) without being changed; arguments
         as ``report_materialization``."""
         event_id, key, value = self._encode(
-            "observation",
-            asset_key,
-            partition=partition,
-            data_version=data_version,
-            description=description,
-            metadata=metadata,
-            tags=tags,
-            idempotency_key=idempotency_key,
+            "observation", asset_key, partition, data_version, description, metadata, tags, idempotency_key
         )
         return self._publish(self._topic, key, value, event_id=event_id)
 
@@ -143,16 +129,9 @@ class Reporter:
     ) -> Receipt:
         """Report a data-quality check's result. ``severity`` is ``"WARN"`` or ``"ERROR"``."""
         event_id, key, value = self._encode(
-            "check_evaluation",
-            asset_key,
-            partition=partition,
-            description=description,
-            metadata=metadata,
-            idempotency_key=idempotency_key,
-            check_name=check_name,
-            passed=passed,
-            severity=severity,
-        )
+            "check_evaluation", asset_key, partition, None, description, metadata, None, idempotency_key,
+            check_name, passed, severity,
+        )  # fmt: skip
         return self._publish(self._topic, key, value, event_id=event_id)
 
     def report(self, event: AssetEvent, *, idempotency_key: str | None = None) -> Receipt:

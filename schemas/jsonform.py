@@ -15,6 +15,7 @@ exactly the keys ``type`` and ``value``, where ``type`` is a metadata kind: ``{"
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -58,9 +59,9 @@ FIELDS: dict[EventType, tuple[str, ...]] = {
     "observation": (*COMMON_FIELDS, "data_version"),
     "check_evaluation": (*COMMON_FIELDS, "check_name", "passed", "severity"),
 }
+_FIELD_SETS: dict[EventType, frozenset[str]] = {kind: frozenset(names) for kind, names in FIELDS.items()}
 _STRING_FIELDS = frozenset({"partition", "data_version", "description", "check_name", "event_id", "run_id"})
 _MISSING = object()
-_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -81,8 +82,12 @@ def asset_key(path: str | None, body: Mapping[str, Any], strings: Mapping[str, s
         value = body["asset_key"]
         if isinstance(value, str):
             return [value]
-        if isinstance(value, list) and all(isinstance(part, str) for part in value):
-            return value
+        if isinstance(value, list):
+            for part in value:
+                if not isinstance(part, str):
+                    break
+            else:
+                return value
         raise FieldError("asset_key", "Field 'asset_key' must be a list of strings or a string")
     text = (strings or {}).get("asset_key")
     if text:
@@ -99,13 +104,15 @@ def build_fields(
 ) -> dict[str, Any]:
     """Keyword arguments for ``schemas.model.build_record`` from a JSON body and a string form.
     ``plain_metadata``: leave plain metadata values as they are (``record_metadata``)."""
-    fields: dict[str, Any] = {}
-    strings = strings or {}
-    for name in FIELDS[kind]:
-        if name in body or name in strings:  # most fields are absent: skip them cheaply (backfills)
-            value = _value(name, body, strings)
-            if value is not _MISSING and value is not None:
-                fields[name] = value
+    fields = None if strings else _body_fields(kind, body)
+    if fields is None:  # a string form, or a field to refuse: field by field, in order (the first error wins)
+        fields = {}
+        strings = strings or {}
+        for name in FIELDS[kind]:
+            if name in body or name in strings:  # most fields are absent: skip them cheaply (backfills)
+                value = _value(name, body, strings)
+                if value is not _MISSING and value is not None:
+                    fields[name] = value
     if "metadata" in fields:
         fields["metadata"] = (record_metadata if plain_metadata else metadata)(fields["metadata"])
     if "timestamp" in fields:
@@ -118,6 +125,26 @@ def build_fields(
         severity = fields.get("severity", "ERROR")
         if severity not in ("WARN", "ERROR"):
             raise FieldError("severity", f"Invalid severity {severity!r}: expected WARN or ERROR")
+    return fields
+
+
+def _body_fields(kind: EventType, body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fields of a body of plain well-typed values, in one pass over it; None if a field needs a
+    closer look (a wrong type: ``build_fields`` then reports the first one in field order)."""
+    names = _FIELD_SETS[kind]
+    fields: dict[str, Any] = {}
+    for name, value in body.items():
+        if value is None or name not in names:
+            continue
+        if name in _STRING_FIELDS:
+            if type(value) is not str:
+                return None
+        elif name == "passed":
+            if type(value) is not bool:
+                return None
+        elif name == "tags" and type(value) is not dict:
+            return None
+        fields[name] = value
     return fields
 
 
@@ -164,17 +191,40 @@ def metadata(value: Any) -> dict[str, MetadataValue]:
 def record_metadata(value: Any) -> dict[str, Any]:
     """``metadata`` for ``build_record``: the typed entries typed, every plain value left as it is (the
     builder normalizes plain values exactly as ``metadata`` does, without a ``MetadataValue`` each)."""
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise FieldError("metadata", f"Field 'metadata' must be an object, got {json_type(value)}")
     out = dict(value)
     for key, raw in value.items():
-        if type(raw) not in _PLAIN_TYPES and _is_typed(raw):
-            out[key] = typed_value(key, raw["type"], raw["value"])
+        t = type(raw)
+        if t is str or t is int or t is float or t is bool or raw is None:
+            continue
+        if _is_typed(raw):
+            kind, typed = raw["type"], raw["value"]
+            if kind in STRING_KINDS and type(typed) is str:  # a constant url, path, ...: one value, built once
+                out[key] = _typed_string(kind, typed)
+            else:
+                out[key] = typed_value(key, kind, typed)
     return out
 
 
 def _is_typed(raw: Any) -> bool:
+    if type(raw) is dict:  # JSON's objects: two keys, both present, is the key set
+        return (
+            len(raw) == 2
+            and "type" in raw
+            and "value" in raw
+            and isinstance(raw["type"], str)
+            and raw["type"] in _KINDS
+        )
     return isinstance(raw, Mapping) and raw.keys() == {"type", "value"} and raw["type"] in KINDS
+
+
+_KINDS = frozenset(KINDS)
+
+
+@functools.lru_cache(maxsize=4096)  # a constant url, path, ...: built once (values are immutable)
+def _typed_string(kind: str, text: str) -> MetadataValue:
+    return MetadataValue(kind, text)
 
 
 def typed_value(key: str, kind: str, value: Any) -> MetadataValue:

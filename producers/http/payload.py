@@ -122,13 +122,24 @@ def parse_events(raw: bytes, kind: BodyKind | None, limits: Limits) -> list[Any]
         # Each event's own JSON text, re-serialized at C speed, usually spares it the walk in Python.
         return [_checked(event, limits, orjson.dumps(event) if isinstance(event, dict) else None) for event in value]
     events: list[Any] = []
+    append, loads = events.append, orjson.loads
+    max_chars, max_brackets, max_entries = limits.string_chars, limits.depth, limits.metadata_entries
     for number, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.strip():
+        if not line or line.isspace():
             continue
         try:
-            events.append(_checked(_loads(line, f"JSON on line {number}"), limits, line))
-        except MalformedBodyError as exc:
-            events.append(exc)
+            event = loads(line)
+        except orjson.JSONDecodeError as exc:
+            append(MalformedBodyError(f"Malformed JSON on line {number}: {exc}"))
+            continue
+        # The common line, checked inline: an object, short and shallow (see ``_shallow``), within the
+        # metadata bound. Anything else takes ``_checked``, which names the bound it breaks.
+        if type(event) is dict and len(line) <= max_chars and line.count(b"{") + line.count(b"[") <= max_brackets:
+            metadata = event.get("metadata")
+            if type(metadata) is not dict or len(metadata) <= max_entries:
+                append(event)
+                continue
+        append(_checked(event, limits, line))
     return events
 
 
