@@ -7,7 +7,7 @@ Starts its own embedded broker and ClickHouse engine; the ingest worker runs in 
 and the backfill as a subprocess (the command users run), so the two do not share an interpreter lock.
 The figures are printed, never asserted: on a shared machine they move with its load.
 
-    python bench/bench_backfill.py [--events 1000000] [--files 1] [--skip-alone]
+    python bench/bench_backfill.py [--events 1000000] [--files 1] [--skip-alone] [--convert-only]
 """
 
 from __future__ import annotations
@@ -113,8 +113,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=1, help="split the events over this many files")
     parser.add_argument("--skip-alone", action="store_true", help="skip the publish run without an ingest worker")
+    parser.add_argument("--convert-only", action="store_true", help="only the per-record rates on one core")
     args = parser.parse_args()
     n = args.events
+    if args.convert_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            limits = raw_limits(write_files(Path(tmp), min(n, SAMPLE), 1)[0])
+        print(f"raw: read lines, 1 core                      {limits['read']:>12,.0f} lines/s")
+        print(f"raw: orjson parse of the same lines, 1 core  {limits['parse']:>12,.0f} lines/s")
+        print(f"per record: parse + build + encode, 1 core   {limits['convert']:>12,.0f} records/s")
+        return
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(free_port()) as broker:
         directory = Path(tmp)

@@ -6,12 +6,13 @@ default 1 and 2 uvicorn workers), then drives load with ``wrk`` (a C load genera
 
 - ``POST /report_asset_materialization/sales/daily`` with a partition and 5 metadata entries (int,
   float, text, bool, typed url), at concurrency 8 and 32: requests/s, p50, p99;
-- ``POST /report_asset_events`` with NDJSON batches of the same event: events/s.
+- ``POST /report_asset_events`` with NDJSON batches of the same event, its numbers varying from line
+  to line: events/s.
 
 Every answer must be a 200 (the broker acknowledged the event); the count of others is printed. Figures
 vary run to run, and more on a machine shared with other work. Prints figures; asserts nothing.
 
-    python bench/bench_http.py [--seconds 10] [--workers 1 2] [--batch 2000]
+    python bench/bench_http.py [--seconds 10] [--workers 1 2] [--batch 2000] [--batch-only]
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ EVENT = {
     },
 }
 DAGSTER = {"requests/s": 140, "p99 at c32": "~430 ms"}
+
+
+def batch_event(i: int) -> dict[str, object]:
+    """The event as line ``i`` of a batch: its numbers vary from line to line, as real traffic's do."""
+    metadata = {**EVENT["metadata"], "rows": 1000 + i, "ratio": i / 7919, "fresh": i % 3 != 0}  # type: ignore[dict-item]
+    return {"type": "materialization", "asset_key": ["sales", "daily"], **EVENT, "metadata": metadata}
+
+
 _LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "{content_type}"
@@ -117,6 +126,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker processes, one run each")
     parser.add_argument("--batch", type=int, default=2000, help="events per /report_asset_events request")
+    parser.add_argument("--batch-only", action="store_true", help="only the /report_asset_events loads")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -133,13 +143,15 @@ def main() -> None:
         print(f"{'load':<48} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'events/s':>10} {'non-200':>8}"
               f" {'server CPU us/event':>20}")  # fmt: skip
         for workers in args.workers:
-            run_server(broker.bootstrap_servers, workers, args.seconds, args.batch, workdir)
+            run_server(broker.bootstrap_servers, workers, args.seconds, args.batch, workdir, batch_only=args.batch_only)
     finally:
         broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run_server(bootstrap_servers: str, workers: int, seconds: int, batch_size: int, workdir: Path) -> None:
+def run_server(
+    bootstrap_servers: str, workers: int, seconds: int, batch_size: int, workdir: Path, *, batch_only: bool = False
+) -> None:
     """``assetpipe serve`` with ``workers`` processes, under each load in turn."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETPIPE_")}
@@ -163,11 +175,10 @@ def run_server(bootstrap_servers: str, workers: int, seconds: int, batch_size: i
         httpx.post(url, content=one, headers={"content-type": "application/json"}, timeout=10).raise_for_status()
         wrk(url, one, "application/json", 8, 2, workdir)  # warm-up
         label = f"{workers} worker{'s' if workers > 1 else ''}"
-        for connections in (8, 32):
+        for connections in () if batch_only else (8, 32):
             r = measure(server.pid, url, one, "application/json", connections, seconds, workdir)
             _row(f"report_asset_materialization c{connections}, {label}", r, 1)
-        line = orjson.dumps({"type": "materialization", "asset_key": ["sales", "daily"], **EVENT})
-        batch = b"\n".join([line] * batch_size)
+        batch = b"\n".join(orjson.dumps(batch_event(i)) for i in range(batch_size))
         for connections in (2, 8):
             r = measure(server.pid, f"{base}/report_asset_events", batch, "application/x-ndjson", connections,
                         seconds, workdir)  # fmt: skip

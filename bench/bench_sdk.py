@@ -1,7 +1,8 @@
 """SDK publish rate, beside the raw limits measured in the same run.
 
 Publishes the reference event (5 metadata entries: int, float, text, bool, url; a partition; a data
-version) through ``Reporter`` and prints events/s, next to: the SDK's encode path alone (build, validate,
+version), its numbers varying from event to event as real traffic's do, through ``Reporter`` and prints
+events/s, next to: the SDK's encode path alone (build, validate,
 encode; no Kafka), the codec's encode of the same record (the compiled Avro writer), fastavro's
 schemaless encode of it (the raw library limit), ``Publisher.publish`` of the same bytes, and
 confluent-kafka producing them with the same producer settings (no Avro, no receipts). Starts its own
@@ -42,6 +43,20 @@ METADATA = {
 FIELDS: dict[str, Any] = {"partition": "2024-06-01", "data_version": "v7", "metadata": METADATA}
 
 
+def reference_fields(i: int) -> dict[str, Any]:
+    """The reference event as real traffic sends it: the numbers change from event to event (so no cache
+    is credited for them), a fresh metadata dict and typed value each time; the asset key, the metadata
+    keys and the constant text repeat."""
+    metadata = {
+        "rows": 1000 + i,
+        "ratio": i / 7919,
+        "owner": "finance",
+        "fresh": i % 3 != 0,
+        "dashboard": MetadataValue.url("https://dash.example/sales/daily"),
+    }
+    return {"partition": "2024-06-01", "data_version": "v7", "metadata": metadata}
+
+
 def rate(n: int, run: Callable[[], None]) -> float:
     started = time.perf_counter()
     run()
@@ -54,8 +69,8 @@ def sdk_publish(settings: Settings, n: int) -> float:
 
         def run() -> None:
             report = reporter.report_materialization
-            for _ in range(n):
-                report(ASSET, **FIELDS)
+            for i in range(n):
+                report(ASSET, **reference_fields(i))
             reporter.flush()
 
         return rate(n, run)
@@ -66,8 +81,8 @@ def sdk_encode(settings: Settings, n: int) -> float:
     encode = EventEncoder(codec).encode
 
     def run() -> None:
-        for _ in range(n):
-            encode("materialization", ASSET, **FIELDS)
+        for i in range(n):
+            encode("materialization", ASSET, **reference_fields(i))
 
     return rate(n, run)
 
@@ -107,7 +122,10 @@ def raw_produce(settings: Settings, n: int, value: bytes) -> float:
             poll(0)
         producer.flush()
 
-    return rate(n, run)
+    try:
+        return rate(n, run)
+    finally:
+        producer.close()
 
 
 def publisher_publish(settings: Settings, n: int, value: bytes) -> float:
