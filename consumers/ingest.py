@@ -54,14 +54,26 @@ class IngestMetrics:
 
 
 def batch_token(batch: Sequence[Message]) -> str:
-    """Deterministic for the same messages: ``topic/partition:first-last`` ranges, hashed."""
-    ranges: dict[tuple[str, int], list[int]] = {}
+    """Deterministic for the same messages: ``topic/partition:first-last`` ranges with the bytes of each
+    range's first and last message, hashed. The bytes tell a topic deleted and created again (its
+    offsets start over) from the one that was: with offsets alone, its first batches would carry the
+    tokens of batches already written, and ClickHouse would drop them as repeats."""
+    ranges: dict[tuple[str, int], list[Any]] = {}
     for message in batch:
         offset = message.offset() or 0
-        span = ranges.setdefault((message.topic() or "", message.partition() or 0), [offset, offset])
-        span[0], span[1] = min(span[0], offset), max(span[1], offset)
-    text = ",".join(f"{t}/{p}:{a}-{b}" for (t, p), (a, b) in sorted(ranges.items()))
-    return hashlib.sha256(text.encode()).hexdigest()
+        span = ranges.get((message.topic() or "", message.partition() or 0))
+        if span is None:
+            ranges[(message.topic() or "", message.partition() or 0)] = [offset, offset, message, message]
+        elif offset < span[0]:
+            span[0], span[2] = offset, message
+        elif offset > span[1]:
+            span[1], span[3] = offset, message
+    digest = hashlib.sha256()
+    for (topic, partition), (first, last, first_message, last_message) in sorted(ranges.items(), key=lambda r: r[0]):
+        digest.update(f"{topic}/{partition}:{first}-{last},".encode())
+        digest.update(hashlib.sha256(first_message.value() or b"").digest())
+        digest.update(hashlib.sha256(last_message.value() or b"").digest())
+    return digest.hexdigest()
 
 
 @dataclass(slots=True)

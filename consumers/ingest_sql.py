@@ -82,16 +82,15 @@ PYTHON_RENDERS = (
 _SYSTEM_TAG = " OR ".join(
     [f"k IN {_strings(sorted(SYSTEM_TAGS))}"] + [f"startsWith(k, {sql_string(p)})" for p in SYSTEM_TAG_PREFIXES]
 )
-_UTF8 = (
-    "isValidUTF8(arrayStringConcat(asset_key)) AND isValidUTF8(ifNull(partition, '')) "
+_UTF8 = (  # each string on its own: two invalid halves can join into a valid character
+    "arrayAll(x -> isValidUTF8(x), asset_key) AND isValidUTF8(ifNull(partition, '')) "
     "AND isValidUTF8(ifNull(data_version, '')) AND isValidUTF8(ifNull(description, '')) "
     "AND isValidUTF8(ifNull(run_id, '')) AND isValidUTF8(check_name) AND isValidUTF8(source.host) "
-    "AND isValidUTF8(arrayStringConcat(mapKeys(metadata))) AND isValidUTF8(arrayStringConcat(mapKeys(tags))) "
-    "AND isValidUTF8(arrayStringConcat(mapValues(tags))) "
-    "AND NOT arrayExists(e -> variantType(e.value) = 'String' AND NOT isValidUTF8(variantElement(e.value, 'String')), "
-    "mapValues(metadata)) "
-    "AND NOT arrayExists(e -> variantType(e.value) = 'Array(String)' "
-    "AND NOT isValidUTF8(arrayStringConcat(variantElement(e.value, 'Array(String)'))), mapValues(metadata))"
+    "AND arrayAll(x -> isValidUTF8(x), mapKeys(metadata)) AND arrayAll(x -> isValidUTF8(x), mapKeys(tags)) "
+    "AND arrayAll(x -> isValidUTF8(x), mapValues(tags)) "
+    "AND arrayAll(e -> multiIf(variantType(e.value) = 'String', isValidUTF8(variantElement(e.value, 'String')), "
+    "variantType(e.value) = 'Array(String)', arrayAll(x -> isValidUTF8(x), variantElement(e.value, 'Array(String)')), "
+    "true), mapValues(metadata))"
 )
 MAY_BE_INVALID = (
     f"NOT match(event_id, {sql_string(_UUID.pattern.replace(chr(92) + 'Z', '$'))}) "

@@ -152,25 +152,45 @@ def test_every_event_python_rejects_goes_to_the_dlq_and_no_other(
     assert stored == handler.metrics.ingested
 
 
+@pytest.mark.parametrize("cases", [[10], [20], [30], [10, 20, 30]], ids=["stray-bytes", "cut", "noise", "all"])
 def test_bodies_that_are_not_one_record_are_read_in_python(
-    handler: IngestHandler, warehouse: Warehouse, codec: Codec, settings: Settings
+    handler: IngestHandler, warehouse: Warehouse, codec: Codec, settings: Settings, cases: list[int]
 ) -> None:
     good = [build_record("observation", ["framing", str(i)], partition="p", **HOST) for i in range(50)]
     values = [codec.encode("observation", r) for r in good]
-    bad = {
-        10: values[10] + b"\x02\x04",  # one record and two stray bytes
+    damaged = {
+        10: values[10] + b"\x02\x04",  # one record and two stray bytes: ClickHouse reads on, misaligned
         20: values[20][:-4],  # cut short
         30: values[30][:12] + bytes(range(200, 250)),  # the right header, then noise
-        40: codec.encode("observation", {**good[40], "partition": "pp"}).replace(b"\x02\x04pp", b"\x02\x04\xff\xfe"),
     }
-    batch = [bad.get(i, v) for i, v in enumerate(values)]
-    outcome = handler.handle_messages(as_messages(batch))
+    bad = {i: damaged[i] for i in cases}
+    outcome = handler.handle_messages(as_messages([bad.get(i, v) for i, v in enumerate(values)]))
 
     dead = {int(dict(o.headers or [])["source_offset"]) for o in outcome.outbound if o.topic == settings.topics.dlq}
     assert dead == set(bad)
     kept = [r["event_id"] for i, r in enumerate(good) if i not in bad]
     assert len(stored_metadata(warehouse, kept)) == len(kept)
     assert handler.metrics.decoded_in_python >= len(bad)
+
+
+def test_strings_that_are_not_utf8_go_to_the_dlq(
+    handler: IngestHandler, warehouse: Warehouse, codec: Codec, settings: Settings
+) -> None:
+    # well framed, so ClickHouse reads the batch: only the SQL filter can send these to Python
+    good = [build_record("observation", ["utf8", str(i)], partition="pp", **HOST) for i in range(20)]
+    values = [codec.encode("observation", r) for r in good]
+    split = {**good[15], "asset_key": ["aX", "Yb"]}  # halves of one character, each invalid alone
+    bad = {
+        5: values[5].replace(b"\x02\x04pp", b"\x02\x04\xff\xfe"),
+        15: codec.encode("observation", split).replace(b"\x04aX\x04Yb", b"\x04a\xc3\x04\xa9b"),
+    }
+    outcome = handler.handle_messages(as_messages([bad.get(i, v) for i, v in enumerate(values)]))
+
+    dead = {int(dict(o.headers or [])["source_offset"]) for o in outcome.outbound if o.topic == settings.topics.dlq}
+    assert dead == set(bad)
+    kept = [r["event_id"] for i, r in enumerate(good) if i not in bad]
+    assert len(stored_metadata(warehouse, kept)) == len(kept)
+    assert handler.metrics.decoded_in_python == len(bad)
 
 
 def test_duplicates_in_one_batch_and_across_batches(handler: IngestHandler, warehouse: Warehouse, codec: Codec) -> None:
@@ -212,3 +232,21 @@ def test_confluent_framed_events_are_staged_once_their_schema_id_is_known(
         own.close()
     assert read_first == 10 and handler.metrics.decoded_in_python == 10
     assert len(stored_metadata(warehouse, [r["event_id"] for r in records])) == 20
+
+
+def test_a_topic_created_again_does_not_repeat_the_tokens_of_its_earlier_life(
+    handler: IngestHandler, warehouse: Warehouse, codec: Codec
+) -> None:
+    def batch(life: str) -> tuple[list[Message], list[str]]:
+        records = [build_record("materialization", ["reborn", life, str(i)], **HOST) for i in range(30)]
+        return as_messages([codec.encode("materialization", r) for r in records], topic="reborn"), [
+            r["event_id"] for r in records
+        ]
+
+    first, first_ids = batch("one")
+    handler.handle_messages(first)
+    handler.handle_messages(first)  # redelivered as it was: written once
+    second, second_ids = batch("two")  # the same topic, partition and offsets, other events
+    handler.handle_messages(second)
+    assert len(stored_metadata(warehouse, first_ids + second_ids)) == 60
+    assert (handler.metrics.ingested, handler.metrics.redelivered) == (60, 30)
