@@ -1,5 +1,6 @@
-"""The HTTP API put together with the rest of assetpipe: the known-asset cache seeded from the warehouse,
-and the app factory that ``assetpipe serve``'s worker processes import (``assetpipe.api:app_from_env``)."""
+"""The HTTP API put together with the rest of assetpipe: the known-asset cache seeded from the warehouse
+and from the definitions file's assets, and the app factory that ``assetpipe serve``'s worker processes
+import (``assetpipe.api:app_from_env``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.applications import Starlette
 from consumers.warehouse import Warehouse
 from producers.http import create_app
 from producers.http.known_assets import Seed
+from schemas.definitions import Definitions, load_definitions
 from schemas.settings import Settings
 
 _MATERIALIZED = "SELECT DISTINCT asset_key FROM {db}.asset_events WHERE event_type = 'materialization'"
@@ -33,12 +35,25 @@ def warehouse_seed(settings: Settings, warehouse: Warehouse | None = None) -> Se
     return seed
 
 
+def known_seed(settings: Settings, warehouse: Warehouse | None = None, defs: Definitions | None = None) -> Seed | None:
+    """The warehouse's materialized keys and the assets the definitions declare or watch
+    (``ASSETPIPE_DEFS``, loaded here unless given)."""
+    if defs is None and settings.defs is not None:
+        defs = load_definitions(settings.defs, settings.code_location)
+    stored = warehouse_seed(settings, warehouse)
+    declared = sorted(defs.asset_keys()) if defs is not None else []
+    if not declared:
+        return stored
+    return lambda: [*declared, *(stored() if stored is not None else ())]
+
+
 def build_app(
     settings: Settings,
     warehouse: Warehouse | None = None,
     ingest_lag: Callable[[], int | None] | None = None,
+    defs: Definitions | None = None,
 ) -> Starlette:
-    return create_app(settings, known_seed=warehouse_seed(settings, warehouse), ingest_lag=ingest_lag)
+    return create_app(settings, known_seed=known_seed(settings, warehouse, defs), ingest_lag=ingest_lag)
 
 
 def app_from_env() -> Starlette:

@@ -56,14 +56,18 @@ class LocalStack:
             self._spawn("ingest", self.worker.run)
             if defs is not None:
                 self._start_definitions(defs)
-            self._start_api()
+            self._start_api(defs)
         except BaseException:
             self.stop()
             raise
 
-    def _start_api(self) -> None:
+    def _start_api(self, defs: Definitions | None) -> None:
         worker = self.worker
-        app = build_app(self.settings, self.warehouse, lambda: worker.metrics.lag if worker is not None else None)
+
+        def lag() -> int | None:
+            return worker.metrics.lag if worker is not None else None
+
+        app = build_app(self.settings, self.warehouse, lag, defs)
         if not self.settings.api_keys:
             log.warning("the HTTP API runs without API keys: any local user can report events (ASSETPIPE_API_KEYS)")
         self.api = ApiServer(app, self.settings)

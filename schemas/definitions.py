@@ -1,4 +1,5 @@
-"""Definitions: the jobs and sensors of one code location, and loading them from a user's Python file.
+"""Definitions: the jobs, sensors and declared assets of one code location, and loading them from a
+user's Python file.
 
 ``load_definitions(path)`` imports the file and takes its ``Definitions`` object if it has one, else every
 module-level ``@job`` and sensor. A sensor's ``job`` joins the jobs. The code location is named by
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from schemas.asset_key import CoercibleToAssetKey, coerce_asset_key
 from schemas.errors import AssetpipeError
 from schemas.jobs import JobDefinition
 from schemas.ops import DefinitionError
@@ -23,9 +25,13 @@ from schemas.sensors import SensorDefinition
 
 @dataclass(frozen=True)
 class Definitions:
+    """``assets``: asset keys this code location declares, so they count as existing before their first
+    materialization (the HTTP API accepts observations and checks of them)."""
+
     jobs: Sequence[JobDefinition] = ()
     sensors: Sequence[SensorDefinition] = ()
     location: str = ""
+    assets: Sequence[CoercibleToAssetKey] = ()
     _jobs: dict[str, JobDefinition] = field(init=False, repr=False, compare=False)
     _sensors: dict[str, SensorDefinition] = field(init=False, repr=False, compare=False)
 
@@ -43,6 +49,11 @@ class Definitions:
                 raise DefinitionError(f"Definitions: sensors must be sensor definitions, got {type(sensor).__name__}")
             if sensors.setdefault(sensor.name, sensor) is not sensor:
                 raise DefinitionError(f"two different sensors are named {sensor.name!r}")
+        try:
+            assets = tuple(coerce_asset_key(key) for key in self.assets)
+        except (TypeError, ValueError, AssetpipeError) as exc:
+            raise DefinitionError(f"Definitions: assets must be asset keys: {exc}") from exc
+        object.__setattr__(self, "assets", assets)
         object.__setattr__(self, "jobs", tuple(jobs.values()))
         object.__setattr__(self, "sensors", tuple(sensors.values()))
         object.__setattr__(self, "_jobs", jobs)
@@ -53,6 +64,11 @@ class Definitions:
 
     def sensor(self, name: str) -> SensorDefinition | None:
         return self._sensors.get(name)
+
+    def asset_keys(self) -> set[str]:
+        """The assets this location declares or watches with its sensors, as ``a/b`` strings."""
+        keys = [*self.assets, *(key for sensor in self.sensors for key in sensor.asset_keys)]
+        return {coerce_asset_key(key).to_user_string() for key in keys}
 
 
 def load_definitions(path: str | Path, location: str | None = None) -> Definitions:

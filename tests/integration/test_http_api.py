@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from assetpipe.api import warehouse_seed
+from assetpipe.api import known_seed, warehouse_seed
 from assetpipe.broker import free_port
 from consumers.warehouse import Warehouse
 from producers.http import hash_key
+from schemas.definitions import Definitions
 from schemas.settings import Settings
 from tests.integration.http_server import event_id, ingested, serving, wait_known_assets_loaded
 
@@ -291,6 +292,12 @@ def test_known_assets_come_from_the_accepted_stream_and_the_warehouse(
         wait_known_assets_loaded(client)
         assert client.post(f"{CHECK}/{asset}", json={"check_name": "c", "passed": True}).status_code == 200
         assert client.post(f"{CHECK}/never_{asset}", json={"check_name": "c", "passed": True}).status_code == 404
+    declared = Definitions(assets=[f"declared/{asset}"])  # assets a definitions file declares
+    with serving(empty_stream, known_seed=known_seed(empty_stream, warehouse, declared)) as client:
+        wait_known_assets_loaded(client)
+        assert client.post(f"{OBS}/declared/{asset}").status_code == 200
+        assert client.post(f"{CHECK}/{asset}", json={"check_name": "c", "passed": True}).status_code == 200
+        assert client.post(f"{OBS}/undeclared/{asset}").status_code == 404
     lenient = settings_factory(http_port=free_port(), http_require_known_assets=False)
     with serving(lenient) as client:
         assert client.post(f"{OBS}/never_{asset}").status_code == 200

@@ -220,3 +220,13 @@ def test_definitions_reject_two_things_of_one_name(tmp_path: Path) -> None:
         load_definitions(broken)
     with pytest.raises(DefinitionError, match="does not exist"):
         load_definitions(tmp_path / "missing.py")
+
+
+def test_declared_and_watched_assets_are_the_locations_asset_keys() -> None:
+    @asset_sensor("watched/by_sensor", job=target)
+    def watcher(context: object, event: object) -> None: ...
+
+    defs = Definitions(sensors=[watcher], assets=["raw/orders", ["warehouse", "daily"], AssetKey("one")])
+    assert defs.asset_keys() == {"raw/orders", "warehouse/daily", "one", "watched/by_sensor"}
+    with pytest.raises(DefinitionError, match="assets must be asset keys"):
+        Definitions(assets=[3])  # type: ignore[list-item]
