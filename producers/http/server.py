@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from producers.http.exceptions import ListenError
+from producers.http.metrics import MULTIPROCESS_DIR
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -170,4 +173,10 @@ def serve(settings: Settings, build_app: Callable[[], ASGIApp], factory: str) ->
         return
     build_app()  # fail here, with a clear message, rather than in every worker
     bind(settings.http_host, settings.http_port).close()  # likewise for a port in use; uvicorn binds it again
-    uvicorn.run(factory, factory=True, workers=settings.http_workers, **_options(settings))
+    # the workers' metrics, shared through files, so that any worker answers /metrics for all of them
+    with tempfile.TemporaryDirectory(prefix="assetpipe-metrics-") as directory:
+        os.environ[MULTIPROCESS_DIR] = directory
+        try:
+            uvicorn.run(factory, factory=True, workers=settings.http_workers, **_options(settings))
+        finally:
+            del os.environ[MULTIPROCESS_DIR]

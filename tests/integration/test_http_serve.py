@@ -35,6 +35,12 @@ def test_serve_with_two_workers(
         with httpx.Client(base_url=url, timeout=30) as client:  # new connections: both workers get some
             ids = [event_id(client.post(f"/report_asset_materialization/served/{i}", headers={"Connection": "close"}))
                    for i in range(6)]  # fmt: skip
+            # whichever worker answers, /metrics counts the requests of both
+            for _ in range(4):
+                text = client.get("/metrics", headers={"Connection": "close"}).text
+                line = 'assetpipe_http_requests_total{endpoint="/report_asset_materialization",status="200"}'
+                assert f"{line} 6.0" in text, text
+                assert "assetpipe_http_events_in_flight" in text
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(30) == 0, (tmp_path / "serve.log").read_text()
