@@ -139,25 +139,30 @@ class ConsumerLoop:
             deadline = 0.0
             while not stop.is_set():
                 timeout = max(0.0, deadline - time.monotonic()) if self._batch else self._idle_seconds
-                room = min(10_000, self._max_rows - len(self._batch))
-                messages = self._consumer.consume(room, timeout)
-                for message in messages:
-                    error = message.error()
-                    if error is None:
-                        if not self._batch:
-                            deadline = time.monotonic() + self._max_seconds
-                        self._batch.append(message)
-                    elif error.code() != KafkaError._PARTITION_EOF:
-                        self.metrics.last_error = str(error)
-                        if error.fatal():
-                            raise ConsumerError(f"fatal Kafka error: {error}")
-                        log.warning("kafka: %s", error)
+                deadline = self._gather(timeout, deadline)
                 if self._batch and (len(self._batch) >= self._max_rows or time.monotonic() >= deadline):
                     self._flush(stop)
             self._flush(stop, final=True)
         finally:
             self.metrics.state = "stopped"
             self._close()
+
+    def _gather(self, timeout: float, deadline: float) -> float:
+        """Consume into the batch (up to its room, waiting at most ``timeout``); returns the batch's
+        deadline, set when its first message arrives."""
+        room = max(1, min(10_000, self._max_rows - len(self._batch)))
+        for message in self._consumer.consume(room, timeout):
+            error = message.error()
+            if error is None:
+                if not self._batch:
+                    deadline = time.monotonic() + self._max_seconds
+                self._batch.append(message)
+            elif error.code() != KafkaError._PARTITION_EOF:
+                self.metrics.last_error = str(error)
+                if error.fatal():
+                    raise ConsumerError(f"fatal Kafka error: {error}")
+                log.warning("kafka: %s", error)
+        return deadline
 
     def _flush(self, stop: threading.Event, *, final: bool = False) -> None:
         if not self._batch:

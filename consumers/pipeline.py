@@ -18,9 +18,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
-from consumers.exceptions import ConsumerError
 from consumers.loop import ConsumerLoop, Outcome
 
 log = logging.getLogger(__name__)
@@ -64,18 +63,7 @@ class PipelinedLoop(ConsumerLoop):
                     timeout = max(0.0, deadline - now)
                 else:
                     timeout = self._idle_seconds
-                room = max(1, min(10_000, self._max_rows - len(self._batch)))
-                for message in self._consumer.consume(room, timeout):
-                    error = message.error()
-                    if error is None:
-                        if not self._batch:
-                            deadline = time.monotonic() + self._max_seconds
-                        self._batch.append(message)
-                    elif error.code() != KafkaError._PARTITION_EOF:
-                        self.metrics.last_error = str(error)
-                        if error.fatal():
-                            raise ConsumerError(f"fatal Kafka error: {error}")
-                        log.warning("kafka: %s", error)
+                deadline = self._gather(timeout, deadline)
             self._reap(block=True, asynchronous=False)
             self._batch = (self._retry or []) + self._batch
             self._retry = None
