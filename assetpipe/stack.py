@@ -52,7 +52,7 @@ class LocalStack:
                 self.broker.start()
             create_topics(s)
             self.warehouse.migrate()
-            self.worker = IngestWorker(s, self.warehouse)
+            self.worker = IngestWorker(s)  # a ClickHouse session of its own, for its staging tables
             self._spawn("ingest", self.worker.run)
             if defs is not None:
                 self._start_definitions(defs)

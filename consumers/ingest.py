@@ -101,6 +101,15 @@ class IngestHandler:
         if not self._migrated:  # also the first contact: unavailable here means pause and retry
             self._warehouse.migrate()
             self._migrated = True
+        try:
+            return self._handle(batch)
+        except WarehouseError as exc:
+            if STAGE not in str(exc):
+                raise
+            # the session (and its temporary tables) ended under the batch: a new one, the batch again
+            raise WarehouseUnavailableError(f"the ClickHouse session was lost mid-batch: {exc}") from exc
+
+    def _handle(self, batch: Sequence[Message]) -> Outcome:
         staged = self._stage(batch, decode_all=False) or self._stage(batch, decode_all=True)
         if staged is None:
             raise WarehouseError("staging a batch did not give one row per message")
@@ -237,7 +246,10 @@ class IngestWorker:
     """The ingest worker: a ``ConsumerLoop`` on ``asset_events`` with the ``IngestHandler``."""
 
     def __init__(self, settings: Settings, warehouse: Warehouse | None = None) -> None:
+        """Without ``warehouse``, the worker opens a session of its own (closed when it stops): its
+        staging tables then live apart from what other components do with theirs."""
         self.settings = settings
+        self._own_warehouse = warehouse is None
         self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
         # the warehouse takes integer microseconds as they are
         codec = codec_for(settings, settings.topics.events, timestamp_micros=True)
@@ -259,4 +271,8 @@ class IngestWorker:
         return {**self.loop.metrics.as_dict(), **asdict(self.handler.metrics)}
 
     def run(self, stop: threading.Event) -> None:
-        self.loop.run(stop)
+        try:
+            self.loop.run(stop)
+        finally:
+            if self._own_warehouse:
+                self.warehouse.close()

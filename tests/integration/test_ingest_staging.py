@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Message
 
+from consumers.exceptions import WarehouseUnavailableError
 from consumers.ingest import IngestHandler
 from consumers.warehouse import Warehouse
 from schemas.codec import Codec
@@ -250,3 +251,26 @@ def test_a_topic_created_again_does_not_repeat_the_tokens_of_its_earlier_life(
     handler.handle_messages(second)
     assert len(stored_metadata(warehouse, first_ids + second_ids)) == 60
     assert (handler.metrics.ingested, handler.metrics.redelivered) == (60, 30)
+
+
+def test_a_session_lost_mid_batch_is_a_retry(settings: Settings, warehouse: Warehouse, codec: Codec) -> None:
+    own = Warehouse(warehouse.dsn, warehouse.database)
+    handler = IngestHandler(own, codec, settings)
+    records = [build_record("materialization", ["session", str(i)], **HOST) for i in range(10)]
+    batch = as_messages([codec.encode("materialization", r) for r in records], topic="session")
+    query = own.query
+
+    def query_in_a_new_session(sql: str, *args: Any, **kwargs: Any) -> Any:
+        if "uniqExact(i)" in sql:  # staged, then the session ends (a reconnect after a network error)
+            own.close()
+        return query(sql, *args, **kwargs)
+
+    own.query = query_in_a_new_session  # type: ignore[method-assign]
+    try:
+        with pytest.raises(WarehouseUnavailableError, match="session was lost"):
+            handler.handle_messages(batch)  # the loop retries a batch on this error
+        own.query = query  # type: ignore[method-assign]
+        handler.handle_messages(batch)
+    finally:
+        own.close()
+    assert len(stored_metadata(warehouse, [r["event_id"] for r in records])) == 10
