@@ -33,8 +33,6 @@ SCHEMA_NAMES: dict[str, str] = {
 EVENT_TYPES: dict[str, str] = {name: event_type for event_type, name in SCHEMA_NAMES.items()}
 _EVENT_ID_NAMESPACE = uuid.UUID("6d3c2f9e-8b0a-4c8e-9a51-3f1e2b7d4a60")
 _NAMESPACE_BYTES = _EVENT_ID_NAMESPACE.bytes
-_V5_MASK = ~(0xF000 << 64 | 0xC000 << 48) & (1 << 128) - 1
-_V5_BITS = 0x5000 << 64 | 0x8000 << 48
 _POOL_IDS = 512  # random tails made per refill: one system call and one big-int pass for that many ids
 # Each tail is 10 random bytes with the version (7) and variant (10) bits forced: "7xxx-Vxxx-xxxxxxxxxxxx".
 _TAIL_CLEAR = int.from_bytes(bytes((0x0F, 0xFF, 0x3F, *[0xFF] * 7)) * _POOL_IDS, "big")
@@ -68,23 +66,24 @@ def new_event_id(unix_ms: int | None = None) -> str:
             _refill_tails()
 
 
-def _canonical(n: int) -> str:
-    h = f"{n:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 def event_id_for(event_type: str, asset_key: str, idempotency_key: str | None) -> str:
     """A random UUID, or one derived from the idempotency key (UUIDv5) so a retried report is the same event."""
     if idempotency_key is None:
         return new_event_id()
     name = f"{event_type}\x00{asset_key}\x00{idempotency_key}".encode()
-    return uuid5_from_sha1(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest())
+    return uuid5_from_hex(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).hexdigest())
 
 
-def uuid5_from_sha1(digest: bytes) -> str:
-    """The UUIDv5 text of ``sha1(namespace.bytes + name)``: ``uuid.uuid5`` for callers that keep a hash
-    state per namespace and prefix (one per file, one per process) instead of rebuilding it per id."""
-    return _canonical(int.from_bytes(digest[:16], "big") & _V5_MASK | _V5_BITS)
+# The variant's hex digit (10xx) from the hash's digit at that place.
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def uuid5_from_hex(hexdigest: str) -> str:
+    """The UUIDv5 text of ``sha1(namespace.bytes + name).hexdigest()``, as ``uuid.uuid5`` gives it (the
+    version and variant set by slicing the text): for callers that keep a hash state per namespace and
+    prefix (one per file, one per process) instead of rebuilding it per id."""
+    x = hexdigest
+    return x[:8] + "-" + x[8:12] + "-5" + x[13:16] + "-" + _VARIANT[x[16]] + x[17:20] + "-" + x[20:32]
 
 
 def now_us() -> int:

@@ -15,9 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from schemas.asset_key import AssetKey
-from schemas.binary import encode_long
 from schemas.errors import ValidationError
-from schemas.event_writer import CACHE_MAX, NONE, ONE, EventWriter, array, count, double, optional, string
+from schemas.event_writer import CACHE_MAX, NONE, ONE, EventWriter, array, count, double, long, optional, string
 from schemas.metadata import INT64_MAX, INT64_MIN, STRING_KINDS, MetadataValue, normalize, to_wire
 from schemas.model import event_id_for, new_event_id
 from schemas.validation import validate_tags
@@ -156,13 +155,15 @@ class ReportWriter:
                 if -64 <= raw < 64:
                     append(head[1] + ONE[(raw << 1) ^ (raw >> 63)])
                 elif INT64_MIN <= raw <= INT64_MAX:
-                    append(head[1] + encode_long(raw))
+                    append(head[1] + long(raw))
                 else:
                     return None
             elif t is float:
                 append(head[2] + double(raw))
             elif t is bool:
                 append(head[3][raw])
+            elif t is str:
+                append(self._text(key, head[0], "text", raw))
             else:
                 entry = self._other(key, head[0], raw)
                 if entry is None:
@@ -182,18 +183,18 @@ class ReportWriter:
         return head
 
     def _other(self, key: str, encoded_key: bytes, raw: Any) -> bytes | None:
-        """The entry of any other value: text and typed strings (url, path, ...) are cached per key with
-        their value; the rest is normalized and written as the general path would."""
+        """The entry of any other value: typed strings (url, path, ...) are cached per key with their
+        value, as text is; the rest is normalized and written as the general path would."""
+        if type(raw) is MetadataValue and raw.kind in STRING_KINDS and type(raw.value) is str:
+            return self._text(key, encoded_key, raw.kind, raw.value)
+        try:
+            return encoded_key + self._writer.entry_writer(to_wire(key, normalize(key, raw)), b"")
+        except Exception:  # the general path raises it, with its message
+            return None
+
+    def _text(self, key: str, encoded_key: bytes, kind: str, value: str) -> bytes:
+        """The entry of a string of ``kind`` (text, url, ...), kept as the last one of ``key``."""
         writer = self._writer
-        if type(raw) is str:
-            kind, value = "text", raw
-        elif type(raw) is MetadataValue and raw.kind in STRING_KINDS and type(raw.value) is str:
-            kind, value = raw.kind, raw.value
-        else:
-            try:
-                return encoded_key + writer.entry_writer(to_wire(key, normalize(key, raw)), b"")
-            except Exception:  # the general path raises it, with its message
-                return None
         entry = encoded_key + writer.kinds[kind] + writer.branches[str] + string(value)
         if len(self._texts) >= CACHE_MAX:
             self._texts.clear()
