@@ -20,6 +20,7 @@ from schemas.asset_key import CoercibleToAssetKey, coerce_asset_key
 from schemas.codec import Codec
 from schemas.errors import ConfigError, ValidationError
 from schemas.event_writer import EventWriter
+from schemas.form_writer import FormWriter
 from schemas.model import AssetEvent, EventType, Severity, SourceKind, build_record
 from schemas.report_writer import Report, ReportWriter
 from schemas.validation import validate_fields, validate_record
@@ -49,6 +50,7 @@ class EventEncoder:
         self.source: SourceKind = source
         self.host = socket.gethostname() if host is None else host
         self._reports: dict[str, Report | None] = {}  # event type -> its fused path, made on first use
+        self._forms: dict[str, FormWriter | None] = {}  # event type -> its JSON-form path, made on first use
 
     def reporter(self, event_type: str) -> Report | None:
         """The fused path of ``event_type`` (``schemas.report_writer``): the arguments of ``encode`` in
@@ -64,6 +66,20 @@ class EventEncoder:
             report = ReportWriter(writer, event_type, header, source, self.codec.max_event_bytes).report
         self._reports[event_type] = report
         return report
+
+    def form_writer(self, event_type: str) -> FormWriter | None:
+        """The JSON-form path of ``event_type`` (``schemas.form_writer``): a body and its asset key's
+        parts -> (event id, key, value), or None where ``encode_record`` must decide. None when the codec
+        writes that type with no ``EventWriter``."""
+        if event_type in self._forms:
+            return self._forms[event_type]
+        writer = self.codec.schemas.compiled.get(event_type)
+        form = None
+        if isinstance(writer, EventWriter):
+            header = self.codec.header(event_type)
+            form = FormWriter(writer, event_type, header, self.source, self.codec.max_event_bytes)
+        self._forms[event_type] = form
+        return form
 
     def encode(
         self,

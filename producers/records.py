@@ -4,8 +4,10 @@ A record is read in the JSON form of ``schemas.jsonform`` (the HTTP API's field 
 the ``--map`` options; JSON Lines, Parquet and Avro records are bodies, CSV rows string forms. Its event
 id is the record's own ``event_id`` if it has one, else derived from (the file's content hash, the
 record's position): the same file backfilled twice yields the same ids, which the ingest worker keeps
-once. Everything a bad record can break raises ``ValidationError`` (naming the field) or
-``MalformedRecordError``; the caller rejects that record and goes on.
+once. A body (JSON Lines, Parquet, Avro) is written straight to the message by ``schemas.form_writer``
+where it can be; the rest is built field by field. Everything a bad record can break raises
+``ValidationError`` (naming the field) or ``MalformedRecordError``; the caller rejects that record and
+goes on.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from producers.exceptions import BackfillError
 from producers.sources import Source
 from schemas import jsonform
 from schemas.errors import FieldError
-from schemas.model import EventType, build_record, uuid5_from_sha1
+from schemas.model import EventType, build_record, uuid5_from_hex
 
 BACKFILL_NAMESPACE = uuid.UUID("3b6f1e52-7c1d-4f0a-9d47-2a8e5c9b1f30")
 FIELD_NAMES = frozenset({"type", "asset_key"} | {name for names in jsonform.FIELDS.values() for name in names})
@@ -35,15 +37,16 @@ def derived_event_id(content_hash: str, position: int) -> str:
 class EventIds:
     """``derived_event_id`` for one file, without rebuilding the hash state per record."""
 
-    __slots__ = ("_prefix",)
+    __slots__ = ("_copy",)
 
     def __init__(self, content_hash: str) -> None:
-        self._prefix = hashlib.sha1(BACKFILL_NAMESPACE.bytes + f"{content_hash}:".encode(), usedforsecurity=False)
+        prefix = hashlib.sha1(BACKFILL_NAMESPACE.bytes + f"{content_hash}:".encode(), usedforsecurity=False)
+        self._copy = prefix.copy
 
     def __call__(self, position: int) -> str:
-        h = self._prefix.copy()
+        h = self._copy()
         h.update(b"%d" % position)
-        return uuid5_from_sha1(h.digest())
+        return uuid5_from_hex(h.hexdigest())
 
 
 def parse_mapping(items: list[str]) -> dict[str, str]:
@@ -80,6 +83,7 @@ class RecordConverter:
         self._ids = EventIds(content_hash)
         self._default_type = default_type
         self._mapping = dict(mapping or {})
+        self._form_writer = encoder.form_writer
 
     def convert(self, position: int, payload: Any) -> Encoded:
         obj = self._parse(payload)
@@ -87,11 +91,22 @@ class RecordConverter:
             obj = {self._mapping.get(name, name): value for name, value in obj.items()}
         if self._strings:
             return self._build(position, obj, {}, obj)
-        strings = None
         if self._json_text and any(type(obj.get(name)) is str for name in _JSON_TEXT_FIELDS):
             strings = {name: obj[name] for name in _JSON_TEXT_FIELDS if type(obj.get(name)) is str}
-            obj = {name: value for name, value in obj.items() if name not in strings}
-        return self._build(position, obj, obj, strings)
+            body = {name: value for name, value in obj.items() if name not in strings}
+            return self._build(position, body, body, strings)
+        # A body: written straight to the message where it is plain (``schemas.form_writer``); anything
+        # the form writer leaves takes the general path, which raises what it always has.
+        kind_name = obj.get("type")
+        kind = jsonform.EVENT_TYPE_NAMES.get(kind_name) if type(kind_name) is str else None
+        form = self._form_writer(kind or self._kind(kind_name))
+        parts = obj.get("asset_key")
+        if form is not None and parts is not None and type(obj) is dict:
+            done = form.write(obj, [parts] if type(parts) is str else parts, self._host,
+                              None if obj.get("event_id") else self._ids(position))  # fmt: skip
+            if done is not None:
+                return Encoded._make(done)
+        return self._build(position, obj, obj, None)
 
     def _build(
         self, position: int, obj: Mapping[str, Any], body: Mapping[str, Any], strings: Mapping[str, str] | None

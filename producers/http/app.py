@@ -1,7 +1,8 @@
 """The HTTP API: routes, request handlers and the app factory ``create_app``.
 
 The three Dagster-compatible report endpoints are one handler and a table entry each (``ENDPOINTS``);
-the batch endpoint shares the per-event steps (``Api._encode``). Each request goes through, in order:
+the batch endpoint shares the per-event steps (``Api._encode``, which writes a plain body straight to the
+message with ``schemas.form_writer`` and builds the rest field by field). Each request goes through, in order:
 API key (401), content type (415), body size (413), JSON and its bounds (400), asset key (400), the
 key's scope (403), fields (400), known asset (404), publishing and waiting for the broker's
 acknowledgement (503), and only then 200. Errors are raised; ``producers.http.errors`` answers them.
@@ -224,9 +225,15 @@ class Api:
                     "(ASSETPIPE_HTTP_MAX_STRING_CHARS)"
                 )
         self.auth.authorize(api_key, event_type, parts)
-        fields = jsonform.build_fields(event_type, body, strings, plain_metadata=True)
-        if api_key is not None and api_key.name:
-            fields["tags"] = {**fields.get("tags", {}), REPORTING_USER_TAG: api_key.name}
+        extra = {REPORTING_USER_TAG: api_key.name} if api_key is not None and api_key.name else None
+        form = None if strings else self.encoder.form_writer(event_type)
+        # A plain body is written straight to the message (``schemas.form_writer``); the rest, and anything
+        # invalid, is built and checked field by field, which names the problem.
+        done = form.write(body, parts, host, None, idempotency_key, extra) if form is not None else None
+        if done is None:
+            fields = jsonform.build_fields(event_type, body, strings, plain_metadata=True)
+            if extra is not None:
+                fields["tags"] = {**fields.get("tags", {}), **extra}
         asset_key = "/".join(parts)
         if (
             event_type != "materialization"
@@ -235,6 +242,8 @@ class Api:
             and asset_key not in materialized
         ):
             raise UnknownAssetError(asset_key)
+        if done is not None:
+            return Encoded._make(done), asset_key
         record = build_record(event_type, parts, source="http", host=host, idempotency_key=idempotency_key, **fields)
         return self.encoder.encode_record(event_type, record), asset_key
 
@@ -260,9 +269,11 @@ class Api:
 def _batch_event(item: Any) -> tuple[EventType, Mapping[str, Any]]:
     if isinstance(item, RequestError):
         raise item
-    if item.get("type") is None:
+    name = item.get("type")
+    if name is None:
         raise FieldError("type", "Missing required field: type")
-    return jsonform.event_type(item["type"]), item
+    event_type = jsonform.EVENT_TYPE_NAMES.get(name) if type(name) is str else None  # as most clients spell it
+    return event_type or jsonform.event_type(name), item
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:
