@@ -173,7 +173,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.ingest import IngestWorker
+    from consumers.ingest_worker import IngestWorker
     from consumers.run import RunWorker
     from consumers.sensor import SensorWorker
     from schemas.definitions import load_definitions

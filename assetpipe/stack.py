@@ -16,7 +16,7 @@ from typing import Any
 from assetpipe.api import build_app
 from assetpipe.broker import EmbeddedBroker, broker_ready, create_topics
 from assetpipe.control import ControlServer
-from consumers.ingest import IngestWorker
+from consumers.ingest_worker import IngestWorker
 from consumers.run import RunWorker
 from consumers.sensor import SensorWorker
 from consumers.warehouse import QueryResult, Warehouse

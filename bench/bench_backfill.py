@@ -26,7 +26,7 @@ import orjson
 from benchstack import bench_settings
 
 from assetpipe.broker import EmbeddedBroker, free_port
-from consumers.ingest import IngestWorker
+from consumers.ingest_worker import IngestWorker
 from consumers.warehouse import Warehouse
 from producers.encoder import EventEncoder
 from producers.records import RecordConverter
@@ -141,7 +141,7 @@ def main() -> None:
         settings = settings_for("e2e")
         warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
         warehouse.migrate()
-        worker = IngestWorker(settings, warehouse)
+        worker = IngestWorker(settings)  # its consumers (ASSETPIPE_INGEST_CONSUMERS), each with its own session
         stop = threading.Event()
         thread = threading.Thread(target=worker.run, args=(stop,), name="ingest")
         thread.start()

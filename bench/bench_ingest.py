@@ -25,7 +25,7 @@ from benchstack import bench_settings
 from confluent_kafka import Consumer, Producer
 
 from assetpipe.broker import EmbeddedBroker, free_port
-from consumers.ingest import IngestWorker
+from consumers.ingest_worker import IngestWorker
 from consumers.rows import EVENT_COLUMNS, EventColumns
 from consumers.warehouse import Warehouse
 from schemas.codec import Codec
@@ -112,7 +112,7 @@ def main() -> None:
             warehouse.insert("raw_insert", [c[start : start + 50_000] for c in rows.columns], EVENT_COLUMNS)
         insert_rate = n / (time.perf_counter() - started)
         warehouse.command(f"DROP TABLE {db}.raw_insert")
-        worker = IngestWorker(settings, warehouse)
+        worker = IngestWorker(settings)  # its consumers (ASSETPIPE_INGEST_CONSUMERS), each with its own session
         stop = threading.Event()
         thread = threading.Thread(target=worker.run, args=(stop,))
         cpu_started, broker_started = time.process_time(), broker_cpu_seconds(broker)

@@ -25,7 +25,7 @@ from benchstack import bench_settings
 from confluent_kafka import Consumer, Producer
 
 from assetpipe.broker import EmbeddedBroker, free_port
-from consumers.ingest import IngestWorker
+from consumers.ingest_worker import IngestWorker
 from consumers.sensor import SensorWorker
 from consumers.warehouse import Warehouse
 from producers import Reporter

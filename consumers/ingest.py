@@ -24,21 +24,19 @@ Offsets are committed by the loop only after the insert and the publishing succe
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Message
 
 from consumers import ingest_sql
 from consumers.exceptions import WarehouseError, WarehouseUnavailableError
-from consumers.loop import LoopMetrics, Outbound, Outcome, dead_letter
-from consumers.pipeline import PipelinedLoop
+from consumers.loop import Outbound, Outcome, dead_letter
 from consumers.rows import EVENT_COLUMNS, EventColumns
 from consumers.staging import EVENT_TYPE_CODES, FLAGS, STAGE, TRAILER, VERDICTS, Staging, new_nonce
 from consumers.warehouse import Warehouse, insert_settings
-from schemas.codec import Codec, codec_for
+from schemas.codec import Codec
 from schemas.errors import AssetpipeError
 from schemas.settings import Settings
 from schemas.validation import validate_record, validate_size
@@ -240,39 +238,3 @@ class IngestHandler:
                 metrics.redelivered += 1
             outbound.append(Outbound(accepted, message.key(), message.value() or b""))
         return Outcome(outbound)
-
-
-class IngestWorker:
-    """The ingest worker: a ``ConsumerLoop`` on ``asset_events`` with the ``IngestHandler``."""
-
-    def __init__(self, settings: Settings, warehouse: Warehouse | None = None) -> None:
-        """Without ``warehouse``, the worker opens a session of its own (closed when it stops): its
-        staging tables then live apart from what other components do with theirs."""
-        self.settings = settings
-        self._own_warehouse = warehouse is None
-        self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
-        # the warehouse takes integer microseconds as they are
-        codec = codec_for(settings, settings.topics.events, timestamp_micros=True)
-        self.handler = IngestHandler(self.warehouse, codec, settings)
-        self.loop = PipelinedLoop(
-            settings,
-            group_id=settings.ingest_group_id,
-            topics=[settings.topics.events],
-            handler=self.handler,
-            codec=None,  # the handler takes the messages as they came
-            retryable=(WarehouseUnavailableError,),
-        )
-
-    @property
-    def metrics(self) -> LoopMetrics:
-        return self.loop.metrics
-
-    def status(self) -> dict[str, object]:
-        return {**self.loop.metrics.as_dict(), **asdict(self.handler.metrics)}
-
-    def run(self, stop: threading.Event) -> None:
-        try:
-            self.loop.run(stop)
-        finally:
-            if self._own_warehouse:
-                self.warehouse.close()

@@ -15,7 +15,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message
 
-from consumers.ingest import IngestWorker
+from consumers.ingest_worker import IngestWorker
 from consumers.warehouse import Warehouse
 from schemas.settings import Settings
 

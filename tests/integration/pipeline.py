@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import Producer
 
-from consumers.ingest import IngestWorker
+from consumers.ingest_worker import IngestWorker
 from consumers.run import RunWorker
 from consumers.sensor import SensorWorker
 from consumers.warehouse import Warehouse

@@ -10,15 +10,17 @@ from __future__ import annotations
 import math
 import random
 import struct
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Message
+from confluent_kafka import Message, Producer
 
 from consumers.exceptions import WarehouseUnavailableError
 from consumers.ingest import IngestHandler
+from consumers.ingest_worker import IngestWorker
 from consumers.warehouse import Warehouse
 from schemas.codec import Codec
 from schemas.errors import ValidationError
@@ -26,6 +28,7 @@ from schemas.metadata import to_text
 from schemas.model import build_record
 from schemas.settings import Settings
 from schemas.validation import validate_record
+from tests.integration.helpers import wait_until
 
 HOST = {"source": "sdk", "host": "test"}
 FLOAT_EDGES = [0.0, -0.0, 1.0, -1.0, 0.1, 0.25, 1e-4, 9.999999999999999e-05, 1e-5, 2.5e-5, 1e15, 1e16 - 2,
@@ -274,3 +277,27 @@ def test_a_session_lost_mid_batch_is_a_retry(settings: Settings, warehouse: Ware
     finally:
         own.close()
     assert len(stored_metadata(warehouse, [r["event_id"] for r in records])) == 10
+
+
+def test_a_worker_of_two_consumers_shares_the_partitions_and_writes_once(
+    settings: Settings, warehouse: Warehouse, codec: Codec
+) -> None:
+    producer = Producer(settings.producer_config())
+    records = [build_record("materialization", ["consumers", str(i % 40)], **HOST) for i in range(4000)]
+    for record in records:  # 40 asset keys over the topic's partitions
+        producer.produce(settings.topics.events, codec.encode("materialization", record), record["asset_key"][1])
+    assert producer.flush(30) == 0
+    producer.close()
+
+    worker = IngestWorker(settings, consumers=2)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        wait_until(lambda: worker.status()["consumed"] >= len(records), 90, "every event consumed")
+    finally:
+        stop.set()
+        thread.join(60)
+    assert [c.loop.metrics.consumed > 0 for c in worker.consumers] == [True, True]
+    assert worker.status()["ingested"] == len(records) and worker.status()["consumers"] == 2
+    assert len(stored_metadata(warehouse, [r["event_id"] for r in records])) == len(records)
