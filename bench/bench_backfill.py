@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1, help="split the events over this many files")
     parser.add_argument("--skip-alone", action="store_true", help="skip the publish run without an ingest worker")
     parser.add_argument("--convert-only", action="store_true", help="only the per-record rates on one core")
+    parser.add_argument("--consumers", type=int, default=1, help="consumers of the ingest worker (default 1)")
     args = parser.parse_args()
     n = args.events
     if args.convert_only:
@@ -141,7 +142,7 @@ def main() -> None:
         settings = settings_for("e2e")
         warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
         warehouse.migrate()
-        worker = IngestWorker(settings)  # its consumers (ASSETPIPE_INGEST_CONSUMERS), each with its own session
+        worker = IngestWorker(settings, consumers=args.consumers)  # each with its own ClickHouse session
         stop = threading.Event()
         thread = threading.Thread(target=worker.run, args=(stop,), name="ingest")
         thread.start()

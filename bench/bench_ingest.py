@@ -59,6 +59,7 @@ def broker_cpu_seconds(broker: EmbeddedBroker) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--consumers", type=int, default=1, help="consumers of the ingest worker (default 1)")
     args = parser.parse_args()
     n = args.events
     codec = Codec(timestamp_micros=True)
@@ -112,7 +113,7 @@ def main() -> None:
             warehouse.insert("raw_insert", [c[start : start + 50_000] for c in rows.columns], EVENT_COLUMNS)
         insert_rate = n / (time.perf_counter() - started)
         warehouse.command(f"DROP TABLE {db}.raw_insert")
-        worker = IngestWorker(settings)  # its consumers (ASSETPIPE_INGEST_CONSUMERS), each with its own session
+        worker = IngestWorker(settings, consumers=args.consumers)  # each with its own ClickHouse session
         stop = threading.Event()
         thread = threading.Thread(target=worker.run, args=(stop,))
         cpu_started, broker_started = time.process_time(), broker_cpu_seconds(broker)

@@ -2,7 +2,7 @@
 an ``IngestHandler`` and a ClickHouse session of its own.
 
 Most of a batch's time goes to ClickHouse, which runs outside Python's interpreter lock, so several
-consumers in one process use several cores (``ASSETPIPE_INGEST_CONSUMERS``); the group shares the topic's
+consumers in one process can use several cores (``ASSETPIPE_INGEST_CONSUMERS``); the group shares the topic's
 partitions among them, and among the consumers of other worker processes, as it would between
 replicas.
 """

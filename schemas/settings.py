@@ -71,7 +71,7 @@ class Settings(BaseModel):
     ingest_batch_max_rows: int = Field(50_000, ge=1)
     ingest_batch_max_seconds: float = Field(1.0, gt=0)
     ingest_consumers: int = Field(
-        2, ge=1, le=64, description="consumers in one ingest worker process, each with its own ClickHouse session"
+        1, ge=1, le=64, description="consumers in one ingest worker process, each with its own ClickHouse session"
     )
     producer_linger_ms: int = Field(5, ge=0)
     producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
