@@ -173,11 +173,11 @@ class Publisher:
         except KafkaException as exc:
             self._note_fatal(exc)
             raise _refused(exc, event_id, topic) from exc
-        # Serving delivery reports costs a call into librdkafka even when none is waiting: done after every
-        # message a caller awaits (``on_settled``), else every ``_POLL_EVERY`` messages. Reports wait in
-        # librdkafka meanwhile; ``result``, ``flush`` and a full queue serve them too.
+        # Serving delivery reports costs a call into librdkafka even when none is waiting: done every
+        # ``_POLL_EVERY`` messages. Reports wait in librdkafka meanwhile; ``poll``, ``result``, ``flush``
+        # and a full queue serve them too (a caller awaiting ``on_settled`` polls when it has published).
         unpolled = self._unpolled + 1
-        if unpolled >= _POLL_EVERY or on_settled is not None:
+        if unpolled >= _POLL_EVERY:
             unpolled = 0
             try:
                 self._poll(0)

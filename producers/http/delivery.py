@@ -2,8 +2,8 @@
 to the loop without blocking it, within a bounded wait.
 
 A request's events are produced at once (never blocking: a full local queue is ``QueueFullError`` at
-once, i.e. 503). Delivery reports are served on the event loop itself: ``publish`` polls after each
-message, and a pump task polls every millisecond while events are in flight. So the receipts' callback
+once, i.e. 503). Delivery reports are served on the event loop itself: ``publish`` polls once a request's
+events are produced, and a pump task polls every millisecond while events are in flight. So the receipts' callback
 (``_on_settled``) runs on the loop and completes the request's future directly, with no thread handing
 reports over (and no lock, no GIL ping-pong per report). A request answers when all its events settled
 or after ``http_publish_timeout_s`` (librdkafka's ``message.timeout.ms`` is the same, so an event given up
@@ -168,6 +168,11 @@ class Delivery:
             waiter.receipts.append(receipt)
             waiter.pending += 1
         waiter.producing = False
+        if waiter.pending:
+            try:
+                publisher.poll(0)  # reports already in: a request the broker answers at once ends here
+            except PublishError as exc:  # a fatal producer: its receipts settle, it is replaced for the next
+                log.warning("polling the HTTP API producer: %s", exc)
         if waiter.pending:
             self._busy.set()
             # librdkafka gives up first (message.timeout.ms); the pump ends the wait a little after it
