@@ -133,15 +133,7 @@ class Codec:
 
     def encode(self, event_type: str, record: dict[str, Any]) -> bytes:
         header = self._headers.get(event_type) or self._registry_header(event_type)
-        write = self.schemas.compiled.get(event_type)
-        data = None
-        if write is not None:
-            try:  # not contextlib.suppress: a context manager costs more than this whole line
-                data = write(record, header)
-            except Exception:  # fastavro below decides, with its own error message
-                data = None
-        if data is None:
-            data = header + self._fastavro_encode(event_type, record)
+        data = self._write(event_type, record, header)
         if len(data) > self.max_event_bytes:
             validate_size(len(data), self.max_event_bytes)
         return data
@@ -182,13 +174,17 @@ class Codec:
 
     def encode_body(self, event_type: str, record: dict[str, Any]) -> bytes:
         """The Avro body alone (no header), written with the current schema of ``event_type``."""
+        return self._write(event_type, record, b"")
+
+    def _write(self, event_type: str, record: dict[str, Any], prefix: bytes) -> bytes:
+        """``prefix`` + the body: the compiled writer, else fastavro (whose rules and messages decide)."""
         write = self.schemas.compiled.get(event_type)
         if write is not None:
-            try:
-                return write(record, b"")
+            try:  # not contextlib.suppress: a context manager costs more than this whole line
+                return write(record, prefix)
             except Exception:  # fastavro below decides, with its own error message
                 pass
-        return self._fastavro_encode(event_type, record)
+        return prefix + self._fastavro_encode(event_type, record)
 
     def _fastavro_encode(self, event_type: str, record: dict[str, Any]) -> bytes:
         buf = io.BytesIO()
