@@ -162,7 +162,9 @@ class IngestHandler:
         pack, nonce, max_bytes = TRAILER.pack, staged.nonce, self._max_bytes
         for position, message in enumerate(batch):
             value = message.value() or b""
-            current = headers.get(value[:10]) or headers.get(value[:5])
+            current = headers.get(value[:10])  # single-object: marker + fingerprint
+            if current is None:
+                current = headers.get(value[:5])  # Confluent: magic + schema id
             if len(value) > max_bytes:
                 try:
                     validate_size(len(value), max_bytes)
@@ -198,7 +200,7 @@ class IngestHandler:
                     if decode_all:
                         raise
                     return None  # bytes ClickHouse could not read: Python sorts them out
-        count, carrying, distinct, _low, high = warehouse.query(ingest_sql.framing_sql(nonce)).rows[0]
+        count, carrying, distinct, high = warehouse.query(ingest_sql.framing_sql(nonce)).rows[0]
         n = len(staged.positions)
         if count != n or carrying != n or distinct != n or (n and high >= len(batch)):
             return None

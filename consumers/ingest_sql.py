@@ -13,16 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from consumers.staging import FLAGS, STAGE, VERDICTS
+from consumers.staging import FLAGS, STAGE, VERDICTS, sql_string
 from schemas.metadata import STRING_KINDS
 from schemas.validation import _UUID, SYSTEM_TAG_PREFIXES, SYSTEM_TAGS, TAG_KEY, TAG_VALUE
 
 NEW, REDELIVERED, DUPLICATE = 0, 1, 2
 EVENT_TYPE_NAME = "transform(code, [1, 2, 3], ['materialization', 'observation', 'check_evaluation'], '')"
-
-
-def sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _strings(values: Sequence[str]) -> str:
@@ -105,9 +101,9 @@ MAY_BE_INVALID = (
 
 
 def framing_sql(nonce: bytes) -> str:
-    """-> one row: rows staged, rows whose trailer carries the nonce, distinct positions, min, max."""
+    """-> one row: rows staged, rows whose trailer carries the nonce, distinct positions, the largest."""
     carries = f"substring(_x, 1, 8) = unhex('{nonce.hex()}')"
-    return f"SELECT count(), countIf({carries}), uniqExact(i), min(i), max(i) FROM {STAGE}"
+    return f"SELECT count(), countIf({carries}), uniqExact(i), max(i) FROM {STAGE}"
 
 
 def flagged_sql() -> str:

@@ -19,6 +19,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from schemas.binary import encode_long
+
 TRAILER_FIELD = "_x"
 TRAILER = struct.Struct("<8sIIQB")
 EVENT_TYPE_CODES = {"materialization": 1, "observation": 2, "check_evaluation": 3}  # = asset_events' Enum8
@@ -55,7 +57,7 @@ def clickhouse_type(schema: Any, names: dict[str, Any] | None = None) -> str:
         fields = ", ".join(f"{field['name']} {clickhouse_type(field['type'], names)}" for field in schema["fields"])
         return f"Tuple({fields})"
     if kind == "enum":
-        return f"Enum8({', '.join(f'{_quote(s)} = {i}' for i, s in enumerate(schema['symbols']))})"
+        return f"Enum8({', '.join(f'{sql_string(s)} = {i}' for i, s in enumerate(schema['symbols']))})"
     if kind == "array":
         return f"Array({clickhouse_type(schema['items'], names)})"
     if kind == "map":
@@ -76,18 +78,9 @@ _PRIMITIVES = {
 }
 
 
-def _quote(text: str) -> str:
+def sql_string(text: str) -> str:
+    """A ClickHouse string literal."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _varint(n: int) -> bytes:
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n & ~0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 class Staging:
@@ -120,16 +113,16 @@ class Staging:
     def _container_header(self, schema_text: str) -> bytes:
         meta = {b"avro.schema": schema_text.encode(), b"avro.codec": b"null"}
         out = bytearray(b"Obj\x01")
-        out += _varint(len(meta))
+        out += encode_long(len(meta))
         for key, value in meta.items():
-            out += _varint(len(key)) + key + _varint(len(value)) + value
+            out += encode_long(len(key)) + key + encode_long(len(value)) + value
         out += b"\x00" + self._sync
         return bytes(out)
 
     def container(self, event_type: str, pieces: Sequence[bytes], count: int) -> bytes:
         """One Avro object container of ``count`` records whose bytes are ``pieces`` joined."""
         body = b"".join(pieces)
-        return b"".join((self._headers[event_type], _varint(count), _varint(len(body)), body, self._sync))
+        return b"".join((self._headers[event_type], encode_long(count), encode_long(len(body)), body, self._sync))
 
 
 def new_nonce() -> bytes:
