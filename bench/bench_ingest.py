@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 import fastavro
-from benchstack import bench_settings
+from benchstack import bench_settings, produce_all
 from confluent_kafka import Consumer, Producer
 
 from assetpipe.broker import EmbeddedBroker, free_port
@@ -83,14 +83,7 @@ def main() -> None:
     with EmbeddedBroker(free_port()) as broker, tempfile.TemporaryDirectory() as tmp:
         settings = bench_settings(broker, tmp)
         producer = Producer(settings.producer_config())
-        for value, key in payloads:
-            while True:
-                try:
-                    producer.produce(settings.topics.events, value, key)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
-        producer.flush()
+        produce_all(producer, settings.topics.events, payloads)
         producer.close()
 
         consumer = Consumer(settings.consumer_config(f"raw-{uuid.uuid4().hex[:6]}"))

@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchstack import bench_settings
+from benchstack import bench_settings, produce_all
 from confluent_kafka import Consumer, Producer
 
 from assetpipe.broker import EmbeddedBroker, free_port
@@ -123,14 +123,7 @@ def throughput(worker: SensorWorker, producer: Producer, settings: Settings, rec
     before = metrics.evaluations
     target = before + len(records) * (100 if records[0]["asset_key"] == ["bench", "fan_out"] else 1)
     start = time.perf_counter()
-    for value, key in messages:
-        while True:
-            try:
-                producer.produce(settings.topics.accepted, value, key)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    producer.flush()
+    produce_all(producer, settings.topics.accepted, messages)
     wait_for(lambda: metrics.evaluations >= target, 600)
     return (metrics.evaluations - before) / (time.perf_counter() - start)
 

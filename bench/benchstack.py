@@ -4,8 +4,11 @@ topics, and the short group timeouts that let a consumer start at once. Topics a
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from confluent_kafka import Producer
 
 from assetpipe.broker import EmbeddedBroker, create_topics
 from schemas.settings import Settings
@@ -23,3 +26,15 @@ def bench_settings(broker: EmbeddedBroker, directory: str | Path, prefix: str = 
     )
     create_topics(settings)
     return settings
+
+
+def produce_all(producer: Producer, topic: str, messages: Iterable[tuple[bytes, bytes]]) -> None:
+    """Produce (value, key) pairs, waiting for room when the local queue is full, then flush."""
+    for value, key in messages:
+        while True:
+            try:
+                producer.produce(topic, value, key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush()
