@@ -68,7 +68,7 @@ class Settings(BaseModel):
     clickhouse_database: str = Field("assetpipe", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     data_dir: Path = Field(Path(".assetpipe"), description="embedded ClickHouse data and the control socket")
     ingest_group_id: str = "assetpipe-ingest"
-    ingest_batch_max_rows: int = Field(50_000, ge=1)
+    ingest_batch_max_rows: int = Field(100_000, ge=1)
     ingest_batch_max_seconds: float = Field(1.0, gt=0)
     ingest_consumers: int = Field(
         1, ge=1, le=64, description="consumers in one ingest worker process, each with its own ClickHouse session"

@@ -1,0 +1,83 @@
+"""Migrations on the real ClickHouse engine: a database written by an earlier version keeps its rows
+when ``migrate`` brings it up to date, and goes on taking new ones."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from consumers.rows import EVENT_COLUMNS, EventColumns
+from consumers.warehouse import Warehouse, load_migrations
+from schemas.model import build_record
+from tests.integration.conftest import Stack
+
+NUMERIC = "SELECT asset_key, key, partition, value FROM {db}.asset_metadata_numeric ORDER BY asset_key, key, partition"
+EVENTS = "SELECT asset_key, partition, metadata FROM {db}.asset_events ORDER BY asset_key, partition"
+
+
+@pytest.fixture
+def old_warehouse(stack: Stack) -> Iterator[Warehouse]:
+    """A database with the migrations before 0006 applied, as an earlier version left it."""
+    warehouse = Warehouse(stack.clickhouse_url, f"m{uuid.uuid4().hex[:10]}")
+    warehouse.command(f"CREATE DATABASE {warehouse.database}")
+    warehouse.command(
+        f"CREATE TABLE {warehouse.database}.schema_migrations "
+        "(version UInt32, name String, applied_at DateTime64(6, 'UTC') DEFAULT now64(6)) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    for migration in load_migrations():
+        if migration.version < 6:
+            for statement in migration.statements:
+                warehouse.command(statement.replace("{db}", warehouse.database))
+            warehouse.insert("schema_migrations", [[migration.version], [migration.name]], ["version", "name"])
+    yield warehouse
+    warehouse.command(f"DROP DATABASE {warehouse.database}")
+    warehouse.close()
+
+
+def insert_events(warehouse: Warehouse, assets: list[str], first_offset: int) -> None:
+    rows = EventColumns()
+    for i, asset in enumerate(assets):
+        record = build_record(
+            "materialization",
+            asset.split("/"),
+            source="sdk",
+            host="test",
+            partition=f"2024-01-{i % 9 + 1:02d}",
+            metadata={"rows": i * 7, "ratio": i / 4, "fresh": i % 2 == 0, "owner": "team"},
+        )
+        rows.append("materialization", record, i + first_offset, 0, i + first_offset)
+    warehouse.insert("asset_events", rows.columns, EVENT_COLUMNS)
+
+
+def test_low_cardinality_keys_keep_old_rows_and_take_new_ones(old_warehouse: Warehouse) -> None:
+    db = old_warehouse.database
+    insert_events(old_warehouse, [f"sales/t{i % 5}" for i in range(40)], 0)
+    events_before = old_warehouse.query(EVENTS.format(db=db)).rows
+    numeric_before = old_warehouse.query(NUMERIC.format(db=db)).rows
+    assert len(numeric_before) == 120  # rows, ratio, fresh of each event
+
+    assert old_warehouse.migrate() == ["0006_low_cardinality_keys"]
+    assert old_warehouse.migrate() == []
+
+    types = dict(
+        old_warehouse.query(
+            f"SELECT concat(table, '.', name), type FROM system.columns WHERE database = '{db}' "
+            "AND name IN ('asset_key', 'key') AND table IN ('asset_events', 'asset_metadata_numeric')"
+        ).rows
+    )
+    assert types == {
+        "asset_events.asset_key": "LowCardinality(String)",
+        "asset_metadata_numeric.asset_key": "LowCardinality(String)",
+        "asset_metadata_numeric.key": "LowCardinality(String)",
+    }
+    assert old_warehouse.query(EVENTS.format(db=db)).rows == events_before
+    assert old_warehouse.query(NUMERIC.format(db=db)).rows == numeric_before
+
+    insert_events(old_warehouse, [f"ops/t{i % 3}" for i in range(10)], 1000)
+    assert old_warehouse.query(f"SELECT count() FROM {db}.asset_events").rows == [(50,)]
+    assert old_warehouse.query(
+        f"SELECT count(), sum(value) FROM {db}.asset_metadata_numeric WHERE asset_key LIKE 'ops/%' AND key = 'rows'"
+    ).rows == [(10, float(sum(i * 7 for i in range(10))))]
