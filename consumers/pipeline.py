@@ -4,7 +4,8 @@ thread while the loop gathers the next batch.
 A handler whose time goes to ClickHouse (which runs outside Python's lock) leaves the loop's thread
 idle; here that thread keeps consuming meanwhile, so consuming, framing and publishing overlap with
 ClickHouse's work instead of adding to it. One batch is in flight at a time and batches complete in
-order: a batch is published and committed (by the loop's thread) before the next one starts. A batch
+order: once a batch is written, the next one goes to ClickHouse, and then the loop's thread publishes
+and commits the written one (its offsets never move before its events are published). A batch
 that fails with a retryable error is tried again after a backoff, before anything newer; while it
 waits, the next batch fills up to its size limit and the partitions are paused, so memory stays
 bounded and nothing is lost. A rebalance finishes the batch in flight before partitions change hands.
@@ -47,7 +48,7 @@ class PipelinedLoop(ConsumerLoop):
         try:
             deadline = 0.0
             while not stop.is_set():
-                self._reap(block=False)
+                done = self._reap(block=False)
                 now = time.monotonic()
                 if self._inflight is None:
                     if self._retry is not None and now >= self._retry_at:
@@ -56,6 +57,8 @@ class PipelinedLoop(ConsumerLoop):
                     elif self._retry is None and self._batch and (self._full() or now >= deadline):
                         self._submit(self._batch)
                         self._batch = []
+                if done is not None:  # published and committed while ClickHouse works on the next batch
+                    self._complete(done.batch, done.future.result(), done.started, asynchronous=True)
                 self._set_paused(self._full())
                 if self._inflight is not None or self._retry is not None:
                     timeout = 0.02  # come back soon to collect the batch in flight
@@ -64,7 +67,7 @@ class PipelinedLoop(ConsumerLoop):
                 else:
                     timeout = self._idle_seconds
                 deadline = self._gather(timeout, deadline)
-            self._reap(block=True, asynchronous=False)
+            self._finish_inflight()
             self._batch = (self._retry or []) + self._batch
             self._retry = None
             self._set_paused(False)
@@ -81,14 +84,15 @@ class PipelinedLoop(ConsumerLoop):
         assert self._executor is not None
         self._inflight = _InFlight(batch, self._executor.submit(self._process, batch), time.monotonic())
 
-    def _reap(self, *, block: bool, asynchronous: bool = True) -> None:
-        """Complete the batch in flight if it is done (or, ``block``, once it is)."""
+    def _reap(self, *, block: bool) -> _InFlight | None:
+        """The batch in flight if its handler is done (or, ``block``, once it is), for the caller to
+        complete; None while it runs, and when it failed with a retryable error (it is kept to retry)."""
         inflight = self._inflight
         if inflight is None or not (block or inflight.future.done()):
-            return
+            return None
         self._inflight = None
         try:
-            outcome = inflight.future.result()
+            inflight.future.result()
         except self._retryable as exc:
             self.metrics.state = "waiting for warehouse"
             self.metrics.last_error = str(exc)
@@ -96,9 +100,15 @@ class PipelinedLoop(ConsumerLoop):
             log.warning("retrying a batch of %d in %.1fs: %s", len(inflight.batch), self._delay, exc)
             self._retry, self._retry_at = inflight.batch, time.monotonic() + self._delay
             self._delay = min(self._delay * 2, 30.0)
-            return
+            return None
         self._delay = 0.2
-        self._complete(inflight.batch, outcome, inflight.started, asynchronous=asynchronous)
+        return inflight
+
+    def _finish_inflight(self) -> None:
+        """Wait for the batch in flight and complete it synchronously."""
+        done = self._reap(block=True)
+        if done is not None:
+            self._complete(done.batch, done.future.result(), done.started, asynchronous=False)
 
     def _set_paused(self, paused: bool) -> None:
         """Pause fetching while the next batch is full (the loop still polls, serving the group).
@@ -112,7 +122,7 @@ class PipelinedLoop(ConsumerLoop):
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # finish what is in flight, then hand everything not yet committed to the synchronous path,
         # oldest first, so offsets never move past a message that was not written
-        self._reap(block=True, asynchronous=False)
+        self._finish_inflight()
         self._batch = (self._retry or []) + self._batch
         self._retry = None
         super()._on_revoke(consumer, partitions)

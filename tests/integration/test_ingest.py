@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -271,3 +272,25 @@ def test_an_event_written_with_the_previous_schema_is_ingested(settings: Setting
         parameters={"id": record["event_id"]},
     ).rows
     assert rows == [("legacy/table", "v1", {"rows": "3"}, "")]
+
+
+def test_the_accepted_stream_keeps_each_assets_order_across_batches(
+    settings_factory: Callable[..., Settings], warehouse: Warehouse
+) -> None:
+    settings = settings_factory(ingest_batch_max_rows=100)  # many batches, each published while the next is written
+    n, run = 3_000, uuid.uuid4().hex[:8]
+    with running_worker(settings, warehouse) as worker:
+        with Reporter(settings=settings) as reporter:
+            for i in range(n):
+                reporter.report_materialization(f"ordered/a{i % 7}", data_version=f"{run}-{i:05d}")
+        wait_until(lambda: worker.status()["consumed"] >= n, 120, "every event ingested")
+        assert worker.status()["batches"] >= 10
+    codec = Codec()
+    versions: dict[str, list[str]] = {}
+    for message in read_topic(settings, settings.topics.accepted, n):
+        record = codec.decode(message.value() or b"")[1]
+        versions.setdefault("/".join(record["asset_key"]), []).append(record["data_version"])
+    assert sum(len(v) for v in versions.values()) == n
+    for asset, published in versions.items():
+        assert published == sorted(published), f"{asset}: accepted out of order"
+    assert db_count(warehouse, settings, f"data_version LIKE '{run}-%'") == n
