@@ -79,9 +79,12 @@ class _Staged:
     """One batch on its way through staging."""
 
     nonce: bytes
+    decode_all: bool = False  # every message read by Python
     positions: list[int] = field(default_factory=list)  # batch positions staged, in order
+    containers: dict[str, bytes] = field(default_factory=dict)  # event type -> its object container
     records: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # decoded in Python
     rejected: dict[int, AssetpipeError] = field(default_factory=dict)
+    decoded: int = 0  # messages Python decoded (counted once the batch is written)
 
 
 class IngestHandler:
@@ -95,22 +98,27 @@ class IngestHandler:
         self.metrics = IngestMetrics()
         self._migrated = False
 
-    def handle_messages(self, batch: Sequence[Message]) -> Outcome:
+    def prepare(self, batch: Sequence[Message]) -> _Staged:
+        """The batch framed for staging (Python only: nothing here touches ClickHouse)."""
+        return self._frame(batch, decode_all=False)
+
+    def handle_messages(self, batch: Sequence[Message], prepared: Any = None) -> Outcome:
         if not self._migrated:  # also the first contact: unavailable here means pause and retry
             self._warehouse.migrate()
             self._migrated = True
         try:
-            return self._handle(batch)
+            return self._handle(batch, prepared if isinstance(prepared, _Staged) else self.prepare(batch))
         except WarehouseError as exc:
             if STAGE not in str(exc):
                 raise
             # the session (and its temporary tables) ended under the batch: a new one, the batch again
             raise WarehouseUnavailableError(f"the ClickHouse session was lost mid-batch: {exc}") from exc
 
-    def _handle(self, batch: Sequence[Message]) -> Outcome:
-        staged = self._stage(batch, decode_all=False) or self._stage(batch, decode_all=True)
-        if staged is None:
-            raise WarehouseError("staging a batch did not give one row per message")
+    def _handle(self, batch: Sequence[Message], staged: _Staged) -> Outcome:
+        if not self._load(staged, batch):
+            staged = self._frame(batch, decode_all=True)
+            if not self._load(staged, batch):
+                raise WarehouseError("staging a batch did not give one row per message")
         warehouse = self._warehouse
         python_rows: list[int] = []
         for position, suspect, python in warehouse.query(ingest_sql.flagged_sql()).rows:
@@ -148,15 +156,13 @@ class IngestHandler:
                 rows.append(event_type, wire, key, message.partition() or 0, message.offset() or 0)
         if len(rows):
             warehouse.insert("asset_events", rows.columns, EVENT_COLUMNS, dedup_token=f"{token}/python")
+        self.metrics.decoded_in_python += staged.decoded
         return self._outcome(batch, staged, verdicts)
 
-    def _stage(self, batch: Sequence[Message], *, decode_all: bool) -> _Staged | None:
-        """Load the batch into the staging table; None when ClickHouse did not read exactly one row per
-        message (``decode_all``: Python reads every message, as when the bytes fooled the fast path)."""
-        warehouse, staging = self._warehouse, self._staging
-        for statement in staging.ddl + staging.truncate:
-            warehouse.command(statement)
-        staged = _Staged(new_nonce())
+    def _frame(self, batch: Sequence[Message], *, decode_all: bool) -> _Staged:
+        """Each message's Avro body with its trailer, in one object container per event type
+        (``decode_all``: every message read by Python, as when the bytes fooled the fast path)."""
+        staged = _Staged(new_nonce(), decode_all)
         headers = {} if decode_all else self._codec.current_headers()
         pieces: dict[str, list[bytes]] = {t: [] for t in EVENT_TYPE_CODES}
         pack, nonce, max_bytes = TRAILER.pack, staged.nonce, self._max_bytes
@@ -189,34 +195,41 @@ class IngestHandler:
             trailer = pack(nonce, position, message.partition() or 0, message.offset() or 0, code)
             pieces[event_type] += (body, trailer)
             staged.positions.append(position)
-        for event_type, parts in pieces.items():
-            if parts:
-                container = staging.container(event_type, parts, len(parts) // 2)
-                try:
-                    warehouse.insert_raw(STAGE, staging.columns[event_type], container, "Avro")
-                except WarehouseUnavailableError:
-                    raise
-                except WarehouseError:
-                    if decode_all:
-                        raise
-                    return None  # bytes ClickHouse could not read: Python sorts them out
-        count, carrying, distinct, high = warehouse.query(ingest_sql.framing_sql(nonce)).rows[0]
-        n = len(staged.positions)
-        if count != n or carrying != n or distinct != n or (n and high >= len(batch)):
-            return None
+        staging = self._staging
+        staged.containers = {t: staging.container(t, p, len(p) // 2) for t, p in pieces.items() if p}
         return staged
+
+    def _load(self, staged: _Staged, batch: Sequence[Message]) -> bool:
+        """Load a framed batch into the staging table; False when ClickHouse did not read exactly one row
+        per message (Python then reads them all)."""
+        warehouse, staging = self._warehouse, self._staging
+        for statement in staging.ddl + staging.truncate:
+            warehouse.command(statement)
+        for event_type, container in staged.containers.items():
+            try:
+                warehouse.insert_raw(STAGE, staging.columns[event_type], container, "Avro")
+            except WarehouseUnavailableError:
+                raise
+            except WarehouseError:
+                if staged.decode_all:
+                    raise
+                return False  # bytes ClickHouse could not read: Python sorts them out
+        count, carrying, distinct, high = warehouse.query(ingest_sql.framing_sql(staged.nonce)).rows[0]
+        n = len(staged.positions)
+        return count == n and carrying == n and distinct == n and not (n and high >= len(batch))
 
     def _python_record(self, staged: _Staged, message: Message, position: int) -> tuple[str, dict[str, Any]] | None:
         """The message decoded in Python (once per batch); None, with the reason kept, if it does not decode."""
         record = staged.records.get(position)
         if record is None:
+            if position in staged.rejected:
+                return None
+            staged.decoded += 1
             try:
                 record = staged.records[position] = self._codec.decode(message.value() or b"")
             except AssetpipeError as exc:
                 staged.rejected[position] = exc
-                self.metrics.decoded_in_python += 1
                 return None
-            self.metrics.decoded_in_python += 1
         return record
 
     def _outcome(self, batch: Sequence[Message], staged: _Staged, verdicts: dict[int, tuple[int, int]]) -> Outcome:

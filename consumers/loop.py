@@ -16,9 +16,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -30,6 +30,7 @@ from schemas.settings import Settings
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -59,9 +60,16 @@ class BatchHandler(Protocol):
 
 
 class MessageHandler(Protocol):
-    """A handler that takes the batch's messages undecoded (the loop then decodes nothing)."""
+    """A handler that takes the batch's messages undecoded (the loop then decodes nothing).
 
-    def handle_messages(self, batch: Sequence[Message]) -> Outcome: ...
+    ``prepare`` does the batch's own work, the part that needs nothing but its messages (no store, no
+    earlier batch), and ``handle_messages`` takes its result; ``PipelinedLoop`` prepares a full batch
+    while the one before it is still being handled. Without a result (None) the handler prepares itself.
+    """
+
+    def prepare(self, batch: Sequence[Message]) -> Any: ...
+
+    def handle_messages(self, batch: Sequence[Message], prepared: Any = None) -> Outcome: ...
 
 
 @dataclass(slots=True)
@@ -92,6 +100,18 @@ def dead_letter(message: Message, dlq_topic: str, error: AssetpipeError) -> Outb
         ("source_offset", str(message.offset()).encode()),
     ]
     return Outbound(dlq_topic, message.key(), message.value() or b"", headers)
+
+
+def without_gc(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` with the cyclic collector off: a batch allocates tens of thousands of short-lived,
+    acyclic objects, which reference counting frees; the collector's passes over them only cost time."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return work(*args)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _kafka_headers(headers: Headers | None) -> list[tuple[str, str | bytes | None]] | None:
@@ -196,20 +216,12 @@ class ConsumerLoop:
         self.metrics.last_batch_seconds = time.monotonic() - started
         log.info("committed a batch of %d messages in %.2fs", len(batch), self.metrics.last_batch_seconds)
 
-    def _process(self, batch: list[Message]) -> Outcome:
-        # A batch allocates tens of thousands of short-lived, acyclic records: reference counting
-        # frees them, and the cyclic collector's passes over them would only cost time.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return self._decode_and_handle(batch)
-        finally:
-            if collecting:
-                gc.enable()
+    def _process(self, batch: list[Message], prepared: Any = None) -> Outcome:
+        return without_gc(self._decode_and_handle, batch, prepared)
 
-    def _decode_and_handle(self, batch: list[Message]) -> Outcome:
+    def _decode_and_handle(self, batch: list[Message], prepared: Any) -> Outcome:
         if self._codec is None:
-            outcome = cast("MessageHandler", self._handler).handle_messages(batch)
+            outcome = cast("MessageHandler", self._handler).handle_messages(batch, prepared)
             self.metrics.dead_lettered += sum(1 for o in outcome.outbound if o.topic == self._dlq)
             return outcome
         decoded: list[Decoded] = []

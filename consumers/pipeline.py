@@ -2,8 +2,9 @@
 thread while the loop gathers the next batch.
 
 A handler whose time goes to ClickHouse (which runs outside Python's lock) leaves the loop's thread
-idle; here that thread keeps consuming meanwhile, so consuming, framing and publishing overlap with
-ClickHouse's work instead of adding to it. One batch is in flight at a time and batches complete in
+idle; here that thread keeps consuming meanwhile, so consuming, preparing the next batch (the
+handler's ``prepare``: framing, for the ingest handler) and publishing overlap with ClickHouse's work
+instead of adding to it. One batch is in flight at a time and batches complete in
 order: once a batch is written, the next one goes to ClickHouse, and then the loop's thread publishes
 and commits the written one (its offsets never move before its events are published). A batch
 that fails with a retryable error is tried again after a backoff, before anything newer; while it
@@ -18,10 +19,11 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, cast
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from consumers.loop import ConsumerLoop, Outcome
+from consumers.loop import ConsumerLoop, MessageHandler, Outcome, without_gc
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class PipelinedLoop(ConsumerLoop):
     _retry_at = 0.0
     _delay = 0.2
     _paused = False
+    _prepared: tuple[list[Message], int, Any] | None = None  # (batch, its length then, what prepare gave)
 
     def run(self, stop: threading.Event) -> None:
         self._consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
@@ -59,6 +62,11 @@ class PipelinedLoop(ConsumerLoop):
                         self._batch = []
                 if done is not None:  # published and committed while ClickHouse works on the next batch
                     self._complete(done.batch, done.future.result(), done.started, asynchronous=True)
+                if self._inflight is not None and self._full() and self._prepared is None and self._codec is None:
+                    # the next batch is complete: its own work is done here while the batch in flight runs
+                    batch = self._batch
+                    prepared = without_gc(cast("MessageHandler", self._handler).prepare, batch)
+                    self._prepared = (batch, len(batch), prepared)
                 self._set_paused(self._full())
                 if self._inflight is not None or self._retry is not None:
                     timeout = 0.02  # come back soon to collect the batch in flight
@@ -82,7 +90,11 @@ class PipelinedLoop(ConsumerLoop):
 
     def _submit(self, batch: list[Message]) -> None:
         assert self._executor is not None
-        self._inflight = _InFlight(batch, self._executor.submit(self._process, batch), time.monotonic())
+        prepared = None
+        if self._prepared is not None and self._prepared[0] is batch and self._prepared[1] == len(batch):
+            prepared = self._prepared[2]
+        self._prepared = None
+        self._inflight = _InFlight(batch, self._executor.submit(self._process, batch, prepared), time.monotonic())
 
     def _reap(self, *, block: bool) -> _InFlight | None:
         """The batch in flight if its handler is done (or, ``block``, once it is), for the caller to
