@@ -12,6 +12,7 @@ engine.
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import os
 import tempfile
@@ -106,6 +107,10 @@ def main() -> None:
             warehouse.insert("raw_insert", [c[start : start + 50_000] for c in rows.columns], EVENT_COLUMNS)
         insert_rate = n / (time.perf_counter() - started)
         warehouse.command(f"DROP TABLE {db}.raw_insert")
+        # The worker's process holds no such heap: millions of objects here would only make Python's
+        # collector slower while the worker runs.
+        del payloads, rows
+        gc.collect()
         worker = IngestWorker(settings, consumers=args.consumers)  # each with its own ClickHouse session
         stop = threading.Event()
         thread = threading.Thread(target=worker.run, args=(stop,))

@@ -146,8 +146,12 @@ class ConsumerLoop:
         conf = {**settings.consumer_config(group_id), **(consumer_overrides or {})}
         conf["stats_cb"] = self._on_stats
         self._consumer = Consumer(conf)
-        # Only failures need a delivery report: success is a flush that leaves nothing queued.
-        self._producer = Producer({**settings.producer_config(), "delivery.report.only.error": True})
+        # Only failures need a delivery report: success is a flush that leaves nothing queued. One
+        # callback for the producer, not one per message: per-message callbacks cost a third of a produce.
+        self._delivery_failures: list[str] = []
+        self._producer = Producer(
+            {**settings.producer_config(), "delivery.report.only.error": True, "on_delivery": self._on_delivery}
+        )
         self._batch: list[Message] = []
         self._assigned: set[tuple[str, int]] = set()
 
@@ -258,19 +262,16 @@ class ConsumerLoop:
     def _publish(self, outbound: list[Outbound]) -> None:
         if not outbound:
             return
-        failures: list[str] = []
-
-        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                failures.append(str(err))
-
+        failures = self._delivery_failures
+        failures.clear()
         produce = self._producer.produce
         for item in outbound:
             while True:
                 try:
-                    produce(
-                        item.topic, item.value, item.key, headers=_kafka_headers(item.headers), on_delivery=on_delivery
-                    )
+                    if item.headers is None:
+                        produce(item.topic, item.value, item.key)
+                    else:
+                        produce(item.topic, item.value, item.key, headers=_kafka_headers(item.headers))
                     break
                 except BufferError:
                     self._producer.poll(0.05)
@@ -278,6 +279,10 @@ class ConsumerLoop:
         if remaining or failures:
             # offsets stay uncommitted: the batch is redelivered, and dedup keeps it single
             raise ConsumerError(f"could not publish {remaining + len(failures)} messages: {failures[:3]}")
+
+    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self._delivery_failures.append(str(err))
 
     def _commit(self, batch: list[Message], *, asynchronous: bool) -> None:
         positions: dict[tuple[str, int], int] = {}
