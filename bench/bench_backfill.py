@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import orjson
-from benchstack import bench_settings
+from benchstack import bench_settings, broker_cpu_seconds
 
 from assetpipe.broker import EmbeddedBroker, free_port
 from consumers.ingest_worker import IngestWorker
@@ -108,6 +108,11 @@ def run_command(paths: list[Path], settings: Settings, directory: Path) -> tuple
     return seconds, int(peak) / 1024, output
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -145,15 +150,19 @@ def main() -> None:
         worker = IngestWorker(settings, consumers=args.consumers)  # each with its own ClickHouse session
         stop = threading.Event()
         thread = threading.Thread(target=worker.run, args=(stop,), name="ingest")
+        children_before = _children_cpu()
+        cpu_started, broker_started = time.process_time(), broker_cpu_seconds(broker)
         thread.start()
         e2e_started = time.perf_counter()
         publish_s, backfill_rss_mb, output = run_command(paths, settings, directory)
+        backfill_cpu = _children_cpu() - children_before
         table = f"{settings.clickhouse_database}.asset_events"
         rows = 0
         while rows < n:
             time.sleep(0.2)
             rows = int(warehouse.query(f"SELECT count() FROM {table}").rows[0][0])
         rows_s = time.perf_counter() - e2e_started
+        worker_cpu, broker_cpu = time.process_time() - cpu_started, broker_cpu_seconds(broker) - broker_started
         stop.set()
         thread.join()
         warehouse.close()
@@ -171,6 +180,11 @@ def main() -> None:
     print(f"to rows phase (after the backfill exited)    {rows_s - publish_s:>12.1f} s")
     print(
         f"wall time, file -> rows in ClickHouse        {rows_s:>12.1f} s   ({n / rows_s:,.0f} events/s; target <= 20 s)"
+    )
+    print(
+        f"CPU per event: backfill command {backfill_cpu / n * 1e6:.1f} us, ingest worker process "
+        f"{worker_cpu / n * 1e6:.1f} us, broker {broker_cpu / n * 1e6:.1f} us: "
+        f"{(os.cpu_count() or 1) / ((backfill_cpu + worker_cpu + broker_cpu) / n):,.0f} events/s at most here"
     )
     print(f"peak RSS, backfill command                   {backfill_rss_mb:>12,.0f} MB  (target < 500 MB)")
     print(f"peak RSS, this process (ingest worker+chDB)  {worker_rss_mb:>12,.0f} MB")

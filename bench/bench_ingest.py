@@ -19,10 +19,9 @@ import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import fastavro
-from benchstack import bench_settings, produce_all
+from benchstack import bench_settings, broker_cpu_seconds, produce_all
 from confluent_kafka import Consumer, Producer
 
 from assetpipe.broker import EmbeddedBroker, free_port
@@ -45,16 +44,6 @@ def reference_event(i: int) -> dict[str, object]:
         metadata={"row_count": i * 13, "size_mb": i / 7, "owner": "team-sales", "fresh": i % 2 == 0,
                   "dashboard": f"https://bi.example.com/d/{i % 500}"},
     )  # fmt: skip
-
-
-def broker_cpu_seconds(broker: EmbeddedBroker) -> float:
-    """User + system CPU of the broker process so far (Linux /proc), 0 where unavailable."""
-    process = broker._process  # the child process EmbeddedBroker started
-    try:
-        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split() if process else []
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ topics, and the short group timeouts that let a consumer start at once. Topics a
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,3 +39,13 @@ def produce_all(producer: Producer, topic: str, messages: Iterable[tuple[bytes, 
             except BufferError:
                 producer.poll(0.05)
     producer.flush()
+
+
+def broker_cpu_seconds(broker: EmbeddedBroker) -> float:
+    """User + system CPU of the broker process so far (Linux /proc), 0 where unavailable."""
+    process = broker._process  # the child process EmbeddedBroker started
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split() if process else []
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
