@@ -19,11 +19,13 @@ between.
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, TypeVar
 
 from schemas.binary import Writer, avro_type, compile_writer, encode_long, time_long
 from schemas.validation import _UUID, validate_tags
 
+K = TypeVar("K")
+V = TypeVar("V")
 CACHE_MAX = 4096  # entries per cache; a full cache is emptied, so memory stays bounded whatever the traffic
 BASE_FIELDS = ("event_id", "asset_key", "partition", "data_version", "description", "metadata", "tags",
                "timestamp", "source", "run_id")  # fmt: skip
@@ -38,6 +40,14 @@ double = struct.Struct("<d").pack
 _PAIRS = tuple(bytes(((g & 0x7F) | 0x80, (g >> 7) | 0x80)) for g in range(1 << 14))
 _LAST = tuple(ONE[g] if g < 0x80 else bytes(((g & 0x7F) | 0x80, g >> 7)) for g in range(1 << 14))
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+
+
+def remember(cache: dict[K, V], key: K, value: V) -> V:
+    """``cache[key] = value``, emptying a full cache first (see ``CACHE_MAX``); returns ``value``."""
+    if len(cache) >= CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def long(n: int) -> bytes:
@@ -164,7 +174,7 @@ class EventWriter:
         else:
             message_key = b""
             key = tuple(parts)
-            asset_array = self._asset_arrays.get(key) or self._store(self._asset_arrays, key, array(parts))
+            asset_array = self._asset_arrays.get(key) or remember(self._asset_arrays, key, array(parts))
         partition, data_version, description, run_id = (
             get("partition"),
             get("data_version"),
@@ -187,7 +197,7 @@ class EventWriter:
             optional(data_version),
             optional(description),
             self._wire_metadata(metadata) if metadata else NONE,
-            (self._checked_tags(tags) if check else self._tag_map(tags)) if tags else NONE,
+            (self.checked_tags(tags) if check else self._tag_map(tags)) if tags else NONE,
             self.time(timestamp),
             self._sources.get(source_key) or self._source(*source_key),
             optional(run_id),
@@ -206,13 +216,9 @@ class EventWriter:
     def _valid_asset(self, parts: list[str] | tuple[str, ...]) -> tuple[bytes, bytes] | None:
         if not parts or any(type(part) is not str or not part for part in parts):
             return None
-        asset = ("/".join(parts).encode(), array(parts))
-        if len(self._valid_assets) >= CACHE_MAX:
-            self._valid_assets.clear()
-        self._valid_assets[tuple(parts)] = asset
-        return asset
+        return remember(self._valid_assets, tuple(parts), ("/".join(parts).encode(), array(parts)))
 
-    def _checked_tags(self, tags: Any) -> bytes:
+    def checked_tags(self, tags: Any) -> bytes:
         """The map of tags that pass ``validate_tags`` (raises for the rest)."""
         if type(tags) is not dict:
             raise TypeError("tags is not a dict")
@@ -223,10 +229,7 @@ class EventWriter:
                 if type(k) is not str or type(v) is not str:
                     raise TypeError("a tag is not a string")
             validate_tags(tags)
-            encoded = self._tag_map(tags)
-            if len(self._valid_tags) >= CACHE_MAX:
-                self._valid_tags.clear()
-            self._valid_tags[items] = encoded
+            encoded = remember(self._valid_tags, items, self._tag_map(tags))
         return encoded
 
     def _wire_metadata(self, metadata: Any) -> bytes:
@@ -262,17 +265,13 @@ class EventWriter:
 
     def _text_entry(self, key: str, kind: str, value: str) -> bytes:
         entry = (self._keys.get(key) or self._key(key)) + self.kinds[kind] + self.branches[str] + string(value)
-        if len(self._texts) >= CACHE_MAX:
-            self._texts.clear()
-        self._texts[key] = (kind, value, entry)
+        remember(self._texts, key, (kind, value, entry))
         return entry
 
     def _number_head(self, key: str, kind: str, t: type) -> tuple[str, type, bytes]:
-        head = (kind, t, (self._keys.get(key) or self._key(key)) + self.kinds[kind] + self.branches[t])
-        if len(self._numbers) >= CACHE_MAX:
-            self._numbers.clear()
-        self._numbers[key] = head
-        return head
+        return remember(
+            self._numbers, key, (kind, t, (self._keys.get(key) or self._key(key)) + self.kinds[kind] + self.branches[t])
+        )
 
     def _tag_map(self, tags: Any) -> bytes:
         if type(tags) is not dict:
@@ -281,21 +280,14 @@ class EventWriter:
         encoded = self._tags.get(items)
         if encoded is None:
             body = b"".join(string(k) + string(v) for k, v in items)
-            encoded = self._store(self._tags, items, count(len(items)) + body + NONE)
+            encoded = remember(self._tags, items, count(len(items)) + body + NONE)
         return encoded
 
     def _key(self, key: str) -> bytes:
-        return self._store(self._keys, key, string(key))
+        return remember(self._keys, key, string(key))
 
     def _source(self, kind: str, host: str) -> bytes:
-        return self._store(self._sources, (kind, host), self._source_kinds[kind] + string(host))
-
-    @staticmethod
-    def _store(cache: dict[Any, bytes], key: Any, value: bytes) -> bytes:
-        if len(cache) >= CACHE_MAX:
-            cache.clear()
-        cache[key] = value
-        return value
+        return remember(self._sources, (kind, host), self._source_kinds[kind] + string(host))
 
     def source(self, kind: str, host: str) -> bytes:
         """The encoded ``EventSource`` of (kind, host)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from schemas.event_writer import CACHE_MAX, NONE, EventWriter, array, long, optional, string
+from schemas.event_writer import NONE, EventWriter, array, long, optional, remember, string
 from schemas.jsonform import timestamp_us, typed_value
 from schemas.metadata import INT64_MAX, KINDS, STRING_KINDS, to_wire
 from schemas.model import event_id_for, new_event_id
@@ -90,11 +90,10 @@ class FormWriter(ReportWriter):
             elif type(tags) is not dict:
                 return None
             elif tags:
-                items = tuple(tags.items())
-                cached_tags = self._tags.get(items) or self._checked_tags(tags, items)
-                if cached_tags is None:
+                checked = self._tag_map(tags)
+                if checked is None:
                     return None
-                t = cached_tags
+                t = checked
             else:
                 t = NONE
             seconds = get("timestamp")
@@ -177,11 +176,7 @@ class FormWriter(ReportWriter):
         if type(parts) is not list or not parts or any(type(part) is not str or not part for part in parts):
             return None
         joined = "/".join(parts)
-        asset = (joined.encode(), array(parts), joined)
-        if len(self._parts) >= CACHE_MAX:
-            self._parts.clear()
-        self._parts[tuple(parts)] = asset
-        return asset
+        return remember(self._parts, tuple(parts), (joined.encode(), array(parts), joined))
 
     def _other(self, key: str, encoded_key: bytes, raw: Any) -> bytes | None:
         """A typed entry (``{"type": kind, "value": ...}``, as ``jsonform`` reads it), else as a report's."""

@@ -4,8 +4,9 @@
 ``writer``'s type in one pass, to the bytes the general path (``build_record``, ``validate_fields``, the
 codec) would give it. It takes only what that path accepts, so it raises nothing: anything unusual or
 invalid returns None, and the caller goes the general way, which raises the same errors as ever.
-Metadata keys with their heads, the last text of each key, checked tag maps and asset keys are cached
-(bounded by ``CACHE_MAX``, keyed by exact values); numbers are written afresh every time.
+Metadata keys with their heads, the last text of each key and asset keys are cached here, checked tag
+maps by the ``EventWriter``; each cache is bounded by ``CACHE_MAX`` and keyed by exact values. Numbers
+are written afresh every time.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from typing import Any
 
 from schemas.asset_key import AssetKey
 from schemas.errors import ValidationError
-from schemas.event_writer import CACHE_MAX, NONE, ONE, EventWriter, array, count, double, long, optional, string
+from schemas.event_writer import NONE, ONE, EventWriter, array, count, double, long, optional, remember, string
 from schemas.metadata import INT64_MAX, INT64_MIN, STRING_KINDS, MetadataValue, normalize, to_wire
 from schemas.model import event_id_for, new_event_id
-from schemas.validation import validate_tags
 
 # (asset key, partition, data version, description, metadata, tags, idempotency key, check name, passed,
 # severity) -> (event id, message key, message value), or None for the general path.
@@ -30,8 +30,8 @@ class ReportWriter:
     """Build, check and write one report in one pass. Accepts only what the general path (``build_record``,
     ``validate_fields``, the codec) accepts, and writes the same bytes; anything else returns None."""
 
-    __slots__ = ("_assets", "_bools", "_check", "_event_type", "_floats", "_header", "_heads", "_ints", "_max",
-                 "_severities", "_source", "_tags", "_texts", "_time", "_writer", "report")  # fmt: skip
+    __slots__ = ("_assets", "_bools", "_check", "_checked_tags", "_event_type", "_floats", "_header", "_heads",
+                 "_ints", "_max", "_severities", "_source", "_texts", "_time", "_writer", "report")  # fmt: skip
 
     def __init__(self, writer: EventWriter, event_type: str, header: bytes, source: bytes, max_bytes: int) -> None:
         self._writer = writer
@@ -40,6 +40,7 @@ class ReportWriter:
         self._source = source
         self._max = max_bytes
         self._check = writer.check
+        self._checked_tags = writer.checked_tags
         self._severities = writer.severities if writer.check else {}
         self._time = writer.time
         kinds, branches = writer.kinds, writer.branches
@@ -51,7 +52,6 @@ class ReportWriter:
         # A metadata key -> (its encoding, head of an int entry, of a float entry, (false entry, true entry)).
         self._heads: dict[str, tuple[bytes, bytes, bytes, tuple[bytes, bytes]]] = {}
         self._texts: dict[str, tuple[str, str, bytes]] = {}  # a metadata key -> (kind, last string, its entry)
-        self._tags: dict[tuple[tuple[str, str], ...], bytes] = {}  # tag items, checked -> the map's encoding
         self.report: Report = self._report
 
     def _report(
@@ -85,14 +85,9 @@ class ReportWriter:
         else:
             m = NONE
         if tags:
-            if type(tags) is not dict:
-                return None
-            items = tuple(tags.items())
-            t = self._tags.get(items)
+            t = self._tag_map(tags)
             if t is None:
-                t = self._checked_tags(tags, items)
-                if t is None:
-                    return None
+                return None
         else:
             t = NONE
         now = time.time_ns() // 1000
@@ -176,11 +171,8 @@ class ReportWriter:
         if type(key) is not str or not key:
             return None
         k = string(key)
-        head = (k, k + self._ints, k + self._floats, (k + self._bools[0], k + self._bools[1]))
-        if len(self._heads) >= CACHE_MAX:
-            self._heads.clear()
-        self._heads[key] = head
-        return head
+        bools = (k + self._bools[0], k + self._bools[1])
+        return remember(self._heads, key, (k, k + self._ints, k + self._floats, bools))
 
     def _other(self, key: str, encoded_key: bytes, raw: Any) -> bytes | None:
         """The entry of any other value: typed strings (url, path, ...) are cached per key with their
@@ -196,24 +188,15 @@ class ReportWriter:
         """The entry of a string of ``kind`` (text, url, ...), kept as the last one of ``key``."""
         writer = self._writer
         entry = encoded_key + writer.kinds[kind] + writer.branches[str] + string(value)
-        if len(self._texts) >= CACHE_MAX:
-            self._texts.clear()
-        self._texts[key] = (kind, value, entry)
+        remember(self._texts, key, (kind, value, entry))
         return entry
 
-    def _checked_tags(self, tags: dict[Any, Any], items: tuple[Any, ...]) -> bytes | None:
-        for k, v in items:
-            if type(k) is not str or type(v) is not str:
-                return None
+    def _tag_map(self, tags: Any) -> bytes | None:
+        """The encoding of valid tags (``EventWriter.checked_tags``, which caches them); None otherwise."""
         try:
-            validate_tags(tags)
-        except ValidationError:
+            return self._checked_tags(tags)
+        except (TypeError, ValidationError):
             return None
-        encoded = count(len(items)) + b"".join(string(k) + string(v) for k, v in items) + NONE
-        if len(self._tags) >= CACHE_MAX:
-            self._tags.clear()
-        self._tags[items] = encoded
-        return encoded
 
     def _asset(self, asset_key: Any) -> tuple[bytes, bytes, str] | None:
         """A valid asset key (``a/b``, a list or tuple of non-empty strings, an ``AssetKey``) -> (message
@@ -231,7 +214,5 @@ class ReportWriter:
         joined = "/".join(parts)
         asset = (joined.encode(), array(parts), joined)
         if type(asset_key) is str:
-            if len(self._assets) >= CACHE_MAX:
-                self._assets.clear()
-            self._assets[asset_key] = asset
+            remember(self._assets, asset_key, asset)
         return asset
