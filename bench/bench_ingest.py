@@ -4,9 +4,11 @@ Prints figures beside the raw limits measured in the same run: fastavro's schema
 same bytes (the raw library limit) and the codec's (the compiled reader the worker runs), raw consume of
 the same messages, and a column-oriented clickhouse-connect insert of the worker's rows into a plain
 MergeTree copy of ``asset_events`` (no views, no dedup). Starts its own embedded broker and ClickHouse
-engine.
+engine. ``--stored N`` first writes N events of history (random identities over 5,000 assets), so the
+run shows what the dedup lookup costs against a large table, with the key filter
+(``--key-filter-bits``, default the setting's; 0 turns it off and every key is looked up).
 
-    python bench/bench_ingest.py [--events 200000]
+    python bench/bench_ingest.py [--events 200000] [--consumers 1] [--stored 0] [--key-filter-bits 16]
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--consumers", type=int, default=1, help="consumers of the ingest worker (default 1)")
+    parser.add_argument("--stored", type=int, default=0, help="events of history written first (default 0)")
+    parser.add_argument("--key-filter-bits", type=int, default=None, help="ASSETPIPE_INGEST_KEY_FILTER_BITS")
     args = parser.parse_args()
     n = args.events
     codec = Codec(timestamp_micros=True)
@@ -71,7 +75,8 @@ def main() -> None:
         rows.append("materialization", record, i, i % 4, i)
 
     with EmbeddedBroker(free_port()) as broker, tempfile.TemporaryDirectory() as tmp:
-        settings = bench_settings(broker, tmp)
+        filter_bits = {} if args.key_filter_bits is None else {"ingest_key_filter_bits": args.key_filter_bits}
+        settings = bench_settings(broker, tmp, **filter_bits)
         producer = Producer(settings.producer_config())
         produce_all(producer, settings.topics.events, payloads)
         producer.close()
@@ -96,6 +101,8 @@ def main() -> None:
             warehouse.insert("raw_insert", [c[start : start + 50_000] for c in rows.columns], EVENT_COLUMNS)
         insert_rate = n / (time.perf_counter() - started)
         warehouse.command(f"DROP TABLE {db}.raw_insert")
+        if args.stored:
+            write_history(warehouse, args.stored, settings.topic_partitions)
         # The worker's process holds no such heap: millions of objects here would only make Python's
         # collector slower while the worker runs.
         del payloads, rows
@@ -115,7 +122,7 @@ def main() -> None:
         stop.set()
         thread.join()
 
-        stored = warehouse.query(f"SELECT count() FROM {db}.asset_events").rows[0][0]
+        stored = warehouse.query(f"SELECT count() FROM {db}.asset_events").rows[0][0] - args.stored
         for table in ("asset_events", "asset_metadata_numeric", "asset_event_keys"):
             warehouse.command(f"OPTIMIZE TABLE {db}.{table} FINAL")
         sizes = dict(warehouse.query(
@@ -129,17 +136,41 @@ def main() -> None:
     print(f"raw consume of the same messages    {consume_rate:>12,.0f} msg/s")
     print(f"raw insert of the rows, no views    {insert_rate:>12,.0f} rows/s")
     print(f"end to end, topic -> ClickHouse     {n / elapsed:>12,.0f} ev/s   (target >= 100,000; rows: {stored:,})")
+    status = worker.status()
+    print(
+        f"dedup: {args.stored:,} events stored before; key filter {settings.ingest_key_filter_bits} bits a key; "
+        f"{status['looked_up']:,} of {n:,} keys looked up in asset_event_keys"
+    )
     per_event = (worker_cpu + broker_cpu) / n
     cores = os.cpu_count() or 1
     print(
         f"CPU per event: worker process {worker_cpu / n * 1e6:.1f} us (Python, Kafka client, ClickHouse engine), "
         f"broker {broker_cpu / n * 1e6:.1f} us: {cores} cores allow at most {cores / per_event:,.0f} ev/s"
     )
+    if args.stored:
+        return  # the history's rows are not the reference event's: bytes per event would mislead
     total = 0
     for table, size in sorted(sizes.items()):
         total += size
         print(f"bytes on disk per event: {table:<24} {size / n:>8.1f}")
     print(f"bytes on disk per event: all tables             {total / n:>8.1f}   (target <= 100; Dagster ~4,500)")
+
+
+def write_history(warehouse: Warehouse, count: int, partitions: int) -> None:
+    """``count`` events already ingested, through the partitions their asset keys map to, merged."""
+    db, started = warehouse.database, time.perf_counter()
+    for start in range(0, count, 5_000_000):
+        warehouse.command(
+            f"INSERT INTO {db}.asset_events (event_id, event_type, asset_key, asset_key_path, partition, "
+            "data_version, dedup_key, kafka_partition, kafka_offset, timestamp) "
+            "SELECT generateUUIDv4(), 'materialization', concat('history/table_', toString(number % 5000)) AS a, "
+            f"splitByChar('/', a), toString(number % 365), hex(number), sipHash64(number, 'history'), "
+            f"CRC32(a) % {partitions}, number, now64(6) - number "
+            f"FROM numbers({start}, {min(5_000_000, count - start)})"
+        )
+    for table in ("asset_events", "asset_event_keys"):
+        warehouse.command(f"OPTIMIZE TABLE {db}.{table} FINAL")
+    print(f"history: {count:,} events written and merged in {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ Offsets are committed by the loop only after the insert and the publishing succe
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +32,10 @@ from confluent_kafka import Message
 
 from consumers import ingest_sql
 from consumers.exceptions import WarehouseError, WarehouseUnavailableError
+from consumers.key_filter import OwnedKeys
 from consumers.loop import Outbound, Outcome, dead_letter
 from consumers.rows import EVENT_COLUMNS, EventColumns
-from consumers.staging import EVENT_TYPE_CODES, FLAGS, STAGE, TRAILER, VERDICTS, Staging, new_nonce
+from consumers.staging import EVENT_TYPE_CODES, FLAGS, LOOKUP, STAGE, TRAILER, VERDICTS, Staging, new_nonce
 from consumers.warehouse import Warehouse, insert_settings
 from schemas.codec import Codec
 from schemas.errors import AssetpipeError
@@ -49,6 +50,7 @@ class IngestMetrics:
     redelivered: int = 0
     invalid: int = 0
     decoded_in_python: int = 0
+    looked_up: int = 0  # keys looked up in asset_event_keys (the key filter could not rule them out)
 
 
 def batch_token(batch: Sequence[Message]) -> str:
@@ -97,6 +99,13 @@ class IngestHandler:
         self._max_bytes = settings.max_event_bytes
         self.metrics = IngestMetrics()
         self._migrated = False
+        self._keys = OwnedKeys(warehouse, settings.ingest_key_filter_bits)
+
+    def partitions_assigned(self, partitions: Sequence[tuple[str, int]], counts: Mapping[str, int]) -> None:
+        self._keys.assigned(partitions, counts)
+
+    def partitions_revoked(self, partitions: Sequence[tuple[str, int]]) -> None:
+        self._keys.revoked(partitions)
 
     def prepare(self, batch: Sequence[Message]) -> _Staged:
         """The batch framed for staging (Python only: nothing here touches ClickHouse)."""
@@ -137,7 +146,7 @@ class IngestHandler:
         if staged.rejected or python_rows:
             flags = [(p, True) for p in staged.rejected] + [(p, False) for p in python_rows]
             warehouse.insert(FLAGS, [[p for p, _ in flags], [r for _, r in flags]], ["i", "rejected"], temporary=True)
-        warehouse.command(ingest_sql.verdicts_sql(warehouse.database))
+        warehouse.command(ingest_sql.verdicts_sql(warehouse.database, filtered=self._pick_lookup(staged)))
         where = "" if python_rows else f" WHERE verdict != {ingest_sql.NEW}"
         sql = f"SELECT i, dedup_key, verdict FROM {VERDICTS}{where}"
         verdicts = {int(i): (int(key), int(v)) for i, key, v in warehouse.query(sql).rows}
@@ -158,6 +167,18 @@ class IngestHandler:
             warehouse.insert("asset_events", rows.columns, EVENT_COLUMNS, dedup_token=f"{token}/python")
         self.metrics.decoded_in_python += staged.decoded
         return self._outcome(batch, staged, verdicts)
+
+    def _pick_lookup(self, staged: _Staged) -> bool:
+        """True: the staged keys that may be stored already are in LOOKUP, only they are looked up; False:
+        all are (no key filter, or it could not rule out enough)."""
+        keys = self._keys.candidates(self._warehouse.query_np(ingest_sql.probe_sql())) if self._keys.enabled else None
+        if keys is None:
+            self.metrics.looked_up += len(staged.positions)
+            return False
+        if len(keys):
+            self._warehouse.insert(LOOKUP, [keys], ["dk"], temporary=True)
+        self.metrics.looked_up += len(keys)
+        return True
 
     def _frame(self, batch: Sequence[Message], *, decode_all: bool) -> _Staged:
         """Each message's Avro body with its trailer, in one object container per event type

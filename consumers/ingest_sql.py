@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from consumers.staging import FLAGS, STAGE, VERDICTS, sql_string
+from consumers.staging import FLAGS, LOOKUP, STAGE, VERDICTS, sql_string
 from schemas.metadata import STRING_KINDS
 from schemas.validation import _UUID, SYSTEM_TAG_PREFIXES, SYSTEM_TAGS, TAG_KEY, TAG_VALUE
 
@@ -111,10 +111,21 @@ def flagged_sql() -> str:
     return f"SELECT i, ({MAY_BE_INVALID}) AS suspect, ({PYTHON_RENDERS}) AS python FROM {STAGE} WHERE suspect OR python"
 
 
-def verdicts_sql(database: str) -> str:
+def probe_sql() -> str:
+    """-> per staged row: its dedup key, the CRC32 of its asset key (librdkafka's default partitioner
+    hashes the message key, the asset key, with it) and the partition it came from."""
+    return (
+        f"SELECT {STAGED_DEDUP_KEY} AS dk, CRC32(arrayStringConcat(asset_key, '/')) AS crc, kafka_partition "
+        f"FROM {STAGE}"
+    )
+
+
+def verdicts_sql(database: str, *, filtered: bool = False) -> str:
     """Dedup verdicts of the staged rows (less the rejected ones in FLAGS): NEW for the first holder of
     an identity not stored yet; REDELIVERED for an event that is itself the stored (or first) holder;
-    DUPLICATE otherwise."""
+    DUPLICATE otherwise. ``filtered``: only the keys in LOOKUP may be stored (the key filter ruled out
+    the rest), so only they are looked up."""
+    candidates = f"SELECT dk FROM {LOOKUP}" if filtered else f"SELECT {STAGED_DEDUP_KEY} FROM {STAGE}"
     return (
         f"INSERT INTO {VERDICTS} (i, dedup_key, verdict) "
         f"SELECT i, dk, multiIf(k.known = 1, if(k.owner = uid, {REDELIVERED}, {DUPLICATE}), nth = 1, {NEW}, "
@@ -124,7 +135,7 @@ def verdicts_sql(database: str) -> str:
         f"WHERE i NOT IN (SELECT i FROM {FLAGS} WHERE rejected)) "
         "WINDOW w AS (PARTITION BY dk ORDER BY i ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) AS b "
         f"LEFT JOIN (SELECT dedup_key, any(event_id) AS owner, 1 AS known FROM {database}.asset_event_keys "
-        f"WHERE dedup_key IN (SELECT {STAGED_DEDUP_KEY} FROM {STAGE}) GROUP BY dedup_key) AS k "
+        f"WHERE dedup_key IN ({candidates}) GROUP BY dedup_key) AS k "
         "ON b.dk = k.dedup_key"
     )
 

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -70,6 +70,16 @@ class MessageHandler(Protocol):
     def prepare(self, batch: Sequence[Message]) -> Any: ...
 
     def handle_messages(self, batch: Sequence[Message], prepared: Any = None) -> Outcome: ...
+
+
+@runtime_checkable
+class PartitionAware(Protocol):
+    """A handler with state per partition, told which partitions its consumer gains (with each topic's
+    partition count; a topic the broker gave none for is left out) and loses."""
+
+    def partitions_assigned(self, partitions: Sequence[tuple[str, int]], counts: Mapping[str, int]) -> None: ...
+
+    def partitions_revoked(self, partitions: Sequence[tuple[str, int]]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -301,8 +311,24 @@ class ConsumerLoop:
             log.warning("offset commit failed: %s", exc)
 
     # -- group membership -------------------------------------------------------------------
-    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assigned.update((tp.topic, tp.partition) for tp in partitions)
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gained = [(tp.topic, tp.partition) for tp in partitions]
+        self._assigned.update(gained)
+        if isinstance(self._handler, PartitionAware) and gained:
+            self._handler.partitions_assigned(gained, self._partition_counts(consumer, {t for t, _ in gained}))
+
+    @staticmethod
+    def _partition_counts(consumer: Consumer, topics: set[str]) -> dict[str, int]:
+        counts = {}
+        for topic in topics:
+            try:
+                metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+            except KafkaException as exc:
+                log.warning("no partition count for %s: %s", topic, exc)
+                continue
+            if metadata is not None and metadata.error is None and metadata.partitions:
+                counts[topic] = len(metadata.partitions)
+        return counts
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
@@ -314,6 +340,8 @@ class ConsumerLoop:
                 log.warning("batch dropped at rebalance, to be redelivered: %s", exc)
                 self._batch = [m for m in self._batch if (m.topic(), m.partition()) not in revoked]
         self._assigned -= revoked
+        if isinstance(self._handler, PartitionAware) and revoked:
+            self._handler.partitions_revoked(sorted(revoked))
 
     def _on_stats(self, stats_json: str) -> None:
         """Consumer lag from librdkafka statistics (right on every broker, unlike uncached offsets)."""

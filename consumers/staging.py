@@ -34,6 +34,7 @@ DERIVED_COLUMNS = (
 STAGE = "assetpipe_stage"
 VERDICTS = "assetpipe_stage_verdicts"
 FLAGS = "assetpipe_stage_flags"
+LOOKUP = "assetpipe_stage_lookup"  # the batch's keys that the key filter could not rule out
 
 
 def clickhouse_type(schema: Any, names: dict[str, Any] | None = None) -> str:
@@ -107,8 +108,9 @@ class Staging:
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {VERDICTS} (i UInt32, dedup_key UInt64, verdict UInt8) "
             "ENGINE = Memory",
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {FLAGS} (i UInt32, rejected Bool) ENGINE = Memory",
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {LOOKUP} (dk UInt64) ENGINE = Memory",
         )
-        self.truncate = tuple(f"TRUNCATE TABLE {t}" for t in (STAGE, VERDICTS, FLAGS))
+        self.truncate = tuple(f"TRUNCATE TABLE {t}" for t in (STAGE, VERDICTS, FLAGS, LOOKUP))
 
     def _container_header(self, schema_text: str) -> bytes:
         meta = {b"avro.schema": schema_text.encode(), b"avro.codec": b"null"}

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -112,10 +113,23 @@ class Warehouse:
         settings = {} if self.embedded else {"readonly": 2}
         return self.query(sql, settings=settings)
 
+    def query_np(self, sql: str) -> Any:
+        """The result as a numpy array (a structured one when the columns' types differ)."""
+        return self._call("query_np", sql)
+
+    def query_np_blocks(self, sql: str, block_rows: int = 1_000_000) -> Iterator[Any]:
+        """The result as numpy arrays of up to ``block_rows`` rows each, streamed: a large result is never
+        held whole. The client stays this caller's until the last block is read."""
+        with self._lock:
+            self.connect()
+            settings = {"max_block_size": block_rows}
+            with self._translated(), self._client.query_np_stream(sql, settings=settings) as stream:
+                yield from stream
+
     def insert(
         self,
         table: str,
-        columns: Sequence[Sequence[Any]],
+        columns: Sequence[Any],  # each a sequence or a numpy array
         column_names: Sequence[str],
         *,
         dedup_token: str | None = None,
@@ -158,22 +172,28 @@ class Warehouse:
         return applied
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
-
         with self._lock:
             self.connect()
-            try:
+            with self._translated():
                 return getattr(self._client, method)(*args, **kwargs)
-            except OperationalError as exc:
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """clickhouse-connect's and chDB's errors as this package's."""
+        from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
+        try:
+            yield
+        except OperationalError as exc:
+            self._drop_client()
+            raise WarehouseUnavailableError(f"ClickHouse unavailable: {exc}") from exc
+        except DatabaseError as exc:
+            raise WarehouseError(str(exc)) from exc
+        except Exception as exc:  # the chDB backend raises plain errors
+            if any(hint in str(exc) for hint in _UNAVAILABLE_HINTS):
                 self._drop_client()
                 raise WarehouseUnavailableError(f"ClickHouse unavailable: {exc}") from exc
-            except DatabaseError as exc:
-                raise WarehouseError(str(exc)) from exc
-            except Exception as exc:  # the chDB backend raises plain errors
-                if any(hint in str(exc) for hint in _UNAVAILABLE_HINTS):
-                    self._drop_client()
-                    raise WarehouseUnavailableError(f"ClickHouse unavailable: {exc}") from exc
-                raise WarehouseError(str(exc)) from exc
+            raise WarehouseError(str(exc)) from exc
 
     def _drop_client(self) -> None:
         try:

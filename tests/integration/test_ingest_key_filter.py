@@ -1,0 +1,105 @@
+"""The ingest worker's key filter (``consumers.key_filter``) on the real broker and engine: the
+partitioning it relies on, the keys it loads, and that the keys it leaves out of the lookup never let a
+duplicate in."""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+
+import numpy as np
+from confluent_kafka import Producer
+
+from consumers.key_filter import OwnedKeys
+from consumers.warehouse import Warehouse
+from producers import Reporter
+from schemas.settings import Settings
+from tests.integration.helpers import read_topic, running_worker, wait_until
+
+PROBE = np.dtype([("dk", "<u8"), ("crc", "<u4"), ("kafka_partition", "<u4")])
+
+
+def test_the_producers_partitioner_sends_an_asset_key_to_its_crc32_modulo_the_partitions(
+    settings: Settings, warehouse: Warehouse
+) -> None:
+    producer = Producer(settings.producer_config())
+    keys = [f"sales/table_{i}".encode() for i in range(200)]
+    for key in keys:
+        producer.produce(settings.topics.events, b"x", key)
+    assert producer.flush(30) == 0
+    messages = read_topic(settings, settings.topics.events, len(keys))
+    expected = {(key, zlib.crc32(key) % settings.topic_partitions) for key in keys}
+    assert {(m.key(), m.partition()) for m in messages} == expected
+    rows = warehouse.query(
+        "SELECT k, CRC32(k) FROM (SELECT arrayJoin(%(keys)s) AS k)", parameters={"keys": [k.decode() for k in keys]}
+    ).rows
+    assert {k.encode(): crc for k, crc in rows} == {key: zlib.crc32(key) for key in keys}
+
+
+def _asset_mapping_to(partition: int, count: int) -> str:
+    """A fresh asset key that librdkafka's default partitioner sends to ``partition``."""
+    assets = (f"kf/{uuid.uuid4().hex[:8]}" for _ in range(1000))
+    return next(a for a in assets if zlib.crc32(a.encode()) % count == partition)
+
+
+def test_a_partitions_filter_holds_the_keys_that_came_through_it_and_of_the_assets_that_map_to_it(
+    settings: Settings, warehouse: Warehouse
+) -> None:
+    topic, db, count = settings.topics.events, settings.clickhouse_database, 4
+    mapped_here, mapped_elsewhere = _asset_mapping_to(1, count), _asset_mapping_to(2, count)
+    rng = np.random.default_rng()
+    came_elsewhere, came_here, neither, fresh = (int(k) for k in rng.integers(1, 2**63, 4))
+    stored = [  # (asset key, partition it came through, dedup key)
+        (mapped_here, 3, came_elsewhere),  # maps to 1, came through 3 (another partitioner)
+        (mapped_elsewhere, 1, came_here),  # maps to 2, came through 1
+        (mapped_elsewhere, 2, neither),  # partition 2's alone
+    ]
+    for asset, partition, key in stored:
+        warehouse.command(
+            f"INSERT INTO {db}.asset_events (event_id, event_type, asset_key, asset_key_path, dedup_key, "
+            f"kafka_partition, timestamp) VALUES (generateUUIDv4(), 'materialization', '{asset}', "
+            f"['{asset}'], {key}, {partition}, now64(6))"
+        )
+    owned = OwnedKeys(warehouse, 16, lookup_share=1.0)
+    here, elsewhere = zlib.crc32(mapped_here.encode()), zlib.crc32(mapped_elsewhere.encode())
+    probe = np.array([(came_elsewhere, here, 1), (neither, here, 1), (fresh, here, 1)], dtype=PROBE)
+
+    assert owned.candidates(probe) is None  # nothing assigned yet: every key is looked up
+    owned.assigned([(topic, 1)], {topic: count})
+    picked = owned.candidates(probe)
+    assert picked is not None and set(picked.tolist()) == {came_elsewhere}
+    # a row whose asset key maps elsewhere (it came through another partitioner) is always looked up
+    unpinned = np.array([(fresh + 1, elsewhere, 1)], dtype=PROBE)
+    assert set(owned.candidates(unpinned).tolist()) == {fresh + 1}
+    # the keys of the batches it saw are in the filter from then on
+    assert set(owned.candidates(probe).tolist()) == {came_elsewhere, neither, fresh}
+    # a partition not owned: its keys are all looked up
+    assert owned.candidates(np.array([(fresh, here, 2)], dtype=PROBE)) is None
+    owned.revoked([(topic, 1)])
+    assert owned.candidates(probe) is None
+
+
+def test_a_restarted_worker_loads_the_stored_keys_and_adds_no_duplicate(
+    settings: Settings, warehouse: Warehouse
+) -> None:
+    run, n = uuid.uuid4().hex[:8], 3000
+    where = f"{settings.clickhouse_database}.asset_events WHERE data_version LIKE '{run}-%'"
+
+    def publish() -> None:
+        with Reporter(settings=settings) as reporter:
+            for i in range(n):
+                reporter.report_materialization(f"kf/table_{i % 40}", partition=f"p{i % 7}", data_version=f"{run}-{i}")
+
+    publish()
+    with running_worker(settings, warehouse) as worker:
+        wait_until(lambda: worker.status()["consumed"] >= n, 60, "first publication ingested")
+        assert worker.status()["looked_up"] < n // 10  # new keys: ruled out by the filter
+    assert warehouse.query(f"SELECT count() FROM {where}").rows == [(n,)]
+
+    publish()  # the same data versions again, new event ids, to a worker with a new, empty filter
+    with running_worker(settings, warehouse) as worker:
+        wait_until(lambda: worker.status()["consumed"] >= n, 60, "second publication consumed")
+        status = worker.status()
+    assert warehouse.query(f"SELECT count() FROM {where}").rows == [(n,)]
+    assert status["duplicates"] == n and status["ingested"] == 0
+    assert status["looked_up"] >= n  # the filter loaded from ClickHouse knew every key
