@@ -93,7 +93,8 @@ class IngestHandler:
     def __init__(self, warehouse: Warehouse, codec: Codec, settings: Settings) -> None:
         self._warehouse = warehouse
         self._codec = codec
-        self._staging = Staging(codec.schemas.current, {t: codec.schemas.schema_json(t) for t in EVENT_TYPE_CODES})
+        schema_json = {t: codec.schemas.schema_json(t) for t in EVENT_TYPE_CODES}
+        self._staging = Staging(codec.schemas.current, schema_json, ingest_sql.STAGED_COMPUTED)
         self._accepted = settings.topics.accepted
         self._dlq = settings.topics.dlq
         self._max_bytes = settings.max_event_bytes

@@ -42,6 +42,12 @@ STAGED_DEDUP_KEY = dedup_key_expr(
     "ifNull(data_version, '')",
     "event_id",
 )
+# Computed once per staged row, as it is loaded: the dedup key, and the CRC32 of the asset key
+# (librdkafka's default partitioner sends a message to CRC32(its key, the asset key) % partitions).
+STAGED_COMPUTED = (
+    f"dk UInt64 MATERIALIZED {STAGED_DEDUP_KEY}",
+    "crc UInt32 MATERIALIZED CRC32(arrayStringConcat(asset_key, '/'))",
+)
 
 _STRING_KINDS = _strings(sorted(STRING_KINDS | {"json"}))
 _FLOAT = "variantElement(e.value, 'Float64')"
@@ -112,12 +118,8 @@ def flagged_sql() -> str:
 
 
 def probe_sql() -> str:
-    """-> per staged row: its dedup key, the CRC32 of its asset key (librdkafka's default partitioner
-    hashes the message key, the asset key, with it) and the partition it came from."""
-    return (
-        f"SELECT {STAGED_DEDUP_KEY} AS dk, CRC32(arrayStringConcat(asset_key, '/')) AS crc, kafka_partition "
-        f"FROM {STAGE}"
-    )
+    """-> per staged row: its dedup key, the CRC32 of its asset key and the partition it came from."""
+    return f"SELECT dk, crc, kafka_partition FROM {STAGE}"
 
 
 def verdicts_sql(database: str, *, filtered: bool = False) -> str:
@@ -125,13 +127,13 @@ def verdicts_sql(database: str, *, filtered: bool = False) -> str:
     an identity not stored yet; REDELIVERED for an event that is itself the stored (or first) holder;
     DUPLICATE otherwise. ``filtered``: only the keys in LOOKUP may be stored (the key filter ruled out
     the rest), so only they are looked up."""
-    candidates = f"SELECT dk FROM {LOOKUP}" if filtered else f"SELECT {STAGED_DEDUP_KEY} FROM {STAGE}"
+    candidates = f"SELECT dk FROM {LOOKUP}" if filtered else f"SELECT dk FROM {STAGE}"
     return (
         f"INSERT INTO {VERDICTS} (i, dedup_key, verdict) "
         f"SELECT i, dk, multiIf(k.known = 1, if(k.owner = uid, {REDELIVERED}, {DUPLICATE}), nth = 1, {NEW}, "
         f"if(first_uid = uid, {REDELIVERED}, {DUPLICATE})) "
         "FROM (SELECT i, dk, uid, row_number() OVER w AS nth, first_value(uid) OVER w AS first_uid "
-        f"FROM (SELECT i, {STAGED_DEDUP_KEY} AS dk, toUUIDOrZero(event_id) AS uid FROM {STAGE} "
+        f"FROM (SELECT i, dk, toUUIDOrZero(event_id) AS uid FROM {STAGE} "
         f"WHERE i NOT IN (SELECT i FROM {FLAGS} WHERE rejected)) "
         "WINDOW w AS (PARTITION BY dk ORDER BY i ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) AS b "
         f"LEFT JOIN (SELECT dedup_key, any(event_id) AS owner, 1 AS known FROM {database}.asset_event_keys "

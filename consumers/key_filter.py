@@ -15,6 +15,7 @@ Fibonacci constant. One memory access a key, vectorized with numpy over a batch.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping
 
@@ -94,8 +95,9 @@ class OwnedKeys:
     always looked up.
 
     A partition's keys are loaded the first time a batch brings it after each assignment (its previous
-    owner may have written meanwhile); the filter is sized for twice the keys expected and built again,
-    twice as large, once it holds more.
+    owner may have written meanwhile); the filter is sized for a quarter more keys than expected and
+    built again, twice as large, once it holds more. Assignments come from the consumer's thread, batches
+    from the handler's: one lock keeps them apart.
     """
 
     def __init__(self, warehouse: Warehouse, bits_per_key: int, *, lookup_share: float = 0.5) -> None:
@@ -105,35 +107,44 @@ class OwnedKeys:
         self._counts: dict[tuple[str, int], int] = {}  # owned partition -> its topic's partition count
         self._loaded: set[tuple[str, int]] = set()
         self._filter: KeyFilter | None = None
+        self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
         return self._bits_per_key > 0
 
     def assigned(self, partitions: Iterable[tuple[str, int]], counts: Mapping[str, int]) -> None:
-        for topic, partition in partitions:
-            self._loaded.discard((topic, partition))
-            if counts.get(topic):
-                self._counts[(topic, partition)] = counts[topic]
-            else:  # partition count unknown: its keys are all looked up
-                self._counts.pop((topic, partition), None)
+        with self._lock:
+            for topic, partition in partitions:
+                self._loaded.discard((topic, partition))
+                if counts.get(topic):
+                    self._counts[(topic, partition)] = counts[topic]
+                else:  # partition count unknown: its keys are all looked up
+                    self._counts.pop((topic, partition), None)
 
     def revoked(self, partitions: Iterable[tuple[str, int]]) -> None:
-        for owned in partitions:
-            self._counts.pop(owned, None)
-            self._loaded.discard(owned)
+        with self._lock:
+            for owned in partitions:
+                self._counts.pop(owned, None)
+                self._loaded.discard(owned)
 
     def candidates(self, probe: npt.NDArray[np.void]) -> Keys | None:
         """The keys of a staged batch to look up, from its ``ingest_sql.probe_sql`` rows (dk, crc,
         kafka_partition); None: look them all up. Every key is in the filter afterwards."""
+        if not self.enabled or not len(probe):
+            return None
+        with self._lock:
+            return self._candidates(probe)
+
+    def _candidates(self, probe: npt.NDArray[np.void]) -> Keys | None:
         topics = {topic for topic, _ in self._counts}
-        if not self.enabled or len(topics) != 1 or not len(probe):
+        if len(topics) != 1:
             return None
         topic = topics.pop()
         partitions = [(topic, int(p)) for p in np.unique(probe["kafka_partition"])]
         if any(p not in self._counts for p in partitions):
             return None
-        keys: Keys = probe["dk"]
+        keys: Keys = np.ascontiguousarray(probe["dk"])
         if self._filter is None or self._filter.full:
             self._rebuild(len(keys))
         self._load([p for p in partitions if p not in self._loaded])
@@ -145,13 +156,14 @@ class OwnedKeys:
         return keys[maybe] if maybe.mean() <= self._lookup_share else None
 
     def _rebuild(self, batch: int) -> None:
-        """A new filter for twice the owned partitions' share of the stored rows (all loaded again)."""
+        """A new filter for the owned partitions' share of the stored rows and a quarter more, at least
+        twice the one before (all loaded again)."""
         warehouse = self._warehouse
         stored = int(warehouse.query(f"SELECT count() FROM {warehouse.database}.asset_events").rows[0][0])
         total = max(self._counts.values())
         share = stored * len(self._counts) // total
         previous = self._filter.capacity if self._filter is not None else 0
-        self._filter = KeyFilter(max(1 << 20, 2 * (share + batch), 2 * previous), self._bits_per_key)
+        self._filter = KeyFilter(max(1 << 20, share * 5 // 4 + batch, 2 * previous), self._bits_per_key)
         self._loaded.clear()
         self._load(list(self._counts))
 

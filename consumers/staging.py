@@ -88,7 +88,10 @@ class Staging:
     """The staged schemas (current schema + trailer) of every event type, their container headers,
     and the temporary table they load into."""
 
-    def __init__(self, current: Mapping[str, Any], schema_json: Mapping[str, str]) -> None:
+    def __init__(
+        self, current: Mapping[str, Any], schema_json: Mapping[str, str], computed: Sequence[str] = ()
+    ) -> None:
+        """``computed``: more MATERIALIZED column definitions, computed once as a row is loaded."""
         self._sync = os.urandom(16)
         self.columns: dict[str, list[str]] = {}
         self._headers: dict[str, bytes] = {}
@@ -102,7 +105,7 @@ class Staging:
                 types.setdefault(field["name"], clickhouse_type(field["type"], names))
             self.columns[event_type] = [f["name"] for f in current[event_type]["fields"]] + [TRAILER_FIELD]
         types[TRAILER_FIELD] = "FixedString(25)"
-        column_list = ", ".join([f"`{name}` {kind}" for name, kind in types.items()] + list(DERIVED_COLUMNS))
+        column_list = ", ".join([f"`{name}` {kind}" for name, kind in types.items()] + [*DERIVED_COLUMNS, *computed])
         self.ddl = (
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} ({column_list}) ENGINE = Memory",
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {VERDICTS} (i UInt32, dedup_key UInt64, verdict UInt8) "
