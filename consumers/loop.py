@@ -164,6 +164,7 @@ class ConsumerLoop:
         )
         self._batch: list[Message] = []
         self._assigned: set[tuple[str, int]] = set()
+        self._gained: list[tuple[str, int]] = []  # assigned, not yet told to the handler
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -185,7 +186,10 @@ class ConsumerLoop:
         """Consume into the batch (up to its room, waiting at most ``timeout``); returns the batch's
         deadline, set when its first message arrives."""
         room = max(1, min(10_000, self._max_rows - len(self._batch)))
-        for message in self._consumer.consume(room, timeout):
+        messages = self._consumer.consume(room, timeout)
+        if self._gained:
+            self._tell_gained()
+        for message in messages:
             error = message.error()
             if error is None:
                 if not self._batch:
@@ -311,24 +315,29 @@ class ConsumerLoop:
             log.warning("offset commit failed: %s", exc)
 
     # -- group membership -------------------------------------------------------------------
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         gained = [(tp.topic, tp.partition) for tp in partitions]
         self._assigned.update(gained)
-        if isinstance(self._handler, PartitionAware) and gained:
-            self._handler.partitions_assigned(gained, self._partition_counts(consumer, {t for t, _ in gained}))
+        if isinstance(self._handler, PartitionAware):
+            self._gained.extend(gained)  # told after the poll: no blocking client call inside a callback
 
-    @staticmethod
-    def _partition_counts(consumer: Consumer, topics: set[str]) -> dict[str, int]:
+    def _tell_gained(self) -> None:
+        """Tell a ``PartitionAware`` handler the partitions gained, with their topics' partition counts
+        (a metadata request, made here, outside the rebalance callback: a blocking call of the consumer
+        within one of its callbacks breaks confluent-kafka's bookkeeping of the call in progress)."""
+        gained = [p for p in self._gained if p in self._assigned]
+        self._gained = []
         counts = {}
-        for topic in topics:
+        for topic in {t for t, _ in gained}:
             try:
-                metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+                metadata = self._consumer.list_topics(topic, timeout=10).topics.get(topic)
             except KafkaException as exc:
                 log.warning("no partition count for %s: %s", topic, exc)
                 continue
             if metadata is not None and metadata.error is None and metadata.partitions:
                 counts[topic] = len(metadata.partitions)
-        return counts
+        if gained:
+            cast("PartitionAware", self._handler).partitions_assigned(gained, counts)
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
