@@ -150,7 +150,7 @@ INSERT_COLUMNS = (
 _INSERT_EXPRESSIONS = (
     "toUUID(s.event_id)", EVENT_TYPE_NAME, "arrayStringConcat(s.asset_key, '/')", "s.asset_key",
     "ifNull(s.partition, '')", "ifNull(s.data_version, '')", "ifNull(s.description, '')",
-    f"mapApply((k, e) -> (k, {_TEXT}), s.metadata)", "mapApply((k, e) -> (k, toString(e.kind)), s.metadata)",
+    f"mapApply((k, e) -> (k, {_TEXT}), s.metadata)", "mapApply((k, e) -> (k, e.kind), s.metadata)",
     "s.tags", "s.check_name", "if(code = 3, s.passed, NULL)", "if(code = 3, toString(s.severity), NULL)",
     "s.timestamp", "toString(s.source.kind)", "s.source.host", "ifNull(s.run_id, '')", "v.dedup_key",
     "s.kafka_partition", "s.kafka_offset",

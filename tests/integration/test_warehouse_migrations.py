@@ -18,8 +18,10 @@ EVENTS = "SELECT asset_key, partition, metadata FROM {db}.asset_events ORDER BY 
 
 
 @pytest.fixture
-def old_warehouse(stack: Stack) -> Iterator[Warehouse]:
-    """A database with the migrations before 0006 applied, as an earlier version left it."""
+def old_warehouse(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Warehouse]:
+    """A database with the migrations before ``request.param`` (default 6) applied, as an earlier
+    version left it."""
+    before = getattr(request, "param", 6)
     warehouse = Warehouse(stack.clickhouse_url, f"m{uuid.uuid4().hex[:10]}")
     warehouse.command(f"CREATE DATABASE {warehouse.database}")
     warehouse.command(
@@ -28,7 +30,7 @@ def old_warehouse(stack: Stack) -> Iterator[Warehouse]:
         "ENGINE = ReplacingMergeTree ORDER BY version"
     )
     for migration in load_migrations():
-        if migration.version < 6:
+        if migration.version < before:
             for statement in migration.statements:
                 warehouse.command(statement.replace("{db}", warehouse.database))
             warehouse.insert("schema_migrations", [[migration.version], [migration.name]], ["version", "name"])
@@ -59,7 +61,7 @@ def test_low_cardinality_keys_keep_old_rows_and_take_new_ones(old_warehouse: War
     numeric_before = old_warehouse.query(NUMERIC.format(db=db)).rows
     assert len(numeric_before) == 120  # rows, ratio, fresh of each event
 
-    assert old_warehouse.migrate() == ["0006_low_cardinality_keys"]
+    assert old_warehouse.migrate() == ["0006_low_cardinality_keys", "0007_metadata_kind_enum"]
     assert old_warehouse.migrate() == []
 
     types = dict(
@@ -81,3 +83,29 @@ def test_low_cardinality_keys_keep_old_rows_and_take_new_ones(old_warehouse: War
     assert old_warehouse.query(
         f"SELECT count(), sum(value) FROM {db}.asset_metadata_numeric WHERE asset_key LIKE 'ops/%' AND key = 'rows'"
     ).rows == [(10, float(sum(i * 7 for i in range(10))))]
+
+
+@pytest.mark.parametrize("old_warehouse", [7], indirect=True)
+def test_metadata_kind_enum_keeps_old_rows_and_takes_new_ones(old_warehouse: Warehouse) -> None:
+    db = old_warehouse.database
+    insert_events(old_warehouse, [f"sales/t{i % 5}" for i in range(20)], 0)
+    kinds = f"SELECT asset_key, partition, metadata_types FROM {db}.asset_events ORDER BY asset_key, partition"
+    before = old_warehouse.query(kinds).rows
+    events_before = old_warehouse.query(EVENTS.format(db=db)).rows
+    assert before[0][2] == {"rows": "int", "ratio": "float", "fresh": "bool", "owner": "text"}
+
+    assert old_warehouse.migrate() == ["0007_metadata_kind_enum"]
+    assert old_warehouse.query(
+        f"SELECT name, compression_codec FROM system.columns WHERE database = '{db}' AND table = 'asset_events' "
+        "AND name = 'metadata'"
+    ).rows == [("metadata", "CODEC(LZ4)")]
+    assert old_warehouse.query(kinds).rows == before
+    assert old_warehouse.query(EVENTS.format(db=db)).rows == events_before
+
+    insert_events(old_warehouse, [f"ops/t{i % 3}" for i in range(10)], 1000)
+    assert old_warehouse.query(
+        f"SELECT count() FROM {db}.asset_events WHERE asset_key LIKE 'ops/%' AND metadata_types['fresh'] = 'bool'"
+    ).rows == [(10,)]
+    assert old_warehouse.query(
+        f"SELECT count() FROM {db}.asset_metadata_numeric WHERE asset_key LIKE 'ops/%'"
+    ).rows == [(30,)]
