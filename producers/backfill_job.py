@@ -19,9 +19,9 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any, TextIO
 
-from producers.checkpoint import AckTracker, Checkpoint, CheckpointStore
+from producers.checkpoint import Checkpoint, CheckpointStore
 from producers.encoder import EventEncoder
-from producers.exceptions import MalformedRecordError
+from producers.exceptions import DeliveryError, MalformedRecordError
 from producers.publisher import Publisher
 from producers.records import RecordConverter
 from producers.rejects import Reject, RejectSink
@@ -35,8 +35,8 @@ _CHECKPOINT_EVERY_S = 1.0
 # The producer's queue bounds the memory of a backfill: a few seconds of events at full speed, not the
 # million messages the SDK's default allows. Longer lingering makes fuller batches.
 _PRODUCER_OVERRIDES = {"queue.buffering.max.messages": 100_000, "linger.ms": 50}
-# Young collections while the loop runs: every record leaves a few container objects and keeps its receipt
-# until acknowledged, so the default (700 allocations) collects hundreds of times a second, finding nothing.
+# Young collections while the loop runs: every record leaves a few container objects, so the default (700
+# allocations) collects hundreds of times a second, finding nothing.
 _GC_YOUNG = 100_000
 
 
@@ -160,24 +160,30 @@ def _backfill(job: FileJob, shared: Shared, result: FileResult) -> None:
     convert = RecordConverter(
         source, EventEncoder(codec, source="backfill"), content_hash, default_type=job.event_type, mapping=job.mapping
     ).convert
-    publisher = None if job.dry_run else Publisher.from_settings(settings, _PRODUCER_OVERRIDES)
+    # Receipt-free: only failures are reported, and each checkpoint's flush is the barrier that says
+    # every record before it is acknowledged.
+    def event_id(value: bytes) -> str:  # what a failure report names
+        return str(codec.decode(value)[1]["event_id"])
+
+    publisher = None
+    if not job.dry_run:
+        publisher = Publisher.from_settings(settings, _PRODUCER_OVERRIDES, receipts=False, label=event_id)
     rejects = RejectSink(job.rejects, shared.rejected, job.max_errors, _stderr)
-    tracker = AckTracker(start)
     limiter = RateLimiter(job.rate, sleep=publisher.poll if publisher else time.sleep) if job.rate else None
     every = 1024 if not job.rate else max(1, min(1024, int(job.rate / 20)))
     counters, slot = shared.counters, 2 * job.index
     saved, saved_at = start, time.monotonic()
     topic = settings.topics.events
-    publish = publisher.publish if publisher is not None else None
-    add = tracker.add
+    send = publisher.send if publisher is not None else None
     published = rejected = n = 0
-    exhausted = False
+    acknowledged = handled = start  # every record up to ``acknowledged`` is acknowledged (or rejected)
+    exhausted = lost = False
 
     def checkpoint(complete: bool = False) -> None:
         nonlocal saved, saved_at
-        if publisher is not None and (tracker.position != saved or complete):
-            store.save(Checkpoint(str(job.path.resolve()), content_hash, tracker.position, complete))
-            saved = tracker.position
+        if publisher is not None and (acknowledged != saved or complete):
+            store.save(Checkpoint(str(job.path.resolve()), content_hash, acknowledged, complete))
+            saved = acknowledged
         saved_at = time.monotonic()
 
     gc.freeze()  # what exists before the loop outlives it: no collection needs to look at it
@@ -187,26 +193,30 @@ def _backfill(job: FileJob, shared: Shared, result: FileResult) -> None:
         for position, line, payload in source.records(start):
             n += 1
             try:
-                event_id, key, value = convert(position, payload)
+                _event_id, key, value = convert(position, payload)
             except (ValidationError, MalformedRecordError) as exc:
                 rejected += 1
-                tracker.settle(position)
+                handled = position
                 if not rejects.add(Reject.of(str(job.path), source.unit, line, exc, source.text(payload))):
                     shared.stop.set()
                     break
             else:
-                if publish is not None:
-                    add(position, publish(topic, key, value, event_id=event_id))
+                if send is not None:
+                    send(topic, key, value)
                 published += 1
+                handled = position
             if n % every == 0:
                 counters[slot], counters[slot + 1] = n + source.skipped, source.bytes_read()
                 if limiter is not None:
                     limiter.wait(published)
                 if time.monotonic() - saved_at >= _CHECKPOINT_EVERY_S:
-                    tracker.seal()
-                    tracker.advance()
-                    if tracker.failed:
-                        break  # close() below raises the delivery error
+                    if publisher is not None:
+                        try:
+                            publisher.flush()
+                        except DeliveryError:  # the run stops; its checkpoint stays before the lost events
+                            lost = True
+                            raise
+                    acknowledged = handled
                     checkpoint()
                 if shared.stop.is_set():
                     break
@@ -219,11 +229,15 @@ def _backfill(job: FileJob, shared: Shared, result: FileResult) -> None:
         counters[slot], counters[slot + 1] = n + source.skipped, source.bytes_read()
         rejects.close()
         if publisher is not None:
+            flushed = False
             try:
                 publisher.close()
+                flushed = True
             finally:
-                result.position = tracker.finish()
-                ok = exhausted and tracker.failed is None
+                if flushed and not lost:
+                    acknowledged = handled
+                result.position = acknowledged
+                ok = exhausted and flushed
                 result.complete = ok
                 checkpoint(complete=ok)
         else:

@@ -14,6 +14,13 @@ How nothing is lost:
 
 Delivery reports are served by whichever thread calls ``publish``/``flush``/``Receipt.result`` (librdkafka
 calls back from ``poll``); the publisher may be shared between threads.
+
+Bulk publishing (a backfill): ``send`` queues a message without a receipt; only its failure is reported
+(by the next ``flush``), and ``flush`` is the barrier that says every message sent before it is
+acknowledged. A publisher built with ``receipts=False`` asks librdkafka for failure reports only
+(``delivery.report.only.error``): no delivery report at all for the messages that arrive, which is most
+of what a message costs beyond its produce. Such a publisher has no ``publish``, whose receipts would
+never settle.
 """
 
 from __future__ import annotations
@@ -114,11 +121,28 @@ class Publisher:
     """A thin owner of one confluent-kafka ``Producer``: produce with backpressure, track deliveries,
     flush and close. Build it with ``from_settings``; the constructor takes a raw librdkafka config."""
 
-    def __init__(self, config: Mapping[str, Any], *, backpressure_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        backpressure_timeout_s: float = 30.0,
+        receipts: bool = True,
+        label: Callable[[bytes], str] | None = None,
+    ) -> None:
+        """``receipts=False``: a publisher for ``send`` only (see the module's docstring). ``label`` names
+        a message ``send`` queued in a failure report, from its value (e.g. the event id it carries);
+        the default is its key."""
         self._self_ref = weakref.ref(self)
         conf = dict(config)
         conf.setdefault("error_cb", _error_callback(self._self_ref))
         conf.setdefault("logger", _LIBRDKAFKA_LOG)
+        # The report of a message ``send`` queued (``publish`` gives each message a callback of its own).
+        conf["on_delivery"] = _sent_callback(self._self_ref)
+        if not receipts:
+            conf["delivery.report.only.error"] = True
+        self._receipts = receipts
+        self._label = label
+        self._sent_failures: list[tuple[str, str]] = []
         try:
             self._producer = Producer(conf)
         except (KafkaException, TypeError, ValueError) as exc:
@@ -134,12 +158,22 @@ class Publisher:
         self._closed = False
 
     @classmethod
-    def from_settings(cls, settings: Settings, overrides: Mapping[str, Any] | None = None) -> Publisher:
+    def from_settings(
+        cls,
+        settings: Settings,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        receipts: bool = True,
+        label: Callable[[bytes], str] | None = None,
+    ) -> Publisher:
         """``settings.producer_config()`` (acks=all, idempotent, compressed, lingering) plus ``overrides``,
-        extra librdkafka properties such as ``{"message.timeout.ms": 5000}``."""
+        extra librdkafka properties such as ``{"message.timeout.ms": 5000}``; ``receipts`` and ``label``
+        as in the constructor."""
         return cls(
             {**settings.producer_config(), **(overrides or {})},
             backpressure_timeout_s=settings.producer_backpressure_timeout_s,
+            receipts=receipts,
+            label=label,
         )
 
     def publish(
@@ -162,6 +196,8 @@ class Publisher:
         """
         if self._closed:
             raise PublisherClosedError(f"event {event_id} not published: the publisher is closed")
+        if not self._receipts:
+            raise ConfigError("this publisher was built with receipts=False: use send()")
         receipt = Receipt(event_id, self._self_ref, on_settled)
         try:
             if headers is None:
@@ -169,10 +205,29 @@ class Publisher:
             else:
                 self._produce(topic, value, key, on_delivery=receipt._settle, headers=headers)
         except BufferError:
-            self._produce_when_room(topic, key, value, headers, receipt)
+            self._produce_when_room(topic, key, value, headers, receipt._settle, event_id)
         except KafkaException as exc:
             self._note_fatal(exc)
             raise _refused(exc, event_id, topic) from exc
+        self._produced()
+        return receipt
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Queue one message without a receipt: its failure, if any, is raised by the next ``flush`` or
+        ``close`` (as ``DeliveryError``, labelled as the constructor's ``label`` says). A full queue and
+        a refused message raise as in ``publish``."""
+        if self._closed:
+            raise PublisherClosedError(f"message to {topic} not sent: the publisher is closed")
+        try:
+            self._produce(topic, value, key)
+        except BufferError:
+            self._produce_when_room(topic, key, value, None, None, self._name(key, value))
+        except KafkaException as exc:
+            self._note_fatal(exc)
+            raise _refused(exc, self._name(key, value), topic) from exc
+        self._produced()
+
+    def _produced(self) -> None:
         # Serving delivery reports costs a call into librdkafka even when none is waiting: done every
         # ``_POLL_EVERY`` messages. Reports wait in librdkafka meanwhile; ``poll``, ``result``, ``flush``
         # and a full queue serve them too (a caller awaiting ``on_settled`` polls when it has published).
@@ -185,12 +240,12 @@ class Publisher:
                 if not self._note_fatal(exc):
                     raise PublishError(f"Kafka producer: {exc}") from exc
         self._unpolled = unpolled
-        return receipt
 
     @property
     def failed(self) -> tuple[str, ...]:
-        """Event ids whose delivery failed and that no ``flush`` or ``Receipt.result`` has raised yet."""
-        return tuple(r.event_id for r in self._failures if not r._raised)
+        """Event ids (labels, for ``send``) whose delivery failed and that no ``flush`` or
+        ``Receipt.result`` has raised yet."""
+        return tuple(r.event_id for r in self._failures if not r._raised) + tuple(n for n, _ in self._sent_failures)
 
     @property
     def last_broker_error(self) -> str | None:
@@ -236,6 +291,8 @@ class Publisher:
         remaining = int(self._producer.flush() if timeout is None else self._producer.flush(timeout))
         failures, self._failures = self._failures, []
         unraised = [(r.event_id, str(r._error.str())) for r in failures if not r._raised and r._error]
+        unraised += self._sent_failures
+        self._sent_failures = []
         for r in failures:
             r._raised = True
         if unraised:
@@ -273,25 +330,44 @@ class Publisher:
         self.close()
 
     def _produce_when_room(
-        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None, receipt: Receipt
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: Headers | None,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None,
+        name: str,
     ) -> None:
         deadline = time.monotonic() + self.backpressure_timeout_s
+        extra: dict[str, Any] = {} if on_delivery is None else {"on_delivery": on_delivery}
+        if headers is not None:
+            extra["headers"] = headers
         while True:
             self._poll(min(_POLL_SLICE_S, max(0.0, deadline - time.monotonic())))
             try:
-                if headers is None:
-                    self._produce(topic, value, key, on_delivery=receipt._settle)
-                else:
-                    self._produce(topic, value, key, on_delivery=receipt._settle, headers=headers)
+                self._produce(topic, value, key, **extra)
                 return
             except BufferError as exc:
                 if time.monotonic() >= deadline:
                     raise QueueFullError(
-                        receipt.event_id, len(self._producer), self.backpressure_timeout_s, self._broker_error
+                        name, len(self._producer), self.backpressure_timeout_s, self._broker_error
                     ) from exc
             except KafkaException as exc:
                 self._note_fatal(exc)
-                raise _refused(exc, receipt.event_id, topic) from exc
+                raise _refused(exc, name, topic) from exc
+
+    def _name(self, key: bytes | None, value: bytes) -> str:
+        """What a failure report calls a message ``send`` queued."""
+        if self._label is not None:
+            try:
+                return self._label(value)
+            except Exception:  # a report must not fail over its label
+                pass
+        return f"message with key {(key or b'').decode(errors='replace')!r}"
+
+    def _on_sent(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._sent_failures.append((self._name(msg.key(), msg.value() or b""), str(err.str())))
 
     def _wait_for(self, receipt: Receipt, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -331,6 +407,15 @@ def _error_callback(ref: weakref.ref[Publisher]) -> Callable[[KafkaError], None]
             publisher._on_error(err)
 
     return on_error
+
+
+def _sent_callback(ref: weakref.ref[Publisher]) -> Callable[[KafkaError | None, Message], None]:
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        publisher = ref()
+        if publisher is not None:
+            publisher._on_sent(err, msg)
+
+    return on_delivery
 
 
 def _refused(exc: KafkaException, event_id: str, topic: str) -> PublishError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 import json
 import signal
 import uuid
@@ -25,8 +26,11 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+from assetpipe.broker import free_port
 from consumers.warehouse import Warehouse
-from producers import Reporter
+from producers import Reporter, backfill_job
+from producers.backfill import BackfillOptions, run_backfill
+from producers.checkpoint import CheckpointStore
 from producers.records import derived_event_id
 from schemas.settings import Settings
 from tests.integration.helpers import cli_env, count_rows, read_topic, run_cli, running_worker, start_cli, wait_until
@@ -288,3 +292,25 @@ def test_rate_caps_events_per_second(settings: Settings, tmp_path: Path) -> None
     stamps = [m.timestamp()[1] for m in read_topic(settings, settings.topics.events, 300)]
     # 300 events at 100/s: the producer stamped them over at least ~3 s (the first few go at once)
     assert (max(stamps) - min(stamps)) / 1000 >= 2.5
+
+
+def test_events_the_broker_never_acknowledges_fail_the_run_and_keep_the_checkpoint_before_them(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing answers at the bootstrap address: every event times out. The checkpoint's flush is the
+    barrier that reports it, the run fails naming the events, and a resume would start from the top."""
+    monkeypatch.setitem(backfill_job._PRODUCER_OVERRIDES, "message.timeout.ms", 300)
+    monkeypatch.setattr(backfill_job, "_CHECKPOINT_EVERY_S", 0.0)  # a barrier every 1,024 records
+    nowhere = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    events = list(plain_events(f"x{uuid.uuid4().hex[:8]}", 3000))
+    path = write_jsonl(tmp_path / "events.jsonl", events)
+    options = BackfillOptions(paths=(path,), checkpoint_dir=tmp_path / "ck", rejects=tmp_path / "rejects.jsonl")
+    summary = run_backfill(nowhere, options, stderr=io.StringIO(), watch_signals=False)
+    assert summary.exit_code != 0
+    [result] = summary.files
+    assert result.status == "failed"
+    assert result.error is not None and "not delivered" in result.error and "Message timed out" in result.error
+    ids = {derived_event_id(sha256(path), position) for position in range(1, len(events) + 1)}
+    assert any(event_id in result.error for event_id in ids)  # the failure names the events by their ids
+    checkpoint = CheckpointStore(tmp_path / "ck").load(path)
+    assert checkpoint is None  # nothing acknowledged: nothing to resume from

@@ -1,20 +1,13 @@
-"""Checkpoints on disk, the acknowledged position from receipts, and the rate cap (on a fake clock)."""
+"""Checkpoints on disk and the rate cap (on a fake clock)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from producers.backfill_job import RateLimiter
-from producers.checkpoint import AckTracker, Checkpoint, CheckpointStore
-
-
-@dataclass
-class FakeReceipt:
-    done: bool = False
-    error: str | None = None
+from producers.checkpoint import Checkpoint, CheckpointStore
 
 
 def test_checkpoints_are_keyed_by_path_and_replaced_whole(tmp_path: Path) -> None:
@@ -28,33 +21,6 @@ def test_checkpoints_are_keyed_by_path_and_replaced_whole(tmp_path: Path) -> Non
     assert store.load(tmp_path / "other" / "events.jsonl") is None  # same name, another path
     store.file_for(events).write_text("{torn")
     assert store.load(events) is None  # unreadable: as if absent
-
-
-def test_the_position_advances_over_whole_chunks_of_acknowledged_events() -> None:
-    tracker = AckTracker(start=10)
-    receipts = [FakeReceipt() for _ in range(5)]
-    for position, receipt in zip(range(11, 16), receipts, strict=True):
-        tracker.add(position, receipt)
-    tracker.settle(16)  # a rejected record
-    tracker.seal()
-    receipts[0].done = receipts[1].done = True
-    assert tracker.advance() == 10  # 13 is not acknowledged yet
-    for r in receipts:
-        r.done = True
-    assert tracker.advance() == 16
-    late = FakeReceipt(done=True, error="Broker: Message size too large")
-    tracker.add(17, FakeReceipt(done=True))
-    tracker.add(18, late)
-    tracker.add(19, FakeReceipt(done=True))
-    assert tracker.finish() == 16  # never past a failed event
-    assert tracker.failed == "Broker: Message size too large"
-
-
-def test_a_chunk_of_rejects_only_advances_at_once() -> None:
-    tracker = AckTracker()
-    tracker.settle(1)
-    tracker.settle(2)
-    assert tracker.finish() == 2
 
 
 def test_the_rate_limiter_holds_the_count_to_the_rate() -> None:

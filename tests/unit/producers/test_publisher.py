@@ -32,8 +32,8 @@ def offline() -> Iterator[Any]:
     """A factory of broker-less publishers; each is drained at teardown so none outlives its test."""
     made: list[Publisher] = []
 
-    def make(config: dict[str, Any], backpressure_timeout_s: float = 0.2) -> Publisher:
-        publisher = Publisher(config, backpressure_timeout_s=backpressure_timeout_s)
+    def make(config: dict[str, Any], backpressure_timeout_s: float = 0.2, **options: Any) -> Publisher:
+        publisher = Publisher(config, backpressure_timeout_s=backpressure_timeout_s, **options)
         made.append(publisher)
         return publisher
 
@@ -79,6 +79,36 @@ def test_fire_and_forget_failures_are_raised_by_flush(offline: Any) -> None:
     assert raised.value.reasons == ("Local: Message timed out", "Local: Message timed out")
     assert publisher.failed == ()
     publisher.flush(timeout=5)  # reported once
+
+
+def test_sent_messages_report_only_their_failures_by_flush(offline: Any) -> None:
+    publisher = offline(FAILS_FAST, receipts=False, label=lambda value: f"event-{value.decode()}")
+    publisher.send("events", b"a", b"1")
+    publisher.send("events", b"b", b"2")
+    with pytest.raises(DeliveryError, match="2 events were not delivered") as raised:
+        publisher.flush(timeout=10)
+    assert sorted(raised.value.event_ids) == ["event-1", "event-2"]
+    assert raised.value.reasons == ("Local: Message timed out", "Local: Message timed out")
+    publisher.flush(timeout=5)  # reported once
+    with pytest.raises(ConfigError, match="receipts=False"):
+        publisher.publish("events", b"a", b"3", event_id="e3")  # its receipt would never settle
+
+
+def test_send_beside_publish_names_a_failure_by_its_key(offline: Any) -> None:
+    publisher = offline(FAILS_FAST)
+    receipt = publisher.publish("events", b"a", b"1", event_id="e1")
+    publisher.send("events", b"sales/daily", b"2")
+    with pytest.raises(DeliveryError) as raised:
+        publisher.flush(timeout=10)
+    assert sorted(raised.value.event_ids) == ["e1", "message with key 'sales/daily'"]
+    assert receipt.done
+
+
+def test_send_waits_for_room_then_raises_queue_full(offline: Any) -> None:
+    publisher = offline({**NEVER_FAILS, "queue.buffering.max.messages": 1}, receipts=False, label=bytes.decode)
+    publisher.send("events", b"a", b"e1")
+    with pytest.raises(QueueFullError, match="event e2 not published: the local produce queue stayed full"):
+        publisher.send("events", b"a", b"e2")
 
 
 def test_result_times_out_while_the_message_is_still_queued(offline: Any) -> None:
