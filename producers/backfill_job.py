@@ -160,6 +160,7 @@ def _backfill(job: FileJob, shared: Shared, result: FileResult) -> None:
     convert = RecordConverter(
         source, EventEncoder(codec, source="backfill"), content_hash, default_type=job.event_type, mapping=job.mapping
     ).convert
+
     # Receipt-free: only failures are reported, and each checkpoint's flush is the barrier that says
     # every record before it is acknowledged.
     def event_id(value: bytes) -> str:  # what a failure report names

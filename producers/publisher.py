@@ -212,16 +212,27 @@ class Publisher:
         self._produced()
         return receipt
 
-    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
-        """Queue one message without a receipt: its failure, if any, is raised by the next ``flush`` or
-        ``close`` (as ``DeliveryError``, labelled as the constructor's ``label`` says). A full queue and
-        a refused message raise as in ``publish``."""
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+    ) -> None:
+        """Queue one message without a receipt. Without ``on_delivery``, its failure, if any, is raised
+        by the next ``flush`` or ``close`` (as ``DeliveryError``, labelled as the constructor's ``label``
+        says). With it, ``on_delivery(error, message)`` is told its fate instead, from the thread serving
+        delivery reports; one callback may serve many messages (on a ``receipts=False`` publisher it
+        hears of failures only). A full queue and a refused message raise as in ``publish``."""
         if self._closed:
             raise PublisherClosedError(f"message to {topic} not sent: the publisher is closed")
         try:
-            self._produce(topic, value, key)
+            if on_delivery is None:
+                self._produce(topic, value, key)
+            else:
+                self._produce(topic, value, key, on_delivery=on_delivery)
         except BufferError:
-            self._produce_when_room(topic, key, value, None, None, self._name(key, value))
+            self._produce_when_room(topic, key, value, None, on_delivery, self._name(key, value))
         except KafkaException as exc:
             self._note_fatal(exc)
             raise _refused(exc, self._name(key, value), topic) from exc

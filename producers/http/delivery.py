@@ -3,11 +3,13 @@ to the loop without blocking it, within a bounded wait.
 
 A request's events are produced at once (never blocking: a full local queue is ``QueueFullError`` at
 once, i.e. 503). Delivery reports are served on the event loop itself: ``publish`` polls once a request's
-events are produced, and a pump task polls every millisecond while events are in flight. So the receipts' callback
-(``_on_settled``) runs on the loop and completes the request's future directly, with no thread handing
-reports over (and no lock, no GIL ping-pong per report). A request answers when all its events settled
-or after ``http_publish_timeout_s`` (librdkafka's ``message.timeout.ms`` is the same, so an event given up
-on here is also given up on by the producer).
+events are produced, and a pump task polls every millisecond while events are in flight. A request's
+``_Waiter`` is the delivery callback of all its events (no object per event): it counts them down on the
+loop and completes the request's future directly, with no thread handing reports over (and no lock, no
+GIL ping-pong per report). A request answers when all its events settled or after
+``http_publish_timeout_s`` (librdkafka's ``message.timeout.ms`` is the same, so an event given up on here
+is also given up on by the producer; should the wait end first, every event not yet known failed is
+answered as not acknowledged, since a count does not say which ones arrived).
 
 A probe thread asks the broker for metadata every second: while it cannot be reached, requests fail at
 once with 503 instead of waiting out the timeout. The publisher is replaced when it turned fatal, when
@@ -25,16 +27,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient
 
 from producers.encoder import Encoded
-from producers.exceptions import DeliveryError, PublishError, QueueFullError
+from producers.exceptions import PublishError, QueueFullError
 from producers.http.exceptions import BrokerUnavailableError, NotAcknowledgedError
-from producers.publisher import Publisher, Receipt
+from producers.publisher import Publisher
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,14 +51,41 @@ _PUMP_IDLE_S = 0.05  # and this often otherwise (error and log callbacks)
 
 @dataclass(slots=True, eq=False)
 class _Waiter:
-    """One request's events in flight."""
+    """One request's events in flight, and their delivery callback (``settled``)."""
 
     future: asyncio.Future[None]
     results: list[PublishError | None]
+    events: Sequence[Encoded]
+    delivery: Delivery
     deadline: float = 0.0
-    receipts: list[Receipt] = field(default_factory=list)
     pending: int = 0
     producing: bool = True  # the wait cannot end before every event is produced, even if all so far settled
+    _positions: dict[bytes, list[int]] | None = None  # message value -> its indexes, built at the first failure
+
+    def settled(self, err: KafkaError | None, msg: Message) -> None:
+        """A message settled (on the loop: only the loop polls while it runs)."""
+        self.pending -= 1
+        if err is not None and not self.future.done():
+            index = self._index_of(msg.value() or b"")
+            if index is not None:
+                self.results[index] = self.delivery._not_acknowledged(str(err.str()))
+        if self.pending == 0 and not self.producing and not self.future.done():
+            self.future.set_result(None)
+
+    def _index_of(self, value: bytes) -> int | None:
+        """Which event a failed message was: found by its bytes (each carries its own event id)."""
+        if self._positions is None:
+            self._positions = {}
+            for index, event in enumerate(self.events):
+                self._positions.setdefault(event.value, []).append(index)
+        indexes = self._positions.get(value)
+        return indexes.pop() if indexes else None
+
+    def give_up(self, reason: str) -> None:
+        """The wait ended with events unsettled: every event not known failed is answered ``reason``."""
+        if self.pending > 0:
+            failure = NotAcknowledgedError(reason)
+            self.results[:] = [failure if r is None else r for r in self.results]
 
 
 class Delivery:
@@ -78,8 +107,7 @@ class Delivery:
         self._observe = observe_latency
         self._publisher: Publisher | None = None
         self._retired: list[tuple[Publisher, float]] = []
-        self._waiting: dict[Receipt, tuple[_Waiter, int]] = {}
-        self._deadlines: deque[_Waiter] = deque()  # in deadline order: every wait is as long
+        self._deadlines: deque[_Waiter] = deque()  # the requests waiting, in deadline order: every wait is as long
         self._pump_task: asyncio.Task[None] | None = None
         self._busy = asyncio.Event()
         self._stop = threading.Event()
@@ -91,7 +119,7 @@ class Delivery:
 
     @property
     def in_flight(self) -> int:
-        return len(self._waiting)
+        return sum(waiter.pending for waiter in self._deadlines if not waiter.future.done())
 
     def start(self) -> None:
         self._publisher = Publisher(self._config, backpressure_timeout_s=0.0)
@@ -107,11 +135,10 @@ class Delivery:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump_task
         for waiter in self._deadlines:  # a request still waiting is answered as timed out
-            self._give_up(waiter)
             if not waiter.future.done():
+                waiter.give_up(self._timed_out)
                 waiter.future.set_result(None)
-        self._deadlines.clear()
-        self._waiting.clear()  # every request has been answered; late reports have nobody to tell
+        self._deadlines.clear()  # every request has been answered; late reports have nobody to tell
         publishers = [p for p, _ in self._retired] + ([self._publisher] if self._publisher else [])
         self._publisher, self._retired = None, []
         await asyncio.to_thread(self._close, publishers, timeout)
@@ -146,32 +173,28 @@ class Delivery:
             publisher = self._current()
         except BrokerUnavailableError as exc:
             return [exc] * len(events)
-        waiter = _Waiter(asyncio.get_running_loop().create_future(), results)
+        waiter = _Waiter(asyncio.get_running_loop().create_future(), results, events, self)
         started = time.perf_counter()
-        hook, topic, waiting = self._on_settled, self._topic, self._waiting
+        settled, topic, send = waiter.settled, self._topic, publisher.send
         for index, event in enumerate(events):
             if index and index % _CHUNK == 0:
                 await asyncio.sleep(0)  # a large batch must not starve the other requests
+            waiter.pending += 1  # before the send: its report may be served within it
             try:
-                receipt = publisher.publish(topic, event.key, event.value, event_id=event.event_id, on_settled=hook)
+                send(topic, event.key, event.value, settled)
             except QueueFullError as exc:
+                waiter.pending -= 1
                 full = BrokerUnavailableError(f"Event not stored: the producer queue is full ({exc.queued} queued)")
                 results[index:] = [full] * (len(events) - index)
                 break
             except PublishError as exc:
+                waiter.pending -= 1
                 results[index] = exc
-                continue
-            if receipt.done:  # settled (failed) inside publish's own poll, before it could be registered
-                results[index] = self._failed(receipt) if receipt.error is not None else None
-                continue
-            waiting[receipt] = (waiter, index)
-            waiter.receipts.append(receipt)
-            waiter.pending += 1
         waiter.producing = False
         if waiter.pending:
             try:
                 publisher.poll(0)  # reports already in: a request the broker answers at once ends here
-            except PublishError as exc:  # a fatal producer: its receipts settle, it is replaced for the next
+            except PublishError as exc:  # a fatal producer: its messages settle, it is replaced for the next
                 log.warning("polling the HTTP API producer: %s", exc)
         if waiter.pending:
             self._busy.set()
@@ -180,7 +203,7 @@ class Delivery:
             self._deadlines.append(waiter)
             await waiter.future
             if waiter.pending:  # the deadline passed
-                self._give_up(waiter)
+                waiter.give_up(self._timed_out)
             if self._observe is not None:
                 self._observe(time.perf_counter() - started)
         return results
@@ -200,34 +223,16 @@ class Delivery:
             publisher = self._publisher = Publisher(self._config, backpressure_timeout_s=0.0)
         return publisher
 
-    def _on_settled(self, receipt: Receipt) -> None:
-        """A message settled (on the loop: only the loop polls while it runs)."""
-        entry = self._waiting.pop(receipt, None)
-        if entry is None:
-            return  # its request gave up waiting, or it settled before it was registered
-        waiter, index = entry
-        if receipt.error is not None:
-            waiter.results[index] = self._failed(receipt)
-        waiter.pending -= 1
-        if waiter.pending == 0 and not waiter.producing and not waiter.future.done():
-            waiter.future.set_result(None)
+    @property
+    def _timed_out(self) -> str:
+        return f"Event not stored: the broker did not acknowledge it within {self._wait_s:g}s"
 
-    def _failed(self, receipt: Receipt) -> NotAcknowledgedError:
+    def _not_acknowledged(self, reason: str) -> NotAcknowledgedError:
         if self.reachable and time.monotonic() - self._replaced_at > self._wait_s:
             # The broker answers, yet this producer could not deliver: e.g. an idempotent producer whose
             # producer id a restarted memory-only broker forgot retries that id forever.
-            self._stale = f"an event was not delivered while the broker was reachable ({receipt.error})"
-        with contextlib.suppress(DeliveryError):
-            receipt.result(0)  # marks the failure as reported, so closing the publisher does not raise it again
-        return NotAcknowledgedError(f"Event not stored: the broker did not acknowledge it ({receipt.error})")
-
-    def _give_up(self, waiter: _Waiter) -> None:
-        for receipt in waiter.receipts:
-            entry = self._waiting.pop(receipt, None)
-            if entry is not None:
-                waiter.results[entry[1]] = NotAcknowledgedError(
-                    f"Event not stored: the broker did not acknowledge it within {self._wait_s:g}s"
-                )
+            self._stale = f"an event was not delivered while the broker was reachable ({reason})"
+        return NotAcknowledgedError(f"Event not stored: the broker did not acknowledge it ({reason})")
 
     async def _pump(self) -> None:
         while True:
@@ -238,7 +243,7 @@ class Delivery:
                 self._serve_retired()
             if self._deadlines:
                 self._expire()
-            if self._waiting:
+            if self._deadlines:
                 await asyncio.sleep(_PUMP_BUSY_S)
                 continue
             self._busy.clear()
