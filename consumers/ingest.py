@@ -256,8 +256,12 @@ class IngestHandler:
 
     def _outcome(self, batch: Sequence[Message], staged: _Staged, verdicts: dict[int, tuple[int, int]]) -> Outcome:
         """Dead letters for the rejected, ``accepted`` for the NEW and REDELIVERED, in batch order."""
-        outbound: list[Outbound] = []
         accepted, rejected, metrics = self._accepted, staged.rejected, self.metrics
+        if not rejected and not verdicts:  # every event new: the whole batch goes on
+            metrics.ingested += len(batch)
+            return Outcome(forward=batch, forward_topic=accepted)
+        outbound: list[Outbound] = []
+        forward: list[Message] = []
         new = (0, ingest_sql.NEW)
         for position, message in enumerate(batch):
             error = rejected.get(position)
@@ -273,5 +277,5 @@ class IngestHandler:
                 metrics.ingested += 1
             else:
                 metrics.redelivered += 1
-            outbound.append(Outbound(accepted, message.key(), message.value() or b""))
-        return Outcome(outbound)
+            forward.append(message)
+        return Outcome(outbound, forward, accepted)

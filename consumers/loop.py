@@ -50,9 +50,12 @@ class Outbound:
 
 @dataclass(slots=True)
 class Outcome:
-    """What a handler made of a batch: messages to publish (accepted events, dead letters)."""
+    """What a handler made of a batch: messages to publish (accepted events, dead letters), and messages
+    of the batch to publish again as they came, key and value, to ``forward_topic`` (no object each)."""
 
     outbound: list[Outbound] = field(default_factory=list)
+    forward: Sequence[Message] = ()
+    forward_topic: str = ""
 
 
 class BatchHandler(Protocol):
@@ -189,17 +192,20 @@ class ConsumerLoop:
         messages = self._consumer.consume(room, timeout)
         if self._gained:
             self._tell_gained()
-        for message in messages:
-            error = message.error()
-            if error is None:
-                if not self._batch:
-                    deadline = time.monotonic() + self._max_seconds
-                self._batch.append(message)
-            elif error.code() != KafkaError._PARTITION_EOF:
-                self.metrics.last_error = str(error)
-                if error.fatal():
-                    raise ConsumerError(f"fatal Kafka error: {error}")
-                log.warning("kafka: %s", error)
+        if not messages:
+            return deadline
+        if not self._batch:
+            deadline = time.monotonic() + self._max_seconds
+        good = [message for message in messages if message.error() is None]
+        self._batch += good
+        if len(good) < len(messages):
+            for message in messages:
+                error = message.error()
+                if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                    self.metrics.last_error = str(error)
+                    if error.fatal():
+                        raise ConsumerError(f"fatal Kafka error: {error}")
+                    log.warning("kafka: %s", error)
         return deadline
 
     def _flush(self, stop: threading.Event, *, final: bool = False) -> None:
@@ -226,7 +232,7 @@ class ConsumerLoop:
 
     def _complete(self, batch: list[Message], outcome: Outcome, started: float, *, asynchronous: bool) -> None:
         """Publish what the handler returned, then commit: offsets move only after both succeeded."""
-        self._publish(outcome.outbound)
+        self._publish(outcome)
         self._commit(batch, asynchronous=asynchronous)
         self.metrics.state = "running"
         self.metrics.batches += 1
@@ -273,35 +279,53 @@ class ConsumerLoop:
             if assignment:
                 self._consumer.resume(assignment)
 
-    def _publish(self, outbound: list[Outbound]) -> None:
-        if not outbound:
+    def _publish(self, outcome: Outcome) -> None:
+        if not outcome.outbound and not outcome.forward:
             return
         failures = self._delivery_failures
         failures.clear()
         produce = self._producer.produce
-        for item in outbound:
-            while True:
-                try:
-                    if item.headers is None:
-                        produce(item.topic, item.value, item.key)
-                    else:
-                        produce(item.topic, item.value, item.key, headers=_kafka_headers(item.headers))
-                    break
-                except BufferError:
-                    self._producer.poll(0.05)
+        for item in outcome.outbound:
+            headers = _kafka_headers(item.headers)
+            try:
+                produce(item.topic, item.value, item.key, headers=headers)
+            except BufferError:
+                self._produce_when_room(item.topic, item.value, item.key, headers)
+        topic = outcome.forward_topic
+        for message in outcome.forward:
+            try:
+                produce(topic, message.value(), message.key())
+            except BufferError:
+                self._produce_when_room(topic, message.value(), message.key(), None)
         remaining = self._producer.flush(60)
         if remaining or failures:
             # offsets stay uncommitted: the batch is redelivered, and dedup keeps it single
             raise ConsumerError(f"could not publish {remaining + len(failures)} messages: {failures[:3]}")
+
+    def _produce_when_room(self, topic: str, value: bytes | None, key: bytes | None, headers: Any) -> None:
+        while True:
+            self._producer.poll(0.05)  # serves delivery reports: the queue drains
+            try:
+                self._producer.produce(topic, value, key, headers=headers)
+                return
+            except BufferError:
+                continue
 
     def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None:
             self._delivery_failures.append(str(err))
 
     def _commit(self, batch: list[Message], *, asynchronous: bool) -> None:
+        # A partition's messages come in offset order, so its last one in the batch has the offset to
+        # commit: read from the end, until every assigned partition has been met.
         positions: dict[tuple[str, int], int] = {}
-        for message in batch:
-            positions[(message.topic() or "", message.partition() or 0)] = (message.offset() or 0) + 1
+        wanted = len(self._assigned)
+        for message in reversed(batch):
+            where = (message.topic() or "", message.partition() or 0)
+            if where not in positions:
+                positions[where] = (message.offset() or 0) + 1
+                if len(positions) >= wanted and all(p in positions for p in self._assigned):
+                    break
         offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items() if (t, p) in self._assigned]
         if not offsets:
             return

@@ -190,8 +190,9 @@ def _backfill(job: FileJob, shared: Shared, result: FileResult) -> None:
     gc.freeze()  # what exists before the loop outlives it: no collection needs to look at it
     thresholds = gc.get_threshold()
     gc.set_threshold(_GC_YOUNG, *thresholds[1:])
+    records = source.records(start)
     try:
-        for position, line, payload in source.records(start):
+        for position, line, payload in records:
             n += 1
             try:
                 _event_id, key, value = convert(position, payload)
@@ -224,6 +225,7 @@ def _backfill(job: FileJob, shared: Shared, result: FileResult) -> None:
         else:
             exhausted = True
     finally:
+        records.close()  # the file now, also when the loop ended early
         gc.set_threshold(*thresholds)
         gc.unfreeze()
         result.published, result.rejected, result.skipped = published, rejected, source.skipped

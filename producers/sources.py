@@ -22,7 +22,7 @@ import csv
 import gzip
 import io
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import IO, Any, ClassVar, cast
 
@@ -82,7 +82,7 @@ class Source:
         self._raw: IO[bytes] | None = None
         self._finished = False
 
-    def records(self, after: int = 0) -> Iterator[tuple[int, int, Any]]:
+    def records(self, after: int = 0) -> Generator[tuple[int, int, Any], None, None]:
         raise NotImplementedError
 
     def parse(self, payload: Any) -> Mapping[str, Any]:
@@ -132,7 +132,7 @@ def _stream_errors(*more: type[BaseException]) -> tuple[type[BaseException], ...
 class JsonLinesSource(Source):
     """One JSON object per line; blank lines are not records. Position = line number."""
 
-    def records(self, after: int = 0) -> Iterator[tuple[int, int, Any]]:
+    def records(self, after: int = 0) -> Generator[tuple[int, int, Any], None, None]:
         lineno = 0
         stream = self._open()
         try:
@@ -174,7 +174,7 @@ class CsvSource(Source):
         super().__init__(path, compression)
         self.header: list[str] = []
 
-    def records(self, after: int = 0) -> Iterator[tuple[int, int, Any]]:
+    def records(self, after: int = 0) -> Generator[tuple[int, int, Any], None, None]:
         row_number, line = 0, 0
         text = io.TextIOWrapper(self._open(), encoding="utf-8-sig", newline="")
         delimiter = "\t" if ".tsv" in [s.lower() for s in self.path.suffixes] else ","
@@ -219,7 +219,7 @@ class ParquetSource(Source):
     rows = 0  # in the file, known once reading starts
     _rows_read = 0
 
-    def records(self, after: int = 0) -> Iterator[tuple[int, int, Any]]:
+    def records(self, after: int = 0) -> Generator[tuple[int, int, Any], None, None]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -277,7 +277,7 @@ class AvroSource(Source):
     unit = "row"
     json_text = True
 
-    def records(self, after: int = 0) -> Iterator[tuple[int, int, Any]]:
+    def records(self, after: int = 0) -> Generator[tuple[int, int, Any], None, None]:
         import fastavro
 
         position = 0

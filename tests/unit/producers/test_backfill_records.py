@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -49,7 +50,8 @@ def jsonl(tmp_path: Path, *records: dict[str, Any], name: str = "e.jsonl") -> So
 
 
 def convert_all(conv: RecordConverter, source: Source) -> list[Any]:
-    return [conv.convert(position, payload) for position, _, payload in source.records()]
+    with contextlib.closing(source.records()) as records:  # the file closes even when a record raises
+        return [conv.convert(position, payload) for position, _, payload in records]
 
 
 def test_event_ids_are_uuid5_of_the_content_hash_and_position() -> None:
