@@ -154,6 +154,8 @@ class ConsumerLoop:
         self._retryable = retryable
         self._max_rows = max_rows or settings.ingest_batch_max_rows
         self._max_seconds = max_seconds or settings.ingest_batch_max_seconds
+        self._idle_close = settings.ingest_batch_idle_seconds
+        self._last_arrival = 0.0  # when a consume last returned messages
         self._dlq = settings.topics.dlq
         self._idle_seconds = idle_seconds  # longest wait for a first message: a floor on latency
         conf = {**settings.consumer_config(group_id), **(consumer_overrides or {})}
@@ -176,14 +178,19 @@ class ConsumerLoop:
         try:
             deadline = 0.0
             while not stop.is_set():
-                timeout = max(0.0, deadline - time.monotonic()) if self._batch else self._idle_seconds
+                timeout = max(0.0, self._closes(deadline) - time.monotonic()) if self._batch else self._idle_seconds
                 deadline = self._gather(timeout, deadline)
-                if self._batch and (len(self._batch) >= self._max_rows or time.monotonic() >= deadline):
+                if self._batch and (len(self._batch) >= self._max_rows or time.monotonic() >= self._closes(deadline)):
                     self._flush(stop)
             self._flush(stop, final=True)
         finally:
             self.metrics.state = "stopped"
             self._close()
+
+    def _closes(self, deadline: float) -> float:
+        """When the batch closes short of its size: at its ``deadline``, or once no message came for
+        ``ingest_batch_idle_seconds`` (the end of a burst need not wait out the deadline)."""
+        return min(deadline, self._last_arrival + self._idle_close)
 
     def _gather(self, timeout: float, deadline: float) -> float:
         """Consume into the batch (up to its room, waiting at most ``timeout``); returns the batch's
@@ -194,6 +201,7 @@ class ConsumerLoop:
             self._tell_gained()
         if not messages:
             return deadline
+        self._last_arrival = time.monotonic()
         if not self._batch:
             deadline = time.monotonic() + self._max_seconds
         good = [message for message in messages if message.error() is None]

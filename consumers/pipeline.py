@@ -57,7 +57,7 @@ class PipelinedLoop(ConsumerLoop):
                     if self._retry is not None and now >= self._retry_at:
                         self._submit(self._retry)
                         self._retry = None
-                    elif self._retry is None and self._batch and (self._full() or now >= deadline):
+                    elif self._retry is None and self._batch and (self._full() or now >= self._closes(deadline)):
                         self._submit(self._batch)
                         self._batch = []
                 if done is not None:  # published and committed while ClickHouse works on the next batch
@@ -71,7 +71,7 @@ class PipelinedLoop(ConsumerLoop):
                 if self._inflight is not None or self._retry is not None:
                     timeout = 0.02  # come back soon to collect the batch in flight
                 elif self._batch:
-                    timeout = max(0.0, deadline - now)
+                    timeout = max(0.0, self._closes(deadline) - now)
                 else:
                     timeout = self._idle_seconds
                 deadline = self._gather(timeout, deadline)

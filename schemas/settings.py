@@ -70,6 +70,9 @@ class Settings(BaseModel):
     ingest_group_id: str = "assetpipe-ingest"
     ingest_batch_max_rows: int = Field(100_000, ge=1)
     ingest_batch_max_seconds: float = Field(1.0, gt=0)
+    ingest_batch_idle_seconds: float = Field(
+        0.25, gt=0, description="a batch also closes once no message came for this long (the stream paused or ended)"
+    )
     ingest_key_filter_bits: int = Field(
         16, ge=0, le=64, description="bits a stored dedup key in the ingest worker's key filter; 0: no filter"
     )

@@ -297,3 +297,18 @@ def test_the_accepted_stream_keeps_each_assets_order_across_batches(
     for asset, published in versions.items():
         assert published == sorted(published), f"{asset}: accepted out of order"
     assert db_count(warehouse, settings, f"data_version LIKE '{run}-%'") == n
+
+
+def test_a_quiet_stream_closes_the_batch_before_its_time_bound(
+    settings_factory: Callable[..., Settings], warehouse: Warehouse
+) -> None:
+    """The end of a burst is written once the partitions are quiet, not when the time bound runs out."""
+    settings = settings_factory(ingest_batch_max_seconds=600.0, ingest_batch_idle_seconds=0.2)
+    with running_worker(settings, warehouse) as worker:
+        wait_until(lambda: worker.metrics.state == "running", 60, "the worker running")
+        with Reporter(settings=settings) as reporter:
+            for i in range(50):
+                reporter.report_materialization(f"quiet/a{i % 5}")
+        wait_until(lambda: worker.status()["ingested"] >= 50, 120, "the burst written, long before 600 s")
+        assert worker.status()["batches"] >= 1
+    assert db_count(warehouse, settings, "asset_key LIKE 'quiet/%'") == 50
