@@ -53,27 +53,35 @@ class IngestMetrics:
     looked_up: int = 0  # keys looked up in asset_event_keys (the key filter could not rule them out)
 
 
-def batch_token(batch: Sequence[Message]) -> str:
+def batch_token(batch: Sequence[Message], spans: Mapping[tuple[str, int], Sequence[int]] | None = None) -> str:
     """Deterministic for the same messages: ``topic/partition:first-last`` ranges with the bytes of each
     range's first and last message, hashed. The bytes tell a topic deleted and created again (its
     offsets start over) from the one that was: with offsets alone, its first batches would carry the
-    tokens of batches already written, and ClickHouse would drop them as repeats."""
-    ranges: dict[tuple[str, int], list[Any]] = {}
-    for message in batch:
-        offset = message.offset() or 0
-        span = ranges.get((message.topic() or "", message.partition() or 0))
-        if span is None:
-            ranges[(message.topic() or "", message.partition() or 0)] = [offset, offset, message, message]
-        elif offset < span[0]:
-            span[0], span[2] = offset, message
-        elif offset > span[1]:
-            span[1], span[3] = offset, message
+    tokens of batches already written, and ClickHouse would drop them as repeats. ``spans``: where each
+    (topic, partition) starts and ends in the batch, (first position, last position), if known."""
+    if spans is None:
+        spans = message_spans(batch)
     digest = hashlib.sha256()
-    for (topic, partition), (first, last, first_message, last_message) in sorted(ranges.items(), key=lambda r: r[0]):
-        digest.update(f"{topic}/{partition}:{first}-{last},".encode())
+    for (topic, partition), (first, last) in sorted(spans.items()):
+        first_message, last_message = batch[first], batch[last]
+        digest.update(f"{topic}/{partition}:{first_message.offset() or 0}-{last_message.offset() or 0},".encode())
         digest.update(hashlib.sha256(first_message.value() or b"").digest())
         digest.update(hashlib.sha256(last_message.value() or b"").digest())
     return digest.hexdigest()
+
+
+def message_spans(batch: Sequence[Message]) -> dict[tuple[str, int], list[int]]:
+    """(topic, partition) -> [position of its first message, of its last] (a partition's messages come
+    in offset order)."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for position, message in enumerate(batch):
+        where = (message.topic() or "", message.partition() or 0)
+        span = spans.get(where)
+        if span is None:
+            spans[where] = [position, position]
+        else:
+            span[1] = position
+    return spans
 
 
 @dataclass(slots=True)
@@ -84,6 +92,7 @@ class _Staged:
     decode_all: bool = False  # every message read by Python
     positions: list[int] = field(default_factory=list)  # batch positions staged, in order
     containers: dict[str, bytes] = field(default_factory=dict)  # event type -> its object container
+    spans: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # see ``message_spans``
     records: dict[int, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # decoded in Python
     rejected: dict[int, AssetpipeError] = field(default_factory=dict)
     decoded: int = 0  # messages Python decoded (counted once the batch is written)
@@ -151,7 +160,7 @@ class IngestHandler:
         where = "" if python_rows else f" WHERE verdict != {ingest_sql.NEW}"
         sql = f"SELECT i, dedup_key, verdict FROM {VERDICTS}{where}"
         verdicts = {int(i): (int(key), int(v)) for i, key, v in warehouse.query(sql).rows}
-        token = batch_token(batch)
+        token = batch_token(batch, staged.spans)
         # optimize_on_insert off: the verdicts leave no two rows of one identity in the batch, so the
         # Replacing engines' merge of the inserted block would only cost time (half the insert's)
         warehouse.command(
@@ -183,25 +192,39 @@ class IngestHandler:
 
     def _frame(self, batch: Sequence[Message], *, decode_all: bool) -> _Staged:
         """Each message's Avro body with its trailer, in one object container per event type
-        (``decode_all``: every message read by Python, as when the bytes fooled the fast path)."""
+        (``decode_all``: every message read by Python, as when the bytes fooled the fast path). Notes
+        each partition's span in the batch on the way (``batch_token`` needs them)."""
         staged = _Staged(new_nonce(), decode_all)
-        headers = {} if decode_all else self._codec.current_headers()
         pieces: dict[str, list[bytes]] = {t: [] for t in EVENT_TYPE_CODES}
+        headers = {} if decode_all else self._codec.current_headers()
+        # a current header -> (where the body starts, the type's code, the extend of its pieces)
+        framing = {h: (at, EVENT_TYPE_CODES[t], pieces[t].extend) for h, (t, at) in headers.items() if t in pieces}
         pack, nonce, max_bytes = TRAILER.pack, staged.nonce, self._max_bytes
+        staged_at = staged.positions.append
+        spans = staged.spans
+        topic = (batch[0].topic() or "") if batch else ""
+        span: list[int] = []
+        last_partition = -1
         for position, message in enumerate(batch):
             value = message.value() or b""
-            current = headers.get(value[:10])  # single-object: marker + fingerprint
-            if current is None:
-                current = headers.get(value[:5])  # Confluent: magic + schema id
+            partition = message.partition() or 0
+            if partition != last_partition or message.topic() != topic:
+                topic = message.topic() or ""
+                span = spans.setdefault((topic, partition), [position, position])
+                last_partition = partition
+            span[1] = position
+            how = framing.get(value[:10])  # single-object: marker + fingerprint
+            if how is None:
+                how = framing.get(value[:5])  # Confluent: magic + schema id
             if len(value) > max_bytes:
                 try:
                     validate_size(len(value), max_bytes)
                 except AssetpipeError as exc:
                     staged.rejected[position] = exc
                 continue
-            if current is not None:
-                event_type, start = current
-                body = value[start:]
+            if how is not None:
+                start, code, extend = how
+                extend((value[start:], pack(nonce, position, partition, message.offset() or 0, code)))
             else:
                 record = self._python_record(staged, message, position)
                 if record is None:
@@ -213,10 +236,9 @@ class IngestHandler:
                 except AssetpipeError as exc:
                     staged.rejected[position] = exc
                     continue
-            code = EVENT_TYPE_CODES[event_type]
-            trailer = pack(nonce, position, message.partition() or 0, message.offset() or 0, code)
-            pieces[event_type] += (body, trailer)
-            staged.positions.append(position)
+                code = EVENT_TYPE_CODES[event_type]
+                pieces[event_type] += (body, pack(nonce, position, partition, message.offset() or 0, code))
+            staged_at(position)
         staging = self._staging
         staged.containers = {t: staging.container(t, p, len(p) // 2) for t, p in pieces.items() if p}
         return staged
