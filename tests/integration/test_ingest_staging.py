@@ -26,6 +26,8 @@ from schemas.codec import Codec
 from schemas.errors import ValidationError
 from schemas.metadata import to_text
 from schemas.model import build_record
+from schemas.ops import RunRequest
+from schemas.run_request import run_request_record
 from schemas.settings import Settings
 from schemas.validation import validate_record
 from tests.integration.helpers import wait_until
@@ -301,3 +303,18 @@ def test_a_worker_of_two_consumers_shares_the_partitions_and_writes_once(
     assert [c.loop.metrics.consumed > 0 for c in worker.consumers] == [True, True]
     assert worker.status()["ingested"] == len(records) and worker.status()["consumers"] == 2
     assert len(stored_metadata(warehouse, [r["event_id"] for r in records])) == len(records)
+
+
+def test_a_run_request_on_the_events_topic_goes_to_the_dlq(
+    handler: IngestHandler, settings: Settings, codec: Codec
+) -> None:
+    """A message framed with another current schema of the contract than an asset event's (a RunRequest
+    published to the wrong topic) is read in Python and dead-lettered; the events beside it are ingested."""
+    stray = run_request_record(RunRequest(run_key="k"), run_id="r1", job_name="j", code_location="c")
+    events = [build_record("materialization", ["stray", f"n{i}"], source="sdk", host="h") for i in range(3)]
+    values = [codec.encode("materialization", events[0]), codec.encode("run_request", stray)]
+    values += [codec.encode("materialization", e) for e in events[1:]]
+    outcome = handler.handle_messages(as_messages(values))
+    dead = [o for o in outcome.outbound if o.topic == settings.topics.dlq]
+    assert [dict(o.headers or [])["source_offset"] for o in dead] == [b"1"]
+    assert handler.metrics.ingested == 3
