@@ -201,11 +201,12 @@ class ConsumerLoop:
             self._tell_gained()
         if not messages:
             return deadline
-        self._last_arrival = time.monotonic()
-        if not self._batch:
-            deadline = time.monotonic() + self._max_seconds
         good = [message for message in messages if message.error() is None]
-        self._batch += good
+        if good:
+            now = self._last_arrival = time.monotonic()
+            if not self._batch:
+                deadline = now + self._max_seconds
+            self._batch += good
         if len(good) < len(messages):
             for message in messages:
                 error = message.error()

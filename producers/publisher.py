@@ -15,9 +15,10 @@ How nothing is lost:
 Delivery reports are served by whichever thread calls ``publish``/``flush``/``Receipt.result`` (librdkafka
 calls back from ``poll``); the publisher may be shared between threads.
 
-Bulk publishing (a backfill): ``send`` queues a message without a receipt; only its failure is reported
-(by the next ``flush``), and ``flush`` is the barrier that says every message sent before it is
-acknowledged. A publisher built with ``receipts=False`` asks librdkafka for failure reports only
+Publishing without a receipt per message: ``send`` queues a message and either reports only its failure
+(by the next ``flush``, the barrier that says every message sent before it is acknowledged: a backfill)
+or tells a callback the caller gives, which may serve many messages (a request of the HTTP API). A
+publisher built with ``receipts=False`` asks librdkafka for failure reports only
 (``delivery.report.only.error``): no delivery report at all for the messages that arrive, which is most
 of what a message costs beyond its produce. Such a publisher has no ``publish``, whose receipts would
 never settle.
