@@ -233,7 +233,7 @@ class Publisher:
             else:
                 self._produce(topic, value, key, on_delivery=on_delivery)
         except BufferError:
-            self._produce_when_room(topic, key, value, None, on_delivery, self._name(key, value))
+            self._produce_when_room(topic, key, value, None, on_delivery, None)
         except KafkaException as exc:
             self._note_fatal(exc)
             raise _refused(exc, self._name(key, value), topic) from exc
@@ -348,8 +348,10 @@ class Publisher:
         value: bytes,
         headers: Headers | None,
         on_delivery: Callable[[KafkaError | None, Message], None] | None,
-        name: str,
+        event_id: str | None,
     ) -> None:
+        """Wait for room in the queue (serving delivery reports), up to the backpressure timeout. The
+        message is named only if it has to be reported: ``event_id``, else ``_name`` (which may decode it)."""
         deadline = time.monotonic() + self.backpressure_timeout_s
         extra: dict[str, Any] = {} if on_delivery is None else {"on_delivery": on_delivery}
         if headers is not None:
@@ -361,12 +363,13 @@ class Publisher:
                 return
             except BufferError as exc:
                 if time.monotonic() >= deadline:
+                    name = event_id if event_id is not None else self._name(key, value)
                     raise QueueFullError(
                         name, len(self._producer), self.backpressure_timeout_s, self._broker_error
                     ) from exc
             except KafkaException as exc:
                 self._note_fatal(exc)
-                raise _refused(exc, name, topic) from exc
+                raise _refused(exc, event_id if event_id is not None else self._name(key, value), topic) from exc
 
     def _name(self, key: bytes | None, value: bytes) -> str:
         """What a failure report calls a message ``send`` queued."""
