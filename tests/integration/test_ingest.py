@@ -309,6 +309,7 @@ def test_a_quiet_stream_closes_the_batch_before_its_time_bound(
         with Reporter(settings=settings) as reporter:
             for i in range(50):
                 reporter.report_materialization(f"quiet/a{i % 5}")
-        wait_until(lambda: worker.status()["ingested"] >= 50, 120, "the burst written, long before 600 s")
+        # consumed counts a batch once it is written, published and committed (ingested: once written)
+        wait_until(lambda: worker.status()["consumed"] >= 50, 120, "the burst committed, long before 600 s")
         assert worker.status()["batches"] >= 1
     assert db_count(warehouse, settings, "asset_key LIKE 'quiet/%'") == 50
