@@ -123,7 +123,7 @@ def main() -> None:
         thread.join()
 
         stored = warehouse.query(f"SELECT count() FROM {db}.asset_events").rows[0][0] - args.stored
-        for table in ("asset_events", "asset_metadata_numeric", "asset_event_keys"):
+        for table in ("asset_events", "asset_event_keys"):
             warehouse.command(f"OPTIMIZE TABLE {db}.{table} FINAL")
         sizes = dict(warehouse.query(
             f"SELECT table, sum(bytes_on_disk) FROM system.parts WHERE database = '{db}' AND active GROUP BY table"

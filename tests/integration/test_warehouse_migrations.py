@@ -61,7 +61,7 @@ def test_low_cardinality_keys_keep_old_rows_and_take_new_ones(old_warehouse: War
     numeric_before = old_warehouse.query(NUMERIC.format(db=db)).rows
     assert len(numeric_before) == 120  # rows, ratio, fresh of each event
 
-    assert old_warehouse.migrate() == ["0006_low_cardinality_keys", "0007_metadata_kind_enum"]
+    assert old_warehouse.migrate() == ["0006_low_cardinality_keys", "0007_metadata_kind_enum", "0008_numeric_metadata_view"]
     assert old_warehouse.migrate() == []
 
     types = dict(
@@ -94,7 +94,7 @@ def test_metadata_kind_enum_keeps_old_rows_and_takes_new_ones(old_warehouse: War
     events_before = old_warehouse.query(EVENTS.format(db=db)).rows
     assert before[0][2] == {"rows": "int", "ratio": "float", "fresh": "bool", "owner": "text"}
 
-    assert old_warehouse.migrate() == ["0007_metadata_kind_enum"]
+    assert old_warehouse.migrate() == ["0007_metadata_kind_enum", "0008_numeric_metadata_view"]
     assert old_warehouse.query(
         f"SELECT name, compression_codec FROM system.columns WHERE database = '{db}' AND table = 'asset_events' "
         "AND name = 'metadata'"
@@ -109,3 +109,27 @@ def test_metadata_kind_enum_keeps_old_rows_and_takes_new_ones(old_warehouse: War
     assert old_warehouse.query(
         f"SELECT count() FROM {db}.asset_metadata_numeric WHERE asset_key LIKE 'ops/%'"
     ).rows == [(30,)]
+
+
+@pytest.mark.parametrize("old_warehouse", [8], indirect=True)
+def test_numeric_metadata_view_gives_the_table_rows_and_new_ones(old_warehouse: Warehouse) -> None:
+    db = old_warehouse.database
+    insert_events(old_warehouse, [f"sales/t{i % 5}" for i in range(20)], 0)
+    numeric_before = old_warehouse.query(NUMERIC.format(db=db)).rows
+    assert len(numeric_before) == 60  # rows, ratio, fresh of each event, written by the materialized view
+    columns = f"SELECT name, type FROM system.columns WHERE database = '{db}' AND table = 'asset_metadata_numeric'"
+    types_before = old_warehouse.query(columns).rows
+
+    assert old_warehouse.migrate() == ["0008_numeric_metadata_view"]
+    assert old_warehouse.migrate() == []
+    assert old_warehouse.query(
+        f"SELECT name, engine FROM system.tables WHERE database = '{db}' AND name LIKE 'asset_metadata_numeric%'"
+    ).rows == [("asset_metadata_numeric", "View")]
+    assert old_warehouse.query(columns).rows == types_before
+    assert old_warehouse.query(NUMERIC.format(db=db)).rows == numeric_before
+
+    insert_events(old_warehouse, [f"ops/t{i % 3}" for i in range(10)], 1000)
+    assert old_warehouse.query(
+        f"SELECT count(), sum(value), countIf(key = 'fresh' AND value = 1) FROM {db}.asset_metadata_numeric "
+        "WHERE asset_key LIKE 'ops/%'"
+    ).rows == [(30, float(sum(i * 7 + i / 4 for i in range(10)) + 5), 5)]
