@@ -247,8 +247,14 @@ class IngestHandler:
         """Load a framed batch into the staging table; False when ClickHouse did not read exactly one row
         per message (Python then reads them all)."""
         warehouse, staging = self._warehouse, self._staging
-        for statement in staging.ddl + staging.truncate:
-            warehouse.command(statement)
+        try:
+            for statement in staging.truncate:
+                warehouse.command(statement)
+        except WarehouseUnavailableError:
+            raise
+        except WarehouseError:  # a new session, without the temporary tables yet (made once a session)
+            for statement in staging.ddl + staging.truncate:
+                warehouse.command(statement)
         for event_type, container in staged.containers.items():
             try:
                 warehouse.insert_raw(STAGE, staging.columns[event_type], container, "Avro")
