@@ -434,7 +434,7 @@ def from_text(kind: str, text: str) -> MetadataValue:
 
 
 def numeric_value(entry: Mapping[str, Any]) -> float | None:
-    """The value of a numeric entry as a float (the time-series table's value), else None."""
+    """The value of a numeric entry as a float (``asset_metadata_numeric.value``), else None."""
     if entry["kind"] in NUMERIC_KINDS:
         return float(entry["value"])
     return None
