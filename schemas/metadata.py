@@ -26,7 +26,6 @@ KINDS = (
     "asset", "table", "table_schema", "column_lineage", "code_references",
 )  # fmt: skip
 STRING_KINDS = frozenset({"text", "url", "path", "notebook_path", "md"})
-NUMERIC_KINDS = frozenset({"int", "float", "bool", "timestamp"})
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 TableValue = str | int | float | bool | None
@@ -431,10 +430,3 @@ def from_text(kind: str, text: str) -> MetadataValue:
     if kind == "json":
         return MetadataValue.json(json.loads(text))
     return from_wire({"kind": kind, "value": json.loads(text)})
-
-
-def numeric_value(entry: Mapping[str, Any]) -> float | None:
-    """The value of a numeric entry as a float (``asset_metadata_numeric.value``), else None."""
-    if entry["kind"] in NUMERIC_KINDS:
-        return float(entry["value"])
-    return None

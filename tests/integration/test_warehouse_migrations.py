@@ -61,7 +61,11 @@ def test_low_cardinality_keys_keep_old_rows_and_take_new_ones(old_warehouse: War
     numeric_before = old_warehouse.query(NUMERIC.format(db=db)).rows
     assert len(numeric_before) == 120  # rows, ratio, fresh of each event
 
-    assert old_warehouse.migrate() == ["0006_low_cardinality_keys", "0007_metadata_kind_enum", "0008_numeric_metadata_view"]
+    assert old_warehouse.migrate() == [
+        "0006_low_cardinality_keys",
+        "0007_metadata_kind_enum",
+        "0008_numeric_metadata_view",
+    ]
     assert old_warehouse.migrate() == []
 
     types = dict(
