@@ -48,8 +48,15 @@ class QueryResult:
 
 
 def insert_settings(token: str | None = None) -> dict[str, Any]:
-    """A synchronous insert (async_insert off) deduplicated by ``token``, in the tables its views feed too."""
-    settings: dict[str, Any] = {"async_insert": 0, "deduplicate_blocks_in_dependent_materialized_views": 1}
+    """A synchronous insert (async_insert off) deduplicated by ``token``, in the tables its views feed too.
+    A block may span any number of partitions (``asset_events`` has one a month): a batch of backfilled
+    history often spans more than ClickHouse's default of 100, and refusing it would stop ingestion there
+    (the server logs a warning instead)."""
+    settings: dict[str, Any] = {
+        "async_insert": 0,
+        "deduplicate_blocks_in_dependent_materialized_views": 1,
+        "throw_on_max_partitions_per_insert_block": 0,
+    }
     if token:
         settings["insert_deduplication_token"] = token
     return settings

@@ -13,6 +13,7 @@ import struct
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -318,3 +319,27 @@ def test_a_run_request_on_the_events_topic_goes_to_the_dlq(
     dead = [o for o in outcome.outbound if o.topic == settings.topics.dlq]
     assert [dict(o.headers or [])["source_offset"] for o in dead] == [b"1"]
     assert handler.metrics.ingested == 3
+
+
+def test_a_batch_of_history_over_many_months_is_written(
+    handler: IngestHandler, warehouse: Warehouse, codec: Codec
+) -> None:
+    """Backfilled history: one batch whose events fall in more months (``asset_events``' partitions) than a
+    ClickHouse insert takes by default (100), on both paths (half the events are rendered in Python)."""
+    first = datetime(2000, 1, 15, tzinfo=UTC)
+    times = [first + timedelta(days=31 * i) for i in range(300)]  # one a month, 25 years
+    records = [
+        build_record(
+            "materialization",
+            ["history", str(i)],
+            timestamp_us=int(t.timestamp()) * 1_000_000,
+            metadata={"f": 1e22 if i % 2 else 1.5},  # 1e22: rendered in Python
+            **HOST,
+        )
+        for i, t in enumerate(times)
+    ]
+    handler.handle_messages(as_messages([codec.encode("materialization", r) for r in records], topic="history"))
+    assert warehouse.query(
+        f"SELECT count(), uniqExact(toYYYYMM(timestamp)) FROM {warehouse.database}.asset_events "
+        "WHERE asset_key LIKE 'history/%'"
+    ).rows == [(300, len({(t.year, t.month) for t in times}))]
