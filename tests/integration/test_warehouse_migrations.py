@@ -3,6 +3,7 @@ when ``migrate`` brings it up to date, and goes on taking new ones."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -137,3 +138,22 @@ def test_numeric_metadata_view_gives_the_table_rows_and_new_ones(old_warehouse: 
         f"SELECT count(), sum(value), countIf(key = 'fresh' AND value = 1) FROM {db}.asset_metadata_numeric "
         "WHERE asset_key LIKE 'ops/%'"
     ).rows == [(30, float(sum(i * 7 + i / 4 for i in range(10)) + 5), 5)]
+
+
+@pytest.mark.parametrize("old_warehouse", [len(load_migrations()) + 1], indirect=True)
+def test_numeric_metadata_of_one_asset_reads_only_that_assets_granules(old_warehouse: Warehouse) -> None:
+    """The view's filter on the asset key reaches ``asset_events``' primary key: a time series of one of
+    ten assets reads a fraction of the table's granules."""
+    db = old_warehouse.database
+    old_warehouse.command(
+        f"INSERT INTO {db}.asset_events (event_id, event_type, asset_key, asset_key_path, dedup_key, timestamp, "
+        "metadata, metadata_types) SELECT generateUUIDv4(), 'materialization', concat('t/a', toString(number % 10)), "
+        "['t', concat('a', toString(number % 10))], number, toDateTime64('2024-06-01', 6), "
+        "map('rows', toString(number), 'owner', 'x'), map('rows', 'int', 'owner', 'text') FROM numbers(200000)"
+    )
+    old_warehouse.command(f"OPTIMIZE TABLE {db}.asset_events FINAL")
+    query = f"SELECT count(), sum(value) FROM {db}.asset_metadata_numeric WHERE asset_key = 't/a3' AND key = 'rows'"
+    assert old_warehouse.query(query).rows == [(20_000, float(sum(range(3, 200_000, 10))))]
+    plan = "\n".join(row[0] for row in old_warehouse.query(f"EXPLAIN indexes = 1 {query}").rows)
+    selected, total = map(int, re.findall(r"Granules: (\d+)/(\d+)", plan)[-1])
+    assert total >= 20 and selected <= total // 5, plan
