@@ -15,7 +15,15 @@ from collections.abc import Sequence
 
 from consumers.staging import FLAGS, LOOKUP, STAGE, VERDICTS, sql_string
 from schemas.metadata import STRING_KINDS
-from schemas.validation import _UUID, SYSTEM_TAG_PREFIXES, SYSTEM_TAGS, TAG_KEY, TAG_VALUE
+from schemas.validation import (
+    _UUID,
+    SYSTEM_TAG_PREFIXES,
+    SYSTEM_TAGS,
+    TAG_KEY,
+    TAG_VALUE,
+    TIMESTAMP_MAX_US,
+    TIMESTAMP_MIN_US,
+)
 
 NEW, REDELIVERED, DUPLICATE = 0, 1, 2
 EVENT_TYPE_NAME = "transform(code, [1, 2, 3], ['materialization', 'observation', 'check_evaluation'], '')"
@@ -101,6 +109,7 @@ MAY_BE_INVALID = (
     "OR has(mapKeys(metadata), '') "
     f"OR arrayExists((k, v) -> NOT ({_SYSTEM_TAG}) AND NOT (match(k, {sql_string(TAG_KEY.pattern)}) "
     f"AND match(v, {sql_string(TAG_VALUE.pattern)})), mapKeys(tags), mapValues(tags)) "
+    f"OR toUnixTimestamp64Micro(timestamp) NOT BETWEEN {TIMESTAMP_MIN_US} AND {TIMESTAMP_MAX_US} "
     "OR (code = 3 AND check_name = '') "
     f"OR NOT ({_UTF8})"
 )

@@ -22,7 +22,7 @@ import struct
 from typing import Any, TypeVar
 
 from schemas.binary import Writer, avro_type, compile_writer, encode_long, time_long
-from schemas.validation import _UUID, validate_tags
+from schemas.validation import _UUID, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, validate_tags
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -187,7 +187,12 @@ class EventWriter:
         source = d["source"]
         if type(timestamp) is not int or type(source) is not dict:
             return None
-        if check and (partition == "" or data_version == "" or (metadata and "" in metadata)):
+        if check and (
+            partition == ""
+            or data_version == ""
+            or (metadata and "" in metadata)
+            or not TIMESTAMP_MIN_US <= timestamp <= TIMESTAMP_MAX_US
+        ):
             return None  # validate_record names the field
         source_key = (source["kind"], source.get("host", ""))
         out = [

@@ -15,14 +15,15 @@ import time
 from typing import Any
 
 from schemas.event_writer import NONE, EventWriter, array, long, optional, remember, string
-from schemas.jsonform import timestamp_us, typed_value
-from schemas.metadata import INT64_MAX, KINDS, STRING_KINDS, to_wire
+from schemas.jsonform import event_timestamp_us, typed_value
+from schemas.metadata import KINDS, STRING_KINDS, to_wire
 from schemas.model import event_id_for, new_event_id
 from schemas.report_writer import ReportWriter
-from schemas.validation import _UUID
+from schemas.validation import _UUID, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US
 
 _KINDS = frozenset(KINDS)
-_SECONDS_MAX = INT64_MAX // 1_000_000  # whole seconds whose microseconds fit the timestamp's long
+# whole seconds within the range an event's time may have (``event_timestamp_us`` checks the rest)
+_SECONDS_MIN, _SECONDS_MAX = -(-TIMESTAMP_MIN_US // 1_000_000), TIMESTAMP_MAX_US // 1_000_000
 
 Form = tuple[str, bytes, bytes]  # (event id, message key, message value)
 
@@ -101,10 +102,10 @@ class FormWriter(ReportWriter):
                 now = time.time_ns() // 1000
                 encoded_time = self._time(now)
             else:
-                if type(seconds) is int and -_SECONDS_MAX <= seconds <= _SECONDS_MAX:
-                    now = seconds * 1_000_000  # = jsonform.timestamp_us(seconds), without the float checks
+                if type(seconds) is int and _SECONDS_MIN <= seconds <= _SECONDS_MAX:
+                    now = seconds * 1_000_000  # = jsonform.event_timestamp_us(seconds), without its checks
                 else:
-                    now = timestamp_us(seconds)
+                    now = event_timestamp_us(seconds)
                 encoded_time = long(now)  # history: no two alike, unlike the clock readings of ``_time``
             event_id = get("event_id")
             if not event_id:

@@ -42,6 +42,7 @@ from schemas.metadata import (
     normalize,
 )
 from schemas.model import EventType
+from schemas.validation import TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, TIMESTAMP_RANGE
 
 EVENT_TYPE_NAMES: dict[str, EventType] = {
     "materialization": "materialization",
@@ -116,7 +117,7 @@ def build_fields(
     if "metadata" in fields:
         fields["metadata"] = (record_metadata if plain_metadata else metadata)(fields["metadata"])
     if "timestamp" in fields:
-        fields["timestamp_us"] = timestamp_us(fields.pop("timestamp"))
+        fields["timestamp_us"] = event_timestamp_us(fields.pop("timestamp"))
     if kind == "check_evaluation":
         if "check_name" not in fields:
             raise FieldError("check_name", "Missing required field: check_name")
@@ -322,6 +323,18 @@ def timestamp_us(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise FieldError("timestamp", f"Invalid timestamp {value!r}: expected ISO 8601 or seconds since the epoch")
     return round(value * 1_000_000)
+
+
+def event_timestamp_us(value: Any) -> int:
+    """An event's ``timestamp`` as ``timestamp_us`` reads it, within the range an event may have
+    (``schemas.validation.TIMESTAMP_RANGE``)."""
+    us = timestamp_us(value)
+    if not TIMESTAMP_MIN_US <= us <= TIMESTAMP_MAX_US:
+        hint = ""
+        if us > TIMESTAMP_MAX_US and not isinstance(value, (str, datetime)):
+            hint = " (is it in milliseconds? expected seconds since the epoch)"
+        raise FieldError("timestamp", f"Invalid timestamp {value!r}: outside {TIMESTAMP_RANGE}{hint}")
+    return us
 
 
 def _iso_or_seconds_us(text: str) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas.errors import EventTooLargeError, ValidationError
@@ -26,6 +27,12 @@ SYSTEM_TAG_PREFIXES = (
 )
 SEVERITIES = ("WARN", "ERROR")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+# An event's time, in microseconds since the epoch: ClickHouse's DateTime64 range, which every Python
+# client can read back (a timestamp in milliseconds or microseconds given as seconds falls far outside).
+TIMESTAMP_MIN_US = -2_208_988_800_000_000  # 1900-01-01T00:00:00Z
+TIMESTAMP_MAX_US = 10_413_791_999_999_999  # 2299-12-31T23:59:59.999999Z
+TIMESTAMP_RANGE = "1900-01-01 to 2299-12-31 UTC"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _OPTIONAL_STRINGS = ("partition", "data_version", "description", "run_id")
 _NON_EMPTY = frozenset({"partition", "data_version"})
 
@@ -51,6 +58,11 @@ def validate_fields(event_type: str, record: Mapping[str, Any]) -> None:
             raise ValidationError(name, f"must be a string, got {type(value).__name__}")
         if not value and name in _NON_EMPTY:
             raise ValidationError(name, "must be non-empty when given")
+    timestamp = get("timestamp")
+    if isinstance(timestamp, datetime) and timestamp.tzinfo is not None:
+        timestamp = (timestamp - _EPOCH) // timedelta(microseconds=1)
+    if type(timestamp) is int and not TIMESTAMP_MIN_US <= timestamp <= TIMESTAMP_MAX_US:
+        raise ValidationError("timestamp", f"{timestamp} microseconds since the epoch is outside {TIMESTAMP_RANGE}")
     tags = get("tags")
     if tags:
         validate_tags(tags)

@@ -30,7 +30,7 @@ from schemas.model import build_record
 from schemas.ops import RunRequest
 from schemas.run_request import run_request_record
 from schemas.settings import Settings
-from schemas.validation import validate_record
+from schemas.validation import TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, validate_record
 from tests.integration.helpers import wait_until
 
 HOST = {"source": "sdk", "host": "test"}
@@ -127,6 +127,9 @@ def random_event(rng: random.Random) -> tuple[str, dict[str, Any]]:
         record["metadata"] = {word(0, 2): {"kind": "int", "value": 1}}
     elif roll < 0.8 and event_type == "check_evaluation":
         record["check_name"] = rng.choice(["", "c"])
+    elif roll < 0.9:
+        edges = [TIMESTAMP_MIN_US - 1, TIMESTAMP_MIN_US, TIMESTAMP_MAX_US, TIMESTAMP_MAX_US + 1, 2**62, -(2**62)]
+        record["timestamp"] = rng.choice([*edges, 1_717_200_000_000_000_000])  # the last: milliseconds as seconds
     return event_type, record
 
 

@@ -134,6 +134,8 @@ def test_the_type_comes_from_the_record_else_from_the_option(tmp_path: Path, cod
         ({"type": "materialization", "asset_key": ["a"], "metadata": {"n": 2**63}}, "metadata.n", "64-bit"),
         ({"type": "materialization", "asset_key": ["a"], "event_id": "nope"}, "event_id", "UUID"),
         ({"type": "materialization", "asset_key": ["a"], "tags": {"bad key": "x"}}, "tags.bad key", "tag key"),
+        ({"type": "materialization", "asset_key": ["a"], "timestamp": 1_717_200_000_000}, "timestamp", "milliseconds"),
+        ({"type": "observation", "asset_key": ["a"], "timestamp": "1066-10-14T09:00:00Z"}, "timestamp", "outside"),
     ],
 )
 def test_a_bad_record_names_the_field(

@@ -163,6 +163,13 @@ def test_event_objects_keep_their_id_and_timestamp(encoder: EventEncoder, codec:
     assert record["source"] == {"kind": "sdk", "host": "worker-1"}
 
 
+def test_an_event_object_timestamp_outside_the_range_is_refused(encoder: EventEncoder) -> None:
+    for when in (datetime(2300, 1, 1, tzinfo=UTC), datetime(1899, 12, 31, tzinfo=UTC)):
+        with pytest.raises(ValidationError, match="outside 1900-01-01 to 2299-12-31 UTC") as err:
+            encoder.encode_event(AssetMaterialization("sales/daily", timestamp=when))
+        assert err.value.field == "timestamp"
+
+
 def test_event_objects_of_each_type(encoder: EventEncoder, codec: Codec) -> None:
     check = AssetCheckEvaluation(["a", "b"], check_name="fresh", passed=True, severity="WARN")
     assert decoded(codec, encoder.encode_event(check).value)[0] == "check_evaluation"

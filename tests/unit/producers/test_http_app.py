@@ -64,6 +64,12 @@ def test_refusals_before_publishing(client: TestClient) -> None:
     assert client.post(f"{MAT}/a", content=b"x", headers={"content-type": "text/csv"}).status_code == 415
     assert client.get(f"{MAT}/a").status_code == 405
     assert client.post("/nowhere").json()["error"] == "Not found: POST /nowhere (the endpoints are listed at /docs)"
+    in_ms = client.post(f"{MAT}/a", json={"timestamp": 1_717_200_000_000})
+    assert in_ms.status_code == 400
+    assert in_ms.json()["error"] == (
+        "Invalid timestamp 1717200000000: outside 1900-01-01 to 2299-12-31 UTC "
+        "(is it in milliseconds? expected seconds since the epoch)"
+    )
 
 
 def test_batch_answers_per_event(client: TestClient) -> None:

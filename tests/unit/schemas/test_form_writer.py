@@ -132,13 +132,15 @@ _FIELDS: dict[str, tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
         st.sampled_from(["x", [], {"bad key": "v"}, {"team": "x" * 64}, {"": ""}, {"team": 1}]),
     ),
     "timestamp": (
-        _absent | st.integers(-(2**40), 2**40) | st.floats(-1e10, 1e10)
-        | st.sampled_from([9_223_372_036_854, -9_223_372_036_854, 2_199_023, 2_199_024, 0, -1])  # bounds of the paths
+        _absent | st.integers(-2_208_988_800, 10_413_791_999) | st.floats(-2.2e9, 1.04e10)
+        | st.sampled_from([10_413_791_999, -2_208_988_800, 2_199_023, 2_199_024, 0, -1])  # bounds of the paths
         | st.sampled_from([2_199_023.255552, 2_199_023.255551, 0.008191, 0.008192, -0.5])
         | st.sampled_from(["2024-06-01T00:00:00.123456Z", "2024-06-01T02:10:00+02:00", "1717208000.5", "1717208000"])
-        | st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))])),
+        | st.datetimes(min_value=datetime(1901, 1, 1), max_value=datetime(2298, 12, 31),
+                       timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))])),
         st.floats()
         | st.sampled_from([10**20, 2**53, 9_223_372_036_855, "2024-06-01T00:00:00", "nan", "inf", "yesterday", ""])
+        | st.sampled_from([10_413_792_000, -2_208_988_801, 1_717_200_000_000, 1.04e13, "2400-01-01T00:00:00Z"])
         | st.just(True)
         | st.datetimes(),
     ),

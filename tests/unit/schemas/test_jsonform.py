@@ -132,6 +132,24 @@ def test_timestamps_and_event_types() -> None:
         jsonform.event_type("run")
 
 
+def test_an_event_timestamp_outside_the_range_names_it_and_hints_at_milliseconds() -> None:
+    assert jsonform.event_timestamp_us(-2_208_988_800) == -2_208_988_800_000_000  # 1900-01-01
+    assert jsonform.event_timestamp_us("2299-12-31T23:59:59.999999Z") == 10_413_791_999_999_999
+    with pytest.raises(
+        FieldError,
+        match=r"Invalid timestamp 1717200000000: outside 1900-01-01 to 2299-12-31 UTC "
+        r"\(is it in milliseconds\? expected seconds since the epoch\)",
+    ) as err:
+        jsonform.build_fields("materialization", {"timestamp": 1_717_200_000_000})
+    assert err.value.field == "timestamp"
+    with pytest.raises(FieldError, match=r"Invalid timestamp '2400-01-01T00:00:00Z': outside [^(]*$"):
+        jsonform.build_fields("observation", {"timestamp": "2400-01-01T00:00:00Z"})
+    with pytest.raises(FieldError, match="outside"):
+        jsonform.build_fields("observation", {"timestamp": -2_208_988_801})
+    # a timestamp metadata entry is a number, not an event's time: no range
+    assert jsonform.build_fields("materialization", {"metadata": {"t": {"type": "timestamp", "value": 1e12}}})
+
+
 def test_timestamps_are_exact_to_the_microsecond_and_datetimes_need_a_zone() -> None:
     from datetime import UTC, datetime, timedelta
 

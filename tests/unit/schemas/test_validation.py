@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from schemas import (
     ValidationError,
     validate_record,
 )
+from schemas.validation import TIMESTAMP_MAX_US, TIMESTAMP_MIN_US
 
 Record = dict[str, Any]
 
@@ -286,3 +288,27 @@ def test_event_over_max_event_bytes_is_rejected_at_the_exact_limit() -> None:
     assert exc.value.field == "event"
     assert str(size) in str(exc.value)
     assert isinstance(exc.value, ValidationError)
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        TIMESTAMP_MIN_US - 1,
+        TIMESTAMP_MAX_US + 1,
+        1_717_200_000_000 * 1_000_000,  # milliseconds taken for seconds
+        datetime(2300, 1, 1, tzinfo=UTC),
+        datetime(1899, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_a_timestamp_outside_1900_to_2299_is_rejected(timestamp: Any) -> None:
+    assert _field_of_error("materialization", _materialization(timestamp=timestamp)) == "timestamp"
+    assert _field_of_error("check_evaluation", _check(timestamp=timestamp)) == "timestamp"
+
+
+def test_the_timestamp_range_bounds_pass() -> None:
+    for timestamp in (TIMESTAMP_MIN_US, TIMESTAMP_MAX_US, 0, -1):
+        validate_record("materialization", _materialization(timestamp=timestamp))
+    assert (datetime(1900, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
+        microseconds=1
+    ) == TIMESTAMP_MIN_US
+    validate_record("observation", _materialization(timestamp=datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)))
