@@ -322,7 +322,10 @@ def timestamp_us(value: Any) -> int:
         return _datetime_us(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise FieldError("timestamp", f"Invalid timestamp {value!r}: expected ISO 8601 or seconds since the epoch")
-    return round(value * 1_000_000)
+    us = value * 1_000_000
+    if not math.isfinite(us):  # a float near the largest: its microseconds overflow
+        raise FieldError("timestamp", f"Invalid timestamp {value!r}: out of range")
+    return round(us)
 
 
 def event_timestamp_us(value: Any) -> int:

@@ -146,6 +146,8 @@ def test_an_event_timestamp_outside_the_range_names_it_and_hints_at_milliseconds
         jsonform.build_fields("observation", {"timestamp": "2400-01-01T00:00:00Z"})
     with pytest.raises(FieldError, match="outside"):
         jsonform.build_fields("observation", {"timestamp": -2_208_988_801})
+    with pytest.raises(FieldError, match="out of range"):  # its microseconds overflow a float (found by the fuzzer)
+        jsonform.build_fields("check_evaluation", {"timestamp": 1.797693134862316e302})
     # a timestamp metadata entry is a number, not an event's time: no range
     assert jsonform.build_fields("materialization", {"metadata": {"t": {"type": "timestamp", "value": 1e12}}})
 
