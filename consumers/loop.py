@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
 T = TypeVar("T")
+_FORWARD_CHUNK = 1000  # accepted messages queued by one call into librdkafka
 
 
 @dataclass(slots=True)
@@ -164,8 +165,13 @@ class ConsumerLoop:
         # Only failures need a delivery report: success is a flush that leaves nothing queued. One
         # callback for the producer, not one per message: per-message callbacks cost a third of a produce.
         self._delivery_failures: list[str] = []
-        self._producer = Producer(
-            {**settings.producer_config(), "delivery.report.only.error": True, "on_delivery": self._on_delivery}
+        producer_config = {**settings.producer_config(), "delivery.report.only.error": True}
+        self._producer = Producer({**producer_config, "on_delivery": self._on_delivery})
+        # What forwarding may queue in one call (``_forward``): half the queue's bounds, so librdkafka's
+        # own accounting of a message (payload, key and a little more) cannot fill it first.
+        self._chunk_room = (
+            int(producer_config.get("queue.buffering.max.messages", 100_000)) // 2,
+            int(producer_config.get("queue.buffering.max.kbytes", 1_048_576)) * 1024 // 2,
         )
         self._batch: list[Message] = []
         self._assigned: set[tuple[str, int]] = set()
@@ -300,16 +306,41 @@ class ConsumerLoop:
                 produce(item.topic, item.value, item.key, headers=headers)
             except BufferError:
                 self._produce_when_room(item.topic, item.value, item.key, headers)
-        topic = outcome.forward_topic
-        for message in outcome.forward:
-            try:
-                produce(topic, message.value(), message.key())
-            except BufferError:
-                self._produce_when_room(topic, message.value(), message.key(), None)
+        if outcome.forward:
+            self._forward(outcome.forward_topic, outcome.forward, queued=len(outcome.outbound))
         remaining = self._producer.flush(60)
         if remaining or failures:
             # offsets stay uncommitted: the batch is redelivered, and dedup keeps it single
             raise ConsumerError(f"could not publish {remaining + len(failures)} messages: {failures[:3]}")
+
+    def _forward(self, topic: str, messages: Sequence[Message], *, queued: int) -> None:
+        """Produce ``messages`` again as they came, ``_FORWARD_CHUNK`` to a call into librdkafka
+        (``produce_batch``: a third of a message's cost is the call). A batch's publishing starts on an
+        empty queue (the one before ended with a flush) holding ``queued`` messages of its own, so what
+        this call queues is known: a chunk goes whole only while it fits the room left, as a chunk that met
+        a full queue midway could be queued out of order (librdkafka tries each message after a refused
+        one). The rest goes one message at a time, waiting for room."""
+        produce_batch, produce = self._producer.produce_batch, self._producer.produce
+        max_count, max_bytes = self._chunk_room
+        size = 0
+        start, end = 0, len(messages)
+        while start < end and queued + _FORWARD_CHUNK <= max_count:
+            chunk: list[dict[str, Any]] = [
+                {"value": m.value(), "key": m.key()} for m in messages[start : start + _FORWARD_CHUNK]
+            ]
+            size += sum(len(c["value"] or b"") + len(c["key"] or b"") for c in chunk)
+            if size > max_bytes:
+                break
+            if produce_batch(topic, chunk) < len(chunk):
+                refused = [c["_error"] for c in chunk if "_error" in c]
+                raise ConsumerError(f"could not publish {len(refused)} accepted messages to {topic}: {refused[0]}")
+            queued += len(chunk)
+            start += len(chunk)
+        for message in messages[start:]:
+            try:
+                produce(topic, message.value(), message.key())
+            except BufferError:
+                self._produce_when_room(topic, message.value(), message.key(), None)
 
     def _produce_when_room(self, topic: str, value: bytes | None, key: bytes | None, headers: Any) -> None:
         while True:

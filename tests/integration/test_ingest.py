@@ -277,17 +277,25 @@ def test_an_event_written_with_the_previous_schema_is_ingested(settings: Setting
     assert rows == [("legacy/table", "v1", {"rows": "3"}, "")]
 
 
+@pytest.mark.parametrize(
+    ("batch_rows", "queue_max", "n"),
+    [
+        (100, 1_000_000, 3_000),  # many batches, each published while the next is written
+        (5_000, 4_000, 12_000),  # batches forwarded partly by chunks, partly one by one (room for 2,000)
+    ],
+    ids=["small-batches", "chunks-and-singles"],
+)
 def test_the_accepted_stream_keeps_each_assets_order_across_batches(
-    settings_factory: Callable[..., Settings], warehouse: Warehouse
+    settings_factory: Callable[..., Settings], warehouse: Warehouse, batch_rows: int, queue_max: int, n: int
 ) -> None:
-    settings = settings_factory(ingest_batch_max_rows=100)  # many batches, each published while the next is written
-    n, run = 3_000, uuid.uuid4().hex[:8]
+    settings = settings_factory(ingest_batch_max_rows=batch_rows, producer_queue_max_messages=queue_max)
+    run = uuid.uuid4().hex[:8]
+    with Reporter(settings=settings) as reporter:  # a backlog first: the worker's batches fill up
+        for i in range(n):
+            reporter.report_materialization(f"ordered/a{i % 7}", data_version=f"{run}-{i:05d}")
     with running_worker(settings, warehouse) as worker:
-        with Reporter(settings=settings) as reporter:
-            for i in range(n):
-                reporter.report_materialization(f"ordered/a{i % 7}", data_version=f"{run}-{i:05d}")
         wait_until(lambda: worker.status()["consumed"] >= n, 120, "every event ingested")
-        assert worker.status()["batches"] >= 10
+        assert worker.status()["batches"] >= n // batch_rows
     codec = Codec()
     versions: dict[str, list[str]] = {}
     for message in read_topic(settings, settings.topics.accepted, n):
