@@ -19,7 +19,7 @@ import functools
 import json
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from schemas.asset_key import AssetKey
@@ -42,7 +42,7 @@ from schemas.metadata import (
     normalize,
 )
 from schemas.model import EventType
-from schemas.validation import TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, TIMESTAMP_RANGE
+from schemas.validation import TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, TIMESTAMP_RANGE, epoch_us
 
 EVENT_TYPE_NAMES: dict[str, EventType] = {
     "materialization": "materialization",
@@ -63,8 +63,6 @@ FIELDS: dict[EventType, tuple[str, ...]] = {
 _FIELD_SETS: dict[EventType, frozenset[str]] = {kind: frozenset(names) for kind, names in FIELDS.items()}
 _STRING_FIELDS = frozenset({"partition", "data_version", "description", "check_name", "event_id", "run_id"})
 _MISSING = object()
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def event_type(value: Any) -> EventType:
@@ -357,7 +355,7 @@ def _iso_or_seconds_us(text: str) -> int:
 def _datetime_us(value: datetime) -> int:
     if value.tzinfo is None:
         raise FieldError("timestamp", f"Invalid timestamp {value.isoformat()}: a datetime needs a zone")
-    return (value - _EPOCH) // _MICROSECOND  # exact: float seconds lose a microsecond now and then
+    return epoch_us(value)
 
 
 def _expect(ok: bool, kind: str, expected: str, value: Any) -> None:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from schemas.asset_key import AssetKey, coerce_asset_key
 from schemas.metadata import from_wire, metadata_to_wire, normalize
-from schemas.validation import validate_asset_key
+from schemas.validation import epoch_us, validate_asset_key
 
 EventType = Literal["materialization", "observation", "check_evaluation"]
 SourceKind = Literal["sdk", "http", "backfill", "run"]
@@ -245,7 +245,4 @@ def event_from_record(event_type: str, record: Mapping[str, Any]) -> AssetEvent:
 
 
 def _datetime_to_us(value: datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return epoch_us(value if value.tzinfo is not None else value.replace(tzinfo=UTC))

@@ -33,6 +33,7 @@ TIMESTAMP_MIN_US = -2_208_988_800_000_000  # 1900-01-01T00:00:00Z
 TIMESTAMP_MAX_US = 10_413_791_999_999_999  # 2299-12-31T23:59:59.999999Z
 TIMESTAMP_RANGE = "1900-01-01 to 2299-12-31 UTC"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _OPTIONAL_STRINGS = ("partition", "data_version", "description", "run_id")
 _NON_EMPTY = frozenset({"partition", "data_version"})
 
@@ -60,7 +61,7 @@ def validate_fields(event_type: str, record: Mapping[str, Any]) -> None:
             raise ValidationError(name, "must be non-empty when given")
     timestamp = get("timestamp")
     if isinstance(timestamp, datetime) and timestamp.tzinfo is not None:
-        timestamp = (timestamp - _EPOCH) // timedelta(microseconds=1)
+        timestamp = epoch_us(timestamp)
     if type(timestamp) is int and not TIMESTAMP_MIN_US <= timestamp <= TIMESTAMP_MAX_US:
         raise ValidationError("timestamp", f"{timestamp} microseconds since the epoch is outside {TIMESTAMP_RANGE}")
     tags = get("tags")
@@ -81,6 +82,11 @@ def validate_fields(event_type: str, record: Mapping[str, Any]) -> None:
             raise ValidationError("passed", "must be a boolean")
         if get("severity") not in SEVERITIES:
             raise ValidationError("severity", f"invalid severity {get('severity')!r}: expected WARN or ERROR")
+
+
+def epoch_us(value: datetime) -> int:
+    """Microseconds since the epoch of a datetime with a zone, exactly (float seconds lose one now and then)."""
+    return (value - _EPOCH) // _MICROSECOND
 
 
 def validate_asset_key(parts: Any) -> None:
