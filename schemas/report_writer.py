@@ -31,7 +31,8 @@ class ReportWriter:
     ``validate_fields``, the codec) accepts, and writes the same bytes; anything else returns None."""
 
     __slots__ = ("_assets", "_bools", "_check", "_checked_tags", "_event_type", "_floats", "_header", "_heads",
-                 "_ints", "_max", "_severities", "_source", "_texts", "_time", "_writer", "report")  # fmt: skip
+                 "_ints", "_max", "_seen", "_severities", "_shapes", "_source", "_texts", "_time", "_writer",
+                 "report")  # fmt: skip
 
     def __init__(self, writer: EventWriter, event_type: str, header: bytes, source: bytes, max_bytes: int) -> None:
         self._writer = writer
@@ -52,6 +53,9 @@ class ReportWriter:
         # A metadata key -> (its encoding, head of an int entry, of a float entry, (false entry, true entry)).
         self._heads: dict[str, tuple[bytes, bytes, bytes, tuple[bytes, bytes]]] = {}
         self._texts: dict[str, tuple[str, str, bytes]] = {}  # a metadata key -> (kind, last string, its entry)
+        # Metadata keys in order -> the writer of their values (``_shape_writer``), and keys seen once.
+        self._shapes: dict[tuple[str, ...], Callable[..., bytes | None]] = {}
+        self._seen: dict[tuple[str, ...], None] = {}
         self.report: Report = self._report
 
     def _report(
@@ -124,8 +128,55 @@ class ReportWriter:
         return event_id, asset[0], value
 
     def _metadata(self, metadata: Any) -> bytes | None:
+        """The metadata map: by the writer of its keys' shape where there is one and its values fit it,
+        else entry by entry (``_entries``), which makes that writer the second time a shape comes."""
         if type(metadata) is not dict:
             return None
+        shape = tuple(metadata)
+        write = self._shapes.get(shape)
+        if write is not None:
+            encoded = write(*metadata.values())
+            if encoded is not None:
+                return encoded
+        encoded = self._entries(metadata)
+        if encoded is not None and write is None and len(shape) <= SHAPE_MAX:
+            if shape in self._seen:
+                made = self._shape_writer(metadata)
+                if made is not None:
+                    remember(self._shapes, shape, made)
+            else:
+                remember(self._seen, shape, None)
+        return encoded
+
+    def _shape_writer(self, metadata: dict[str, Any]) -> Callable[..., bytes | None] | None:
+        """The writer of ``metadata``'s shape: its keys in order, each with the type of its value (an int,
+        a float, a bool, text, or a ``MetadataValue`` of a string kind). None for other values."""
+        signature = []
+        constants: list[Any] = []
+        for key, raw in metadata.items():
+            head = self._heads.get(key) or self._head(key)
+            if head is None:
+                return None
+            t = type(raw)
+            if t is int:
+                signature.append("i")
+                constants.append(head[1])
+            elif t is float:
+                signature.append("f")
+                constants.append(head[2])
+            elif t is bool:
+                signature.append("b")
+                constants.append(head[3])
+            elif t is str or (t is MetadataValue and raw.kind in STRING_KINDS and type(raw.value) is str):
+                kind = "text" if t is str else raw.kind
+                signature.append("s" if t is str else "m")
+                text_head = head[0] + self._writer.kinds[kind] + self._writer.branches[str]
+                constants.append((kind, *_text_cell(text_head)))
+            else:
+                return None
+        return _shape_factory("".join(signature))(count(len(metadata)), *constants)
+
+    def _entries(self, metadata: dict[Any, Any]) -> bytes | None:
         heads, texts = self._heads, self._texts
         out = [count(len(metadata))]
         append = out.append
@@ -216,3 +267,68 @@ class ReportWriter:
         if type(asset_key) is str:
             remember(self._assets, asset_key, asset)
         return asset
+
+
+SHAPE_MAX = 32  # metadata of more entries is written entry by entry
+_FACTORIES: dict[str, Callable[..., Callable[..., bytes | None]]] = {}  # signature -> its factory
+
+
+def _text_cell(head: bytes) -> tuple[list[tuple[str | None, bytes]], Callable[[str], bytes]]:
+    """The last string of one entry with its encoding (one tuple in a list, swapped whole: threads may
+    share it), and the function that encodes a new string after ``head`` and keeps it there."""
+    cell: list[tuple[str | None, bytes]] = [(None, b"")]
+
+    def text(value: str) -> bytes:
+        entry = head + string(value)
+        cell[0] = (value, entry)
+        return entry
+
+    return cell, text
+
+
+def _shape_factory(signature: str) -> Callable[..., Callable[..., bytes | None]]:
+    """Straight-line code for metadata whose values have the types of ``signature``, a letter per entry:
+    ``i`` int, ``f`` float, ``b`` bool, ``s`` text, ``m`` a ``MetadataValue`` of a string kind. The
+    factory takes the map's count, then per entry its constant: the head of a number entry, the (false,
+    true) entries of a bool, (kind, cell, encoder) of a string (``_text_cell``). Its function takes the
+    values and returns the map's encoding, or None where one does not fit (the caller goes entry by entry).
+    The source is built from the signature alone, never from a key or a value."""
+    factory: Callable[..., Callable[..., bytes | None]] | None = _FACTORIES.get(signature)
+    if factory is not None:
+        return factory
+    names = [f"c{i}" for i in range(len(signature))]
+    checks, prelude, parts = [], [], ["COUNT"]
+    for i, letter in enumerate(signature):
+        v = f"v{i}"
+        if letter == "i":
+            checks.append(f"type({v}) is not int or not MIN <= {v} <= MAX")
+            parts += [names[i], f"long({v})"]
+        elif letter == "f":
+            checks.append(f"type({v}) is not float")
+            parts += [names[i], f"double({v})"]
+        elif letter == "b":
+            checks.append(f"type({v}) is not bool")
+            parts.append(f"{names[i]}[{v}]")
+        else:
+            if letter == "m":
+                checks.append(f"type({v}) is not MV or {v}.kind != {names[i]}[0] or type({v}.value) is not str")
+                prelude.append(f"        {v} = {v}.value")
+            else:
+                checks.append(f"type({v}) is not str")
+            prelude.append(f"        last{i} = {names[i]}[1][0]")
+            parts.append(f"(last{i}[1] if {v} == last{i}[0] else {names[i]}[2]({v}))")
+    args = ", ".join(f"v{i}" for i in range(len(signature)))
+    source = "\n".join([
+        f"def factory(COUNT, {', '.join(names)}):",
+        f"    def write({args}):",
+        f"        if {' or '.join(f'({c})' for c in checks)}:",
+        "            return None",
+        *prelude,
+        f"        return b''.join(({', '.join(parts)}, END))",
+        "    return write",
+    ])  # fmt: skip
+    namespace: dict[str, Any] = {"MIN": INT64_MIN, "MAX": INT64_MAX, "MV": MetadataValue, "long": long,
+                                 "double": double, "END": NONE}  # fmt: skip
+    exec(source, namespace)  # generated from the signature alone
+    factory = namespace["factory"]
+    return remember(_FACTORIES, signature, factory)

@@ -245,3 +245,30 @@ def test_the_reference_report_takes_the_fused_path() -> None:
     report = ReportWriter(writer, "materialization", b"", writer.source("sdk", "h"), 1_048_576).report
     metadata = {"rows": 1204, "ratio": 0.25, "owner": "finance", "fresh": True, "dash": MetadataValue.url("https://d")}
     assert report("sales/daily", "2024-06-01", "v7", None, metadata, {"team": "sales"}) is not None
+
+
+@settings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    keys=st.lists(st.sampled_from(["rows", "ratio", "owner", "fresh", "x"]), min_size=1, max_size=5, unique=True),
+    rows=st.lists(st.lists(_raw, min_size=5, max_size=5), min_size=2, max_size=8),
+)
+def test_metadata_of_a_repeated_shape_is_written_as_entry_by_entry(keys: list[str], rows: list[list[Any]]) -> None:
+    """The second report of a set of keys makes a writer for its keys and value types; any later values,
+    of those types or not, give the bytes the entry-by-entry path gives (itself checked above)."""
+    writer = _writer("materialization")
+    report = ReportWriter(writer, "materialization", b"", writer.source("sdk", "h"), 1_048_576)
+    reference = ReportWriter(writer, "materialization", b"", writer.source("sdk", "h"), 1_048_576)
+    for values in [rows[0], rows[0], *rows]:
+        metadata = dict(zip(keys, values, strict=False))
+        assert report._metadata(metadata) == reference._entries(metadata)
+
+
+def test_the_reference_metadata_gets_a_writer_of_its_shape() -> None:
+    writer = _writer("materialization")
+    report = ReportWriter(writer, "materialization", b"", writer.source("sdk", "h"), 1_048_576)
+    reference = ReportWriter(writer, "materialization", b"", writer.source("sdk", "h"), 1_048_576)
+    for i in range(4):
+        metadata = {"rows": 1000 + i, "ratio": i / 7, "owner": ["finance", "sales"][i % 2], "fresh": i % 3 != 0,
+                    "dash": MetadataValue.url(f"https://d/{i // 2}")}  # fmt: skip
+        assert report._metadata(metadata) == reference._entries(metadata)
+    assert list(report._shapes) == [("rows", "ratio", "owner", "fresh", "dash")]
