@@ -127,6 +127,25 @@ class EventEncoder:
                           check_name, passed, severity)  # fmt: skip
             if done is not None:
                 return done
+        return self.encode_general(event_type, asset_key, partition, data_version, description, metadata, tags,
+                                   idempotency_key, check_name, passed, severity)  # fmt: skip
+
+    def encode_general(
+        self,
+        event_type: EventType,
+        asset_key: CoercibleToAssetKey,
+        partition: str | None = None,
+        data_version: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        check_name: str | None = None,
+        passed: bool | None = None,
+        severity: Severity = "ERROR",
+    ) -> tuple[str, bytes, bytes]:
+        """``encode_args`` by the general path alone: build the record, check it, encode it (raising
+        ``ValidationError`` naming the field). For what the fused path (``reporter``) left to it."""
         if type(asset_key) is str:  # "a/b" is its own message key
             parts = asset_key.split("/")
         else:

@@ -26,6 +26,7 @@ never settle.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import weakref
@@ -57,36 +58,29 @@ class Receipt:
     """The fate of one published message: pending until the broker acknowledges it or librdkafka gives
     up on it. ``event_id`` is the id of the event it carries; ``result()`` waits for the outcome.
 
-    The receipt's bound ``_settle`` is the message's delivery callback, so tracking costs one small object
-    per message and no closure; a caller that never looks at it loses nothing (see ``Publisher.flush``).
-    It holds its publisher weakly: librdkafka holds the receipt until the message settles, and a strong
-    reference back would keep a dropped publisher (and its producer threads) alive.
+    The receipt is itself the message's delivery callback, so tracking costs one small object per message;
+    a caller that never looks at it loses nothing (see ``Publisher.flush``). It holds its publisher weakly:
+    librdkafka holds the receipt until the message settles, and a strong reference back would keep a
+    dropped publisher (and its producer threads) alive.
     """
 
-    __slots__ = ("_done", "_error", "_on_settled", "_publisher", "_raised", "event_id")
+    __slots__ = ("_outcome", "_publisher", "event_id")
 
-    def __init__(
-        self,
-        event_id: str,
-        publisher: weakref.ref[Publisher],
-        on_settled: Callable[[Receipt], None] | None = None,
-    ) -> None:
+    def __init__(self, event_id: str, publisher: weakref.ref[Publisher]) -> None:
         self.event_id = event_id
         self._publisher = publisher
-        self._on_settled = on_settled
-        self._done = False
-        self._error: KafkaError | None = None
-        self._raised = False
+        self._outcome: KafkaError | bool | None = None  # None: pending; True: delivered; else why it failed
 
     @property
     def done(self) -> bool:
         """True once the broker acknowledged the message or delivery failed for good."""
-        return self._done
+        return self._outcome is not None
 
     @property
     def error(self) -> str | None:
         """Why delivery failed, or None (delivered, or not settled yet)."""
-        return None if self._error is None else str(self._error.str())
+        outcome = self._outcome
+        return str(outcome.str()) if isinstance(outcome, KafkaError) else None
 
     def result(self, timeout: float | None = None) -> None:
         """Block until the broker has acknowledged this message (``acks=all``).
@@ -94,28 +88,45 @@ class Receipt:
         Raises ``DeliveryError`` if delivery failed, and ``PublishTimeoutError`` if it is still pending
         after ``timeout`` seconds (None: wait until librdkafka settles it, at most ``message.timeout.ms``).
         """
-        if not self._done:
-            publisher = self._publisher()
+        publisher = self._publisher()
+        if self._outcome is None:
             if publisher is None:
                 raise PublisherClosedError(f"event {self.event_id}: publisher dropped before delivery")
             publisher._wait_for(self, timeout)
-        if self._error is not None:
-            self._raised = True
-            raise DeliveryError([(self.event_id, str(self._error.str()))])
-
-    def _settle(self, err: KafkaError | None, _msg: Message) -> None:
-        self._done = True
-        if err is not None:
-            self._error = err
-            publisher = self._publisher()
+        error = self.error
+        if error is not None:
             if publisher is not None:
-                publisher._failures.append(self)
-        if self._on_settled is not None:
-            self._on_settled(self)
+                with contextlib.suppress(ValueError):  # a flush in another thread took it already
+                    publisher._failures.remove(self)  # raised here: no flush raises it again
+            raise DeliveryError([(self.event_id, error)])
+
+    def __call__(self, err: KafkaError | None, _msg: Message) -> None:
+        """The delivery report (librdkafka calls it from ``poll``)."""
+        if err is None:
+            self._outcome = True
+            return
+        self._outcome = err
+        publisher = self._publisher()
+        if publisher is not None:
+            publisher._failures.append(self)
 
     def __repr__(self) -> str:
-        state = "pending" if not self._done else "failed" if self._error is not None else "delivered"
+        state = "pending" if self._outcome is None else "failed" if self._outcome is not True else "delivered"
         return f"<Receipt {self.event_id} {state}>"
+
+
+class _NotifyingReceipt(Receipt):
+    """A receipt that also tells ``on_settled`` once its message settles."""
+
+    __slots__ = ("_on_settled",)
+
+    def __init__(self, event_id: str, publisher: weakref.ref[Publisher], on_settled: Callable[[Receipt], None]) -> None:
+        super().__init__(event_id, publisher)
+        self._on_settled = on_settled
+
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+        super().__call__(err, msg)
+        self._on_settled(self)
 
 
 class Publisher:
@@ -199,18 +210,23 @@ class Publisher:
             raise PublisherClosedError(f"event {event_id} not published: the publisher is closed")
         if not self._receipts:
             raise ConfigError("this publisher was built with receipts=False: use send()")
-        receipt = Receipt(event_id, self._self_ref, on_settled)
+        if on_settled is None:
+            receipt = Receipt(event_id, self._self_ref)
+        else:
+            receipt = _NotifyingReceipt(event_id, self._self_ref, on_settled)
         try:
             if headers is None:
-                self._produce(topic, value, key, on_delivery=receipt._settle)
+                self._produce(topic, value, key, on_delivery=receipt)
             else:
-                self._produce(topic, value, key, on_delivery=receipt._settle, headers=headers)
+                self._produce(topic, value, key, on_delivery=receipt, headers=headers)
         except BufferError:
-            self._produce_when_room(topic, key, value, headers, receipt._settle, event_id)
+            self._produce_when_room(topic, key, value, headers, receipt, event_id)
         except KafkaException as exc:
             self._note_fatal(exc)
             raise _refused(exc, event_id, topic) from exc
-        self._produced()
+        self._unpolled += 1
+        if self._unpolled >= _POLL_EVERY:
+            self._serve_reports()
         return receipt
 
     def send(
@@ -237,27 +253,27 @@ class Publisher:
         except KafkaException as exc:
             self._note_fatal(exc)
             raise _refused(exc, self._name(key, value), topic) from exc
-        self._produced()
+        self._unpolled += 1
+        if self._unpolled >= _POLL_EVERY:
+            self._serve_reports()
 
-    def _produced(self) -> None:
-        # Serving delivery reports costs a call into librdkafka even when none is waiting: done every
-        # ``_POLL_EVERY`` messages. Reports wait in librdkafka meanwhile; ``poll``, ``result``, ``flush``
-        # and a full queue serve them too (a caller awaiting ``on_settled`` polls when it has published).
-        unpolled = self._unpolled + 1
-        if unpolled >= _POLL_EVERY:
-            unpolled = 0
-            try:
-                self._poll(0)
-            except KafkaException as exc:  # a fatal error surfaces here; this message's receipt still settles
-                if not self._note_fatal(exc):
-                    raise PublishError(f"Kafka producer: {exc}") from exc
-        self._unpolled = unpolled
+    def _serve_reports(self) -> None:
+        # Serving delivery reports costs a call into librdkafka even when none is waiting: ``publish`` and
+        # ``send`` do it every ``_POLL_EVERY`` messages. Reports wait in librdkafka meanwhile; ``poll``,
+        # ``result``, ``flush`` and a full queue serve them too (a caller awaiting ``on_settled`` polls when
+        # it has published).
+        self._unpolled = 0
+        try:
+            self._poll(0)
+        except KafkaException as exc:  # a fatal error surfaces here; this message's receipt still settles
+            if not self._note_fatal(exc):
+                raise PublishError(f"Kafka producer: {exc}") from exc
 
     @property
     def failed(self) -> tuple[str, ...]:
         """Event ids (labels, for ``send``) whose delivery failed and that no ``flush`` or
         ``Receipt.result`` has raised yet."""
-        return tuple(r.event_id for r in self._failures if not r._raised) + tuple(n for n, _ in self._sent_failures)
+        return tuple(r.event_id for r in self._failures) + tuple(n for n, _ in self._sent_failures)
 
     @property
     def last_broker_error(self) -> str | None:
@@ -302,11 +318,9 @@ class Publisher:
             return
         remaining = int(self._producer.flush() if timeout is None else self._producer.flush(timeout))
         failures, self._failures = self._failures, []
-        unraised = [(r.event_id, str(r._error.str())) for r in failures if not r._raised and r._error]
+        unraised = [(r.event_id, r.error or "") for r in failures]
         unraised += self._sent_failures
         self._sent_failures = []
-        for r in failures:
-            r._raised = True
         if unraised:
             raise DeliveryError(unraised, remaining=remaining)
         if remaining:  # only after a bounded flush: an unbounded one returns once the queue is empty
@@ -389,7 +403,7 @@ class Publisher:
         while True:
             left = _POLL_SLICE_S if deadline is None else deadline - time.monotonic()
             self._poll(min(_POLL_SLICE_S, max(0.0, left)))
-            if receipt._done:
+            if receipt._outcome is not None:
                 return
             if timeout is not None and left <= 0:
                 what = f"event {receipt.event_id}"

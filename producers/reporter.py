@@ -61,9 +61,13 @@ class Reporter:
         self._encoder = EventEncoder(codec, source=source, host=host)
         self._publisher = Publisher.from_settings(self.settings, producer_overrides)
         self._topic = self.settings.topics.events
-        # Bound once: both run once per event.
-        self._encode = self._encoder.encode_args
+        # Bound once: these run once per event. The fused path of each type (None where the codec has none)
+        # takes what it can; ``encode_general`` the rest, raising for what is invalid.
+        self._encode = self._encoder.encode_general
         self._publish = self._publisher.publish
+        self._materialization = self._encoder.reporter("materialization") or _general
+        self._observation = self._encoder.reporter("observation") or _general
+        self._check = self._encoder.reporter("check_evaluation") or _general
 
     @classmethod
     def from_env(
@@ -92,10 +96,12 @@ class Reporter:
         """Report that an asset was written. ``asset_key``: ``"a/b"``, ``["a", "b"]`` or an ``AssetKey``.
         ``metadata`` values may be raw (int, float, str, bool, dict, list, ...) or ``MetadataValue``s.
         The same ``idempotency_key`` for the same asset gives the same event id (a safe retry)."""
-        event_id, key, value = self._encode(
-            "materialization", asset_key, partition, data_version, description, metadata, tags, idempotency_key
-        )
-        return self._publish(self._topic, key, value, event_id=event_id)
+        done = self._materialization(asset_key, partition, data_version, description, metadata, tags, idempotency_key)
+        if done is None:
+            done = self._encode(
+                "materialization", asset_key, partition, data_version, description, metadata, tags, idempotency_key
+            )
+        return self._publish(self._topic, done[1], done[2], event_id=done[0])
 
     def report_observation(
         self,
@@ -110,10 +116,12 @@ class Reporter:
     ) -> Receipt:
         """Report that an asset was seen (its metadata or data version) without being changed; arguments
         as ``report_materialization``."""
-        event_id, key, value = self._encode(
-            "observation", asset_key, partition, data_version, description, metadata, tags, idempotency_key
-        )
-        return self._publish(self._topic, key, value, event_id=event_id)
+        done = self._observation(asset_key, partition, data_version, description, metadata, tags, idempotency_key)
+        if done is None:
+            done = self._encode(
+                "observation", asset_key, partition, data_version, description, metadata, tags, idempotency_key
+            )
+        return self._publish(self._topic, done[1], done[2], event_id=done[0])
 
     def report_check(
         self,
@@ -128,11 +136,11 @@ class Reporter:
         idempotency_key: str | None = None,
     ) -> Receipt:
         """Report a data-quality check's result. ``severity`` is ``"WARN"`` or ``"ERROR"``."""
-        event_id, key, value = self._encode(
-            "check_evaluation", asset_key, partition, None, description, metadata, None, idempotency_key,
-            check_name, passed, severity,
-        )  # fmt: skip
-        return self._publish(self._topic, key, value, event_id=event_id)
+        args = (asset_key, partition, None, description, metadata, None, idempotency_key, check_name, passed, severity)
+        done = self._check(*args)
+        if done is None:
+            done = self._encode("check_evaluation", *args)
+        return self._publish(self._topic, done[1], done[2], event_id=done[0])
 
     def report(self, event: AssetEvent, *, idempotency_key: str | None = None) -> Receipt:
         """Report an ``AssetMaterialization``, ``AssetObservation`` or ``AssetCheckEvaluation``. The
@@ -166,3 +174,8 @@ class Reporter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _general(*_args: Any) -> None:
+    """The fused path of a type the codec writes without one: none, so every report goes the general way."""
+    return None
