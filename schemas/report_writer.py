@@ -31,7 +31,7 @@ class ReportWriter:
     ``validate_fields``, the codec) accepts, and writes the same bytes; anything else returns None."""
 
     __slots__ = ("_assets", "_bools", "_check", "_checked_tags", "_event_type", "_floats", "_header", "_heads",
-                 "_ints", "_max", "_seen", "_severities", "_shapes", "_source", "_texts", "_time", "_writer",
+                 "_ints", "_labels", "_max", "_seen", "_severities", "_shapes", "_source", "_texts", "_time", "_writer",
                  "report")  # fmt: skip
 
     def __init__(self, writer: EventWriter, event_type: str, header: bytes, source: bytes, max_bytes: int) -> None:
@@ -53,6 +53,7 @@ class ReportWriter:
         # A metadata key -> (its encoding, head of an int entry, of a float entry, (false entry, true entry)).
         self._heads: dict[str, tuple[bytes, bytes, bytes, tuple[bytes, bytes]]] = {}
         self._texts: dict[str, tuple[str, str, bytes]] = {}  # a metadata key -> (kind, last string, its entry)
+        self._labels: dict[str, bytes] = {}  # a partition -> its encoding
         # Metadata keys in order -> the writer of their values (``_shape_writer``), and keys seen once.
         self._shapes: dict[tuple[str, ...], Callable[..., bytes | None]] = {}
         self._seen: dict[tuple[str, ...], None] = {}
@@ -76,12 +77,26 @@ class ReportWriter:
             asset = self._asset(asset_key)
             if asset is None:
                 return None
-        if not (
-            (partition is None or (type(partition) is str and partition))
-            and (data_version is None or (type(data_version) is str and data_version))
-            and (description is None or type(description) is str)
-        ):
-            return None  # validate_fields names the field
+        if partition is None:
+            p = NONE
+        else:
+            p = self._labels.get(partition) if type(partition) is str else None
+            if p is None:
+                p = self._label(partition)
+                if p is None:
+                    return None  # validate_fields names the field
+        if data_version is None:
+            v = NONE
+        elif type(data_version) is str and data_version:
+            v = optional(data_version)  # often a hash, new with every report: not kept
+        else:
+            return None
+        if description is None:
+            d = NONE
+        elif type(description) is str:
+            d = optional(description)
+        else:
+            return None
         if metadata:
             m = self._metadata(metadata)
             if m is None:
@@ -101,31 +116,27 @@ class ReportWriter:
             event_id = event_id_for(self._event_type, asset[2], idempotency_key)
         else:
             return None
-        out = [
-            self._header,
-            b"\x48",  # the length of a canonical UUID (36)
-            event_id.encode(),
-            asset[1],
-            optional(partition),
-            optional(data_version),
-            optional(description),
-            m,
-            t,
-            self._time(now),
-            self._source,
-            NONE,  # run_id: a report has none
-        ]
+        # The header, the length of a canonical UUID (36) and the id, ..., no run_id (a report has none).
+        time_ = self._time(now)
+        fields = (self._header, b"\x48", event_id.encode(), asset[1], p, v, d, m, t, time_, self._source, NONE)
         if self._check:
             if type(check_name) is not str or not check_name or type(passed) is not bool:
                 return None
             code = self._severities.get(severity) if type(severity) is str else None
             if code is None:
                 return None
-            out += (string(check_name), b"\x01" if passed else b"\x00", code)
-        value = b"".join(out)
+            fields += (string(check_name), b"\x01" if passed else b"\x00", code)
+        value = b"".join(fields)
         if len(value) > self._max:
             return None
         return event_id, asset[0], value
+
+    def _label(self, label: Any) -> bytes | None:
+        """The encoding of a partition that ``validate_fields`` accepts (a non-empty string), kept for
+        the next report (partitions repeat: a day's, a region's); None for any other value."""
+        if type(label) is not str or not label:
+            return None
+        return remember(self._labels, label, optional(label))
 
     def _metadata(self, metadata: Any) -> bytes | None:
         """The metadata map: by the writer of its keys' shape where there is one and its values fit it,
