@@ -37,8 +37,8 @@ _SOME = b"\x02"
 _SOME_SIZE = tuple(_SOME + ONE[n << 1] for n in range(64))  # an optional string's branch and short length
 double = struct.Struct("<d").pack
 # By 14-bit groups, low first: two varint bytes both marked "more to follow", and the varint of a last group.
-_PAIRS = tuple(bytes(((g & 0x7F) | 0x80, (g >> 7) | 0x80)) for g in range(1 << 14))
-_LAST = tuple(ONE[g] if g < 0x80 else bytes(((g & 0x7F) | 0x80, g >> 7)) for g in range(1 << 14))
+VARINT_PAIRS = tuple(bytes(((g & 0x7F) | 0x80, (g >> 7) | 0x80)) for g in range(1 << 14))
+VARINT_LAST = tuple(ONE[g] if g < 0x80 else bytes(((g & 0x7F) | 0x80, g >> 7)) for g in range(1 << 14))
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
@@ -58,15 +58,15 @@ def long(n: int) -> bytes:
         return encode_long(n)
     z = (n << 1) ^ (n >> 63)
     if z < 0x4000:
-        return _LAST[z]
+        return VARINT_LAST[z]
     if z < 0x10000000:
-        return _PAIRS[z & 0x3FFF] + _LAST[z >> 14]
+        return VARINT_PAIRS[z & 0x3FFF] + VARINT_LAST[z >> 14]
     if z < 0x40000000000:
-        return _PAIRS[z & 0x3FFF] + _PAIRS[(z >> 14) & 0x3FFF] + _LAST[z >> 28]
-    low = _PAIRS[z & 0x3FFF] + _PAIRS[(z >> 14) & 0x3FFF] + _PAIRS[(z >> 28) & 0x3FFF]
+        return VARINT_PAIRS[z & 0x3FFF] + VARINT_PAIRS[(z >> 14) & 0x3FFF] + VARINT_LAST[z >> 28]
+    low = VARINT_PAIRS[z & 0x3FFF] + VARINT_PAIRS[(z >> 14) & 0x3FFF] + VARINT_PAIRS[(z >> 28) & 0x3FFF]
     if z < 0x100000000000000:
-        return low + _LAST[z >> 42]
-    return low + _PAIRS[(z >> 42) & 0x3FFF] + _LAST[z >> 56]
+        return low + VARINT_LAST[z >> 42]
+    return low + VARINT_PAIRS[(z >> 42) & 0x3FFF] + VARINT_LAST[z >> 56]
 
 
 def string(value: str) -> bytes:

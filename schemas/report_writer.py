@@ -17,7 +17,20 @@ from typing import Any
 
 from schemas.asset_key import AssetKey
 from schemas.errors import ValidationError
-from schemas.event_writer import NONE, ONE, EventWriter, array, count, double, long, optional, remember, string
+from schemas.event_writer import (
+    NONE,
+    ONE,
+    VARINT_LAST,
+    VARINT_PAIRS,
+    EventWriter,
+    array,
+    count,
+    double,
+    long,
+    optional,
+    remember,
+    string,
+)
 from schemas.metadata import INT64_MAX, INT64_MIN, STRING_KINDS, MetadataValue, normalize, to_wire
 from schemas.model import event_id_for, new_event_id
 
@@ -311,9 +324,11 @@ def _shape_factory(signature: str) -> Callable[..., Callable[..., bytes | None]]
     checks, prelude, parts = [], [], ["COUNT"]
     for i, letter in enumerate(signature):
         v = f"v{i}"
-        if letter == "i":
+        if letter == "i":  # a varint of up to four bytes (|value| < 2**27) inline, else ``long``
             checks.append(f"type({v}) is not int or not MIN <= {v} <= MAX")
-            parts += [names[i], f"long({v})"]
+            z = f"z{i}"
+            parts += [names[i], f"(LAST[{z}] if ({z} := ({v} << 1) ^ ({v} >> 63)) < 0x4000 else PAIRS[{z} & 0x3FFF] + "
+                                f"LAST[{z} >> 14] if {z} < 0x10000000 else long({v}))"]  # fmt: skip
         elif letter == "f":
             checks.append(f"type({v}) is not float")
             parts += [names[i], f"double({v})"]
@@ -339,7 +354,7 @@ def _shape_factory(signature: str) -> Callable[..., Callable[..., bytes | None]]
         "    return write",
     ])  # fmt: skip
     namespace: dict[str, Any] = {"MIN": INT64_MIN, "MAX": INT64_MAX, "MV": MetadataValue, "long": long,
-                                 "double": double, "END": NONE}  # fmt: skip
+                                 "LAST": VARINT_LAST, "PAIRS": VARINT_PAIRS, "double": double, "END": NONE}  # fmt: skip
     exec(source, namespace)  # generated from the signature alone
     factory = namespace["factory"]
     return remember(_FACTORIES, signature, factory)

@@ -267,8 +267,9 @@ def test_the_reference_metadata_gets_a_writer_of_its_shape() -> None:
     writer = _writer("materialization")
     report = ReportWriter(writer, "materialization", b"", writer.source("sdk", "h"), 1_048_576)
     reference = ReportWriter(writer, "materialization", b"", writer.source("sdk", "h"), 1_048_576)
-    for i in range(4):
-        metadata = {"rows": 1000 + i, "ratio": i / 7, "owner": ["finance", "sales"][i % 2], "fresh": i % 3 != 0,
+    rows = [1000, 0, -1, 63, -64, 8191, -8192, 8192, 2**27 - 1, -(2**27), 2**27, 2**40, 2**63 - 1, -(2**63)]
+    for i, n in enumerate(rows):  # every length of varint
+        metadata = {"rows": n, "ratio": i / 7, "owner": ["finance", "sales"][i % 2], "fresh": i % 3 != 0,
                     "dash": MetadataValue.url(f"https://d/{i // 2}")}  # fmt: skip
         assert report._metadata(metadata) == reference._entries(metadata)
     assert list(report._shapes) == [("rows", "ratio", "owner", "fresh", "dash")]
