@@ -10,13 +10,17 @@ one event (``EventEncoder``) and hands the bytes to the ``Publisher``; it return
 
 Fire-and-forget callers ignore the receipt: a failed delivery is then raised by the next ``flush()`` or by
 ``close()`` (so by leaving the ``with`` block) as ``DeliveryError`` naming the event ids.
+
+``Reporter(..., receipts=False)`` is for services that never wait on one event: ``report_*`` return the
+event id alone, and librdkafka reports only failures (``delivery.report.only.error``), which ``flush()``
+and ``close()`` raise as ever. A receipt's delivery report is about a fifth of what a report costs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from producers.encoder import EventEncoder
 from producers.publisher import Publisher, Receipt
@@ -26,8 +30,10 @@ from schemas.errors import ConfigError
 from schemas.model import AssetEvent, Severity, SourceKind
 from schemas.settings import Settings
 
+R = TypeVar("R", Receipt, str)  # what a report returns: its receipt, or its event id (``receipts=False``)
 
-class Reporter:
+
+class Reporter(Generic[R]):
     """Reports asset events to Kafka. One per process; threads may share it.
 
     ``Reporter(settings=...)`` is the main constructor; ``Reporter("host:9092")`` is shorthand for
@@ -37,10 +43,37 @@ class Reporter:
     ``settings.producer_config()``, for tuning and tests (``{"message.timeout.ms": 5000}`` bounds how long
     an undeliverable event takes to fail; librdkafka's default is 5 minutes).
 
+    Each ``report_*`` returns a ``Receipt``; with ``receipts=False`` (a ``Reporter[str]``) it returns the
+    event id, and a failed delivery reaches the caller only through ``flush()`` or ``close()``.
+
     Invalid events raise ``schemas.errors.ValidationError`` from the ``report_*`` call and are not
     published. ``QueueFullError`` means the local queue stayed full for
     ``settings.producer_backpressure_timeout_s``: the event was not queued and the caller still holds it.
     """
+
+    @overload
+    def __init__(
+        self: Reporter[Receipt],
+        bootstrap_servers: str | None = None,
+        *,
+        settings: Settings | None = None,
+        source: SourceKind = "sdk",
+        host: str | None = None,
+        producer_overrides: Mapping[str, Any] | None = None,
+        receipts: Literal[True] = True,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Reporter[str],
+        bootstrap_servers: str | None = None,
+        *,
+        settings: Settings | None = None,
+        source: SourceKind = "sdk",
+        host: str | None = None,
+        producer_overrides: Mapping[str, Any] | None = None,
+        receipts: Literal[False],
+    ) -> None: ...
 
     def __init__(
         self,
@@ -50,6 +83,7 @@ class Reporter:
         source: SourceKind = "sdk",
         host: str | None = None,
         producer_overrides: Mapping[str, Any] | None = None,
+        receipts: bool = True,
     ) -> None:
         if bootstrap_servers is not None:
             if settings is not None:
@@ -59,15 +93,44 @@ class Reporter:
         self.settings = settings or Settings.model_validate({})
         codec = codec_for(self.settings, self.settings.topics.events)
         self._encoder = EventEncoder(codec, source=source, host=host)
-        self._publisher = Publisher.from_settings(self.settings, producer_overrides)
+        self._codec = codec
+        self._receipts = receipts
+        self._publisher = Publisher.from_settings(
+            self.settings, producer_overrides, receipts=receipts, label=None if receipts else self._event_id_of
+        )
         self._topic = self.settings.topics.events
         # Bound once: these run once per event. The fused path of each type (None where the codec has none)
         # takes what it can; ``encode_general`` the rest, raising for what is invalid.
         self._encode = self._encoder.encode_general
         self._publish = self._publisher.publish
+        self._send = self._publisher.send
         self._materialization = self._encoder.reporter("materialization") or _general
         self._observation = self._encoder.reporter("observation") or _general
         self._check = self._encoder.reporter("check_evaluation") or _general
+
+    @overload
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        source: SourceKind = "sdk",
+        host: str | None = None,
+        producer_overrides: Mapping[str, Any] | None = None,
+        receipts: Literal[True] = True,
+    ) -> Reporter[Receipt]: ...
+
+    @overload
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        source: SourceKind = "sdk",
+        host: str | None = None,
+        producer_overrides: Mapping[str, Any] | None = None,
+        receipts: Literal[False],
+    ) -> Reporter[str]: ...
 
     @classmethod
     def from_env(
@@ -77,10 +140,15 @@ class Reporter:
         source: SourceKind = "sdk",
         host: str | None = None,
         producer_overrides: Mapping[str, Any] | None = None,
-    ) -> Reporter:
+        receipts: bool = True,
+    ) -> Reporter[Receipt] | Reporter[str]:
         """A reporter configured from ``ASSETPIPE_*`` variables (``Settings.from_env``)."""
         settings = Settings.from_env(environ)
-        return cls(settings=settings, source=source, host=host, producer_overrides=producer_overrides)
+        if receipts:
+            return Reporter(settings=settings, source=source, host=host, producer_overrides=producer_overrides)
+        return Reporter(
+            settings=settings, source=source, host=host, producer_overrides=producer_overrides, receipts=False
+        )
 
     def report_materialization(
         self,
@@ -92,7 +160,7 @@ class Reporter:
         metadata: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
-    ) -> Receipt:
+    ) -> R:
         """Report that an asset was written. ``asset_key``: ``"a/b"``, ``["a", "b"]`` or an ``AssetKey``.
         ``metadata`` values may be raw (int, float, str, bool, dict, list, ...) or ``MetadataValue``s.
         The same ``idempotency_key`` for the same asset gives the same event id (a safe retry)."""
@@ -101,7 +169,10 @@ class Reporter:
             done = self._encode(
                 "materialization", asset_key, partition, data_version, description, metadata, tags, idempotency_key
             )
-        return self._publish(self._topic, done[1], done[2], event_id=done[0])
+        if self._receipts:  # inline, not ``_queue``: a call is a sixtieth of a report
+            return self._publish(self._topic, done[1], done[2], event_id=done[0])  # type: ignore[return-value]
+        self._send(self._topic, done[1], done[2])
+        return done[0]  # type: ignore[return-value]
 
     def report_observation(
         self,
@@ -113,7 +184,7 @@ class Reporter:
         metadata: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
-    ) -> Receipt:
+    ) -> R:
         """Report that an asset was seen (its metadata or data version) without being changed; arguments
         as ``report_materialization``."""
         done = self._observation(asset_key, partition, data_version, description, metadata, tags, idempotency_key)
@@ -121,7 +192,10 @@ class Reporter:
             done = self._encode(
                 "observation", asset_key, partition, data_version, description, metadata, tags, idempotency_key
             )
-        return self._publish(self._topic, done[1], done[2], event_id=done[0])
+        if self._receipts:  # inline, not ``_queue``: a call is a sixtieth of a report
+            return self._publish(self._topic, done[1], done[2], event_id=done[0])  # type: ignore[return-value]
+        self._send(self._topic, done[1], done[2])
+        return done[0]  # type: ignore[return-value]
 
     def report_check(
         self,
@@ -134,19 +208,32 @@ class Reporter:
         partition: str | None = None,
         description: str | None = None,
         idempotency_key: str | None = None,
-    ) -> Receipt:
+    ) -> R:
         """Report a data-quality check's result. ``severity`` is ``"WARN"`` or ``"ERROR"``."""
         args = (asset_key, partition, None, description, metadata, None, idempotency_key, check_name, passed, severity)
         done = self._check(*args)
         if done is None:
             done = self._encode("check_evaluation", *args)
-        return self._publish(self._topic, done[1], done[2], event_id=done[0])
+        if self._receipts:  # inline, not ``_queue``: a call is a sixtieth of a report
+            return self._publish(self._topic, done[1], done[2], event_id=done[0])  # type: ignore[return-value]
+        self._send(self._topic, done[1], done[2])
+        return done[0]  # type: ignore[return-value]
 
-    def report(self, event: AssetEvent, *, idempotency_key: str | None = None) -> Receipt:
+    def report(self, event: AssetEvent, *, idempotency_key: str | None = None) -> R:
         """Report an ``AssetMaterialization``, ``AssetObservation`` or ``AssetCheckEvaluation``. The
         event's own ``event_id`` and ``timestamp`` are kept when set; the source is this reporter's."""
-        event_id, key, value = self._encoder.encode_event(event, idempotency_key=idempotency_key)
-        return self._publish(self._topic, key, value, event_id=event_id)
+        return self._queue(self._encoder.encode_event(event, idempotency_key=idempotency_key))
+
+    def _queue(self, done: tuple[str, bytes, bytes]) -> R:
+        """Publish an encoded event (event id, key, value): its receipt, or its id (``receipts=False``)."""
+        if self._receipts:
+            return self._publish(self._topic, done[1], done[2], event_id=done[0])  # type: ignore[return-value]
+        self._send(self._topic, done[1], done[2])
+        return done[0]  # type: ignore[return-value]
+
+    def _event_id_of(self, value: bytes) -> str:
+        """The id of the event a failed message carried (``receipts=False``: failures name their event)."""
+        return str(self._codec.decode(value)[1]["event_id"])
 
     @property
     def failed(self) -> tuple[str, ...]:
@@ -167,7 +254,7 @@ class Reporter:
         """Flush (raising as ``flush`` does), then release the Kafka producer."""
         self._publisher.close(timeout)
 
-    def __enter__(self) -> Reporter:
+    def __enter__(self) -> Reporter[R]:
         return self
 
     def __exit__(

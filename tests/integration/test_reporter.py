@@ -171,6 +171,27 @@ def test_idempotency_key_gives_the_same_event_id_twice(settings: Settings, codec
     assert ids == [first.event_id, first.event_id]  # both published: the warehouse keeps one
 
 
+def test_a_reporter_without_receipts_returns_event_ids_and_publishes_the_same(settings: Settings, codec: Codec) -> None:
+    with Reporter(settings=settings, receipts=False) as reporter:
+        ids = [
+            reporter.report_materialization("sales/daily", partition="2024-06-01", metadata=EVERY_KIND),
+            reporter.report_observation("sales/daily", data_version="v7"),
+            reporter.report_check("sales/daily", check_name="rows_positive", passed=True),
+            reporter.report(AssetMaterialization("sales/weekly", metadata={"rows": 3})),
+        ]
+        with pytest.raises(ValidationError):  # invalid events raise as ever, and nothing is published
+            reporter.report_materialization("sales/daily", tags={"bad key!": "x"})
+        reporter.flush(10)
+        assert reporter.pending == 0
+
+    assert all(type(event_id) is str and uuid.UUID(event_id).version == 7 for event_id in ids)
+    events = {e.event_id: e for e in (decode(codec, m) for m in read_events(settings, 4, linger=0.5))}
+    assert sorted(events) == sorted(ids)  # two assets: two partitions, read in either order
+    types = [events[i].event_type for i in ids]
+    assert types == ["materialization", "observation", "check_evaluation", "materialization"]
+    assert events[ids[0]].metadata == {key: normalize(key, value) for key, value in EVERY_KIND.items()}
+
+
 def test_invalid_tag_raises_naming_the_field_and_publishes_nothing(settings: Settings, codec: Codec) -> None:
     with Reporter(settings=settings) as reporter:
         with pytest.raises(ValidationError) as raised:
@@ -207,3 +228,16 @@ def test_unreachable_broker_surfaces_through_receipt_and_flush() -> None:
     assert raised.value.event_ids == (forgotten.event_id,)
     assert raised.value.code == "delivery_failed"
     assert reporter.failed == ()
+
+
+def test_without_receipts_a_failed_delivery_is_raised_by_flush_naming_the_events() -> None:
+    settings = Settings.model_validate({"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    reporter = Reporter(settings=settings, producer_overrides={"message.timeout.ms": 1000}, receipts=False)
+    ids = [reporter.report_materialization("sales/daily", partition=f"p{i}") for i in range(3)]
+    ids.append(reporter.report_check("sales/daily", check_name="fresh", passed=False))
+
+    with pytest.raises(DeliveryError, match="4 events were not delivered") as raised:
+        reporter.flush(timeout=10)
+    assert sorted(raised.value.event_ids) == sorted(ids)
+    assert reporter.failed == ()
+    reporter.close(timeout=1)  # nothing left: the failures were raised once
