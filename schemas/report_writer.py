@@ -90,6 +90,7 @@ class ReportWriter:
             asset = self._asset(asset_key)
             if asset is None:
                 return None
+        p: bytes | None
         if partition is None:
             p = NONE
         else:
@@ -131,7 +132,20 @@ class ReportWriter:
             return None
         # The header, the length of a canonical UUID (36) and the id, ..., no run_id (a report has none).
         time_ = self._time(now)
-        fields = (self._header, b"\x48", event_id.encode(), asset[1], p, v, d, m, t, time_, self._source, NONE)
+        fields: tuple[bytes, ...] = (
+            self._header,
+            b"\x48",
+            event_id.encode(),
+            asset[1],
+            p,
+            v,
+            d,
+            m,
+            t,
+            time_,
+            self._source,
+            NONE,
+        )
         if self._check:
             if type(check_name) is not str or not check_name or type(passed) is not bool:
                 return None
