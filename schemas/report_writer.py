@@ -132,20 +132,8 @@ class ReportWriter:
             return None
         # The header, the length of a canonical UUID (36) and the id, ..., no run_id (a report has none).
         time_ = self._time(now)
-        fields: tuple[bytes, ...] = (
-            self._header,
-            b"\x48",
-            event_id.encode(),
-            asset[1],
-            p,
-            v,
-            d,
-            m,
-            t,
-            time_,
-            self._source,
-            NONE,
-        )
+        fields: tuple[bytes, ...] = (self._header, b"\x48", event_id.encode(), asset[1], p, v, d, m, t, time_,
+                                     self._source, NONE)  # fmt: skip
         if self._check:
             if type(check_name) is not str or not check_name or type(passed) is not bool:
                 return None
