@@ -50,9 +50,9 @@ Headers = dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]]
 
 _POLL_SLICE_S = 0.05
 _POLL_EVERY = 32
-# librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses. ``produce`` is called with positional
-# arguments only (topic, value, key, partition, on_delivery): keyword arguments cost its argument parser
-# ~2,800 instructions a message, a twentieth of a report.
+# librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses. Per-message ``produce`` calls without
+# headers pass (topic, value, key, partition, on_delivery) by position: keyword arguments cost its
+# argument parser ~2,800 instructions a message, a twentieth of a report.
 _ANY_PARTITION = -1
 _LOG = logging.getLogger(__name__)
 _LIBRDKAFKA_LOG = logging.getLogger("producers.librdkafka")
