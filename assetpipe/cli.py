@@ -62,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--data-dir")
     status.set_defaults(func=cmd_status)
 
-    sql = sub.add_parser("sql", help="run a read-only query against the warehouse")
+    sql = sub.add_parser(
+        "sql", help="run one read-only statement against the warehouse (unqualified names: its database)"
+    )
     sql.add_argument("query")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.add_argument("--data-dir")
@@ -208,15 +210,23 @@ def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
+    from consumers.exceptions import QueryLimitError, ReadOnlyQueryError, WarehouseError, WarehouseUnavailableError
+
     try:
-        answer = request(settings.control_socket, {"op": "sql", "query": args.query})
+        # the stack answers once ClickHouse has: its time limit, then a margin for the rows to come over
+        timeout = settings.sql_max_execution_seconds + 30
+        answer = request(settings.control_socket, {"op": "sql", "query": args.query}, timeout=timeout)
         if not answer.get("ok"):
-            raise AssetpipeError(answer.get("error", "query failed"))
+            errors = (ReadOnlyQueryError, QueryLimitError, WarehouseUnavailableError, WarehouseError)
+            error = next((e for e in errors if e.code == answer.get("code")), AssetpipeError)
+            raise error(answer.get("error", "query failed"))
         columns, rows = answer["columns"], [tuple(r) for r in answer["rows"]]
     except StackNotRunningError:
+        from consumers.readonly import ReadOnlyPolicy
         from consumers.warehouse import Warehouse
 
-        warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+        policy = ReadOnlyPolicy.from_settings(settings)
+        warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database, policy)
         try:
             result = warehouse.read_only_query(args.query)
         finally:

@@ -18,7 +18,15 @@ class WarehouseUnavailableError(WarehouseError):
 
 
 class ReadOnlyQueryError(WarehouseError):
+    """A query that is not one statement that only reads the warehouse: refused before it runs."""
+
     code = "read_only"
+
+
+class QueryLimitError(WarehouseError):
+    """A read-only query hit a limit on its result, memory or time: the message says which and what to change."""
+
+    code = "query_limit"
 
 
 class ConsumerError(AssetpipeError):

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from consumers.exceptions import ReadOnlyQueryError, WarehouseError, WarehouseUnavailableError
+from consumers.readonly import ReadOnlyPolicy
 
-_READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.IGNORECASE)
 _UNAVAILABLE_HINTS = ("Cannot lock file", "Connection refused", "Max retries", "timed out", "connect")
 
 
@@ -65,11 +65,16 @@ def insert_settings(token: str | None = None) -> dict[str, Any]:
 class Warehouse:
     """ClickHouse through clickhouse-connect. Thread-safe: one lock serializes use of the client."""
 
-    def __init__(self, dsn: str, database: str) -> None:
+    def __init__(self, dsn: str, database: str, read_only_policy: ReadOnlyPolicy | None = None) -> None:
         self.dsn = dsn
         self.database = database
+        self.read_only_policy = read_only_policy or ReadOnlyPolicy()
         self._client: Any = None
         self._lock = threading.RLock()
+        # Analysts' queries get a client of their own: on chDB its session is read-only for good, and a long
+        # query does not hold up ingest.
+        self._read_only_client: Any = None
+        self._read_only_lock = threading.Lock()
 
     @property
     def embedded(self) -> bool:
@@ -87,6 +92,8 @@ class Warehouse:
                 raise WarehouseUnavailableError(f"cannot reach ClickHouse at {self._safe_dsn()}: {exc}") from exc
 
     def close(self) -> None:
+        with self._read_only_lock:
+            self._drop_read_only_client()
         with self._lock:
             if self._client is not None:
                 try:
@@ -113,12 +120,66 @@ class Warehouse:
         result = self._call("query", sql, parameters=parameters, settings=dict(settings or {}))
         return QueryResult(tuple(result.column_names), list(result.result_rows))
 
-    def read_only_query(self, sql: str) -> QueryResult:
-        """An analyst's query: only statements that read, run with ClickHouse's readonly setting."""
-        if not _READ_ONLY.match(sql):
-            raise ReadOnlyQueryError("only read-only queries (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) are allowed")
-        settings = {} if self.embedded else {"readonly": 2}
-        return self.query(sql, settings=settings)
+    def read_only_query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        """An analyst's query, or one built from user input with ``parameters``: one statement that only
+        reads the warehouse, checked on ClickHouse's own parse (``consumers.readonly``), run read-only under
+        the policy's limits. Unqualified names resolve in this warehouse's database."""
+        if "\x00" in sql:
+            raise ReadOnlyQueryError("the query contains a NUL character")
+        policy = self.read_only_policy
+        params = dict(parameters or {})
+        with self._read_only_lock:
+            client, settings = self._read_only_session()
+            try:
+                with self._translated(self._drop_read_only_client):
+                    rendered = client.query(
+                        "SELECT formatQuery({q:String})", parameters={"q": sql}, settings=settings
+                    ).result_rows[0][0]
+                    explain = client.raw_query(f"EXPLAIN AST {rendered}", parameters=params or None, settings=settings)
+                policy.check(explain.decode().splitlines())
+                with self._translated(self._drop_read_only_client):
+                    result = client.query(rendered, parameters=params or None, settings=settings)
+            except WarehouseUnavailableError:
+                raise
+            except WarehouseError as exc:
+                raise policy.translate(exc) from exc
+        return QueryResult(tuple(result.column_names), list(result.result_rows))
+
+    def _read_only_session(self) -> tuple[Any, dict[str, Any]]:
+        """The read-only client and the settings each of its queries carries. On chDB the limits and then
+        ``readonly`` are set on the client's session, after which no query can change a setting; a server
+        gets them with each query, with ``readonly=2`` so that clickhouse-connect may send its own."""
+        policy = self.read_only_policy
+        if self._read_only_client is not None:
+            return self._read_only_client, {} if self.embedded else self._server_read_only_settings()
+        import clickhouse_connect
+
+        exists = self.query(
+            "SELECT count() FROM system.databases WHERE name = {db:String}", parameters={"db": self.database}
+        ).rows[0][0]
+        database = self.database if exists else None  # before `migrate`: names must be qualified
+        with self._translated(self._drop_read_only_client):
+            client = clickhouse_connect.get_client(dsn=self.dsn, database=database)
+            self._read_only_client = client
+            if not self.embedded:
+                return client, self._server_read_only_settings()
+            for name, value in policy.engine_settings().items():
+                client.set_client_setting(name, value)
+            client.set_client_setting("readonly", policy.readonly_level)
+            level = client.query("SELECT getSetting('readonly')").result_rows[0][0]
+        if int(level) != policy.readonly_level:
+            self._drop_read_only_client()
+            raise ReadOnlyQueryError(f"the engine did not take readonly={policy.readonly_level} (it says {level})")
+        return client, {}
+
+    def _server_read_only_settings(self) -> dict[str, Any]:
+        return {**self.read_only_policy.engine_settings(), "readonly": 2}
+
+    def _drop_read_only_client(self) -> None:
+        client, self._read_only_client = self._read_only_client, None
+        if client is not None:
+            with suppress(Exception):
+                client.close()
 
     def query_np(self, sql: str) -> Any:
         """The result as a numpy array (a structured one when the columns' types differ)."""
@@ -130,7 +191,7 @@ class Warehouse:
         with self._lock:
             self.connect()
             settings = {"max_block_size": block_rows}
-            with self._translated(), self._client.query_np_stream(sql, settings=settings) as stream:
+            with self._translated(self._drop_client), self._client.query_np_stream(sql, settings=settings) as stream:
                 yield from stream
 
     def insert(
@@ -181,24 +242,24 @@ class Warehouse:
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             self.connect()
-            with self._translated():
+            with self._translated(self._drop_client):
                 return getattr(self._client, method)(*args, **kwargs)
 
     @contextmanager
-    def _translated(self) -> Iterator[None]:
-        """clickhouse-connect's and chDB's errors as this package's."""
+    def _translated(self, drop: Callable[[], None]) -> Iterator[None]:
+        """clickhouse-connect's and chDB's errors as this package's; ``drop`` forgets a client that failed."""
         from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
         try:
             yield
         except OperationalError as exc:
-            self._drop_client()
+            drop()
             raise WarehouseUnavailableError(f"ClickHouse unavailable: {exc}") from exc
         except DatabaseError as exc:
             raise WarehouseError(str(exc)) from exc
         except Exception as exc:  # the chDB backend raises plain errors
             if any(hint in str(exc) for hint in _UNAVAILABLE_HINTS):
-                self._drop_client()
+                drop()
                 raise WarehouseUnavailableError(f"ClickHouse unavailable: {exc}") from exc
             raise WarehouseError(str(exc)) from exc
 

@@ -102,6 +102,14 @@ class Settings(BaseModel):
     http_require_known_assets: bool = Field(
         True, description="404 for an observation or check of an asset never materialized; false: Dagster-lenient"
     )
+    # assetpipe sql (and queries built from user input)
+    sql_max_result_rows: int = Field(100_000, ge=1, description="rows a read-only query may return")
+    sql_max_result_bytes: int = Field(100_000_000, ge=1024, description="bytes a read-only query may return")
+    sql_max_memory_bytes: int = Field(1_000_000_000, ge=1_000_000, description="memory of one read-only query")
+    sql_max_execution_seconds: float = Field(30.0, gt=0, description="time of one read-only query")
+    sql_allow_table_functions: str = Field(
+        "", description="table functions beyond numbers, zeros, values, generateRandom, view: comma-separated"
+    )
     # sensors and runs
     defs: Path | None = Field(None, description="Python module declaring jobs and sensors (`--defs`)")
     sensor_group_id: str = "assetpipe-sensors"
