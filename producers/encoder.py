@@ -23,7 +23,7 @@ from schemas.event_writer import EventWriter
 from schemas.form_writer import FormWriter
 from schemas.model import AssetEvent, EventType, Severity, SourceKind, build_record
 from schemas.report_writer import Report, ReportWriter
-from schemas.validation import validate_fields, validate_record
+from schemas.validation import validate_fields, validate_message_size, validate_record
 
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 
@@ -170,7 +170,9 @@ class EventEncoder:
             severity=severity,
         )
         validate_fields(event_type, record)  # build_record made the event id and checked the asset key
-        return record["event_id"], "/".join(parts).encode(), self.codec.encode(event_type, record)
+        key, value = "/".join(parts).encode(), self.codec.encode(event_type, record)
+        validate_message_size(key, value, self.codec.max_event_bytes)
+        return record["event_id"], key, value
 
     def encode_event(self, event: AssetEvent, *, idempotency_key: str | None = None) -> Encoded:
         """An event object. Its ``event_id``, ``timestamp`` and ``run_id`` are kept when set; the source
@@ -185,8 +187,10 @@ class EventEncoder:
             done = writer.checked(record)
             if done is not None:
                 value = self.codec.header(event_type) + done[1]
-                if len(value) <= self.codec.max_event_bytes:
+                if len(value) + len(done[0]) <= self.codec.max_event_bytes:  # the whole message counts
                     return Encoded(record["event_id"], done[0], value)
         validate_record(event_type, record)
         value = self.codec.encode(event_type, record)
-        return Encoded(record["event_id"], "/".join(record["asset_key"]).encode(), value)
+        key = "/".join(record["asset_key"]).encode()
+        validate_message_size(key, value, self.codec.max_event_bytes)
+        return Encoded(record["event_id"], key, value)

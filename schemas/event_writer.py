@@ -22,7 +22,14 @@ import struct
 from typing import Any, TypeVar
 
 from schemas.binary import Writer, avro_type, compile_writer, encode_long, time_long
-from schemas.validation import _UUID, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, validate_tags
+from schemas.validation import (
+    _UUID,
+    ASSET_KEY_MAX_CHARS,
+    TIMESTAMP_MAX_US,
+    TIMESTAMP_MIN_US,
+    unprintable,
+    validate_tags,
+)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -192,6 +199,9 @@ class EventWriter:
             or data_version == ""
             or (metadata and "" in metadata)
             or not TIMESTAMP_MIN_US <= timestamp <= TIMESTAMP_MAX_US
+            or (type(partition) is str and unprintable(partition))
+            or (type(data_version) is str and unprintable(data_version))
+            or (type(run_id) is str and unprintable(run_id))
         ):
             return None  # validate_record names the field
         source_key = (source["kind"], source.get("host", ""))
@@ -210,7 +220,9 @@ class EventWriter:
         if self.check:
             passed = d["passed"]
             check_name = d["check_name"]
-            if type(passed) is not bool or (check and (type(check_name) is not str or not check_name)):
+            if type(passed) is not bool or (
+                check and (type(check_name) is not str or not check_name or unprintable(check_name))
+            ):
                 return None
             severity = get("severity", "ERROR")
             if check and type(severity) is not str:
@@ -221,7 +233,10 @@ class EventWriter:
     def _valid_asset(self, parts: list[str] | tuple[str, ...]) -> tuple[bytes, bytes] | None:
         if not parts or any(type(part) is not str or not part for part in parts):
             return None
-        return remember(self._valid_assets, tuple(parts), ("/".join(parts).encode(), array(parts)))
+        joined = "/".join(parts)
+        if len(joined) > ASSET_KEY_MAX_CHARS or unprintable(joined):
+            return None
+        return remember(self._valid_assets, tuple(parts), (joined.encode(), array(parts)))
 
     def checked_tags(self, tags: Any) -> bytes:
         """The map of tags that pass ``validate_tags`` (raises for the rest)."""

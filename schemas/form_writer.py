@@ -19,7 +19,7 @@ from schemas.jsonform import event_timestamp_us, typed_value
 from schemas.metadata import KINDS, STRING_KINDS, to_wire
 from schemas.model import event_id_for, new_event_id
 from schemas.report_writer import ReportWriter
-from schemas.validation import _UUID, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US
+from schemas.validation import _UUID, ASSET_KEY_MAX_CHARS, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, unprintable
 
 _KINDS = frozenset(KINDS)
 # whole seconds within the range an event's time may have (``event_timestamp_us`` checks the rest)
@@ -65,7 +65,7 @@ class FormWriter(ReportWriter):
             get = body.get
             partition = get("partition")
             description = get("description")
-            if (partition is not None and (type(partition) is not str or not partition)) or (
+            if (partition is not None and (type(partition) is not str or not partition or unprintable(partition))) or (
                 description is not None and type(description) is not str
             ):
                 return None
@@ -122,12 +122,14 @@ class FormWriter(ReportWriter):
             elif type(event_id) is not str or _UUID.match(event_id) is None:
                 return None
             run_id = get("run_id")
+            if run_id is not None and (type(run_id) is not str or unprintable(run_id)):
+                return None
             if self._check:
                 data_version = None  # not a field of a check
                 check_name = get("check_name")
                 passed = get("passed")
                 severity = get("severity")
-                if type(check_name) is not str or not check_name or type(passed) is not bool:
+                if type(check_name) is not str or not check_name or type(passed) is not bool or unprintable(check_name):
                     return None
                 if severity is None:
                     severity = "ERROR"
@@ -139,7 +141,9 @@ class FormWriter(ReportWriter):
                 check = (string(check_name), b"\x01" if passed else b"\x00", code)
             else:
                 data_version = get("data_version")
-                if data_version is not None and (type(data_version) is not str or not data_version):
+                if data_version is not None and (
+                    type(data_version) is not str or not data_version or unprintable(data_version)
+                ):
                     return None
             last = self._last_host
             source = last[1] if last[0] is host else self._host_source(host)
@@ -160,7 +164,7 @@ class FormWriter(ReportWriter):
             if self._check:
                 out += check
             value = b"".join(out)
-            if len(value) > self._max:
+            if len(value) + len(asset[0]) > self._max:  # the whole message counts: its key too
                 return None
             return event_id, asset[0], value
         except Exception:  # off the common shape (the general path names the problem)
@@ -177,6 +181,8 @@ class FormWriter(ReportWriter):
         if type(parts) is not list or not parts or any(type(part) is not str or not part for part in parts):
             return None
         joined = "/".join(parts)
+        if len(joined) > ASSET_KEY_MAX_CHARS or unprintable(joined):
+            return None
         return remember(self._parts, tuple(parts), (joined.encode(), array(parts), joined))
 
     def _other(self, key: str, encoded_key: bytes, raw: Any) -> bytes | None:

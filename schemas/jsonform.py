@@ -18,12 +18,14 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from schemas.asset_key import AssetKey
-from schemas.errors import FieldError
+import orjson
+
+from schemas.errors import FieldError, ValidationError
 from schemas.metadata import (
     INT64_MAX,
     INT64_MIN,
@@ -42,7 +44,7 @@ from schemas.metadata import (
     normalize,
 )
 from schemas.model import EventType
-from schemas.validation import TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, TIMESTAMP_RANGE, epoch_us
+from schemas.validation import TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, TIMESTAMP_RANGE, epoch_us, shown
 
 EVENT_TYPE_NAMES: dict[str, EventType] = {
     "materialization": "materialization",
@@ -63,6 +65,35 @@ FIELDS: dict[EventType, tuple[str, ...]] = {
 _FIELD_SETS: dict[EventType, frozenset[str]] = {kind: frozenset(names) for kind, names in FIELDS.items()}
 _STRING_FIELDS = frozenset({"partition", "data_version", "description", "check_name", "event_id", "run_id"})
 _MISSING = object()
+# A run of 19 digits may be an integer orjson reads as a float (below -2**63, above 2**64 - 1).
+_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+_NOT_WORD = re.compile(r"[^A-Za-z0-9_]")  # what a string-form asset key is split on (``AssetKey.from_query_string``)
+
+
+def exact(text: str | bytes) -> bool:
+    """orjson reads ``text`` exactly: it holds no run of digits that may be an integer beyond 64 bits."""
+    found = _LONG_DIGITS_BYTES.search(text) if isinstance(text, bytes) else _LONG_DIGITS.search(text)
+    return found is None
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON text as every producer reads it: strict JSON (no ``NaN`` or ``Infinity``, no number that
+    overflows a double, at most 1,024 levels deep), integers exact. orjson reads integers beyond 64 bits
+    as floats, so text with a long run of digits is read again by ``json``: such an integer is then
+    refused as out of range where it is used, never stored as a float. Raises ``ValueError``."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("number is infinity"):  # 1e999: as an integer too long for a double
+            raise ValueError(f"a number is out of range (a finite 64-bit float): {exc}") from None
+        raise
+    if not exact(text):
+        try:
+            value = json.loads(text)
+        except RecursionError:
+            raise ValueError("depth limit exceeded") from None
+    return value
 
 
 def event_type(value: Any) -> EventType:
@@ -90,7 +121,14 @@ def asset_key(path: str | None, body: Mapping[str, Any], strings: Mapping[str, s
         raise FieldError("asset_key", "Field 'asset_key' must be a list of strings or a string")
     text = (strings or {}).get("asset_key")
     if text:
-        return list(AssetKey.from_query_string(text).path)
+        if text.startswith("["):
+            try:
+                parsed = loads(text)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
+                return parsed
+        return [part for part in _NOT_WORD.split(text) if part]
     raise FieldError("asset_key", "Missing required field: asset_key (in the URL path, the body or the query)")
 
 
@@ -168,7 +206,7 @@ def _value(name: str, body: Mapping[str, Any], strings: Mapping[str, str]) -> An
         return text == "true"
     if name in ("metadata", "tags"):
         try:
-            parsed = json.loads(text)
+            parsed = loads(text)
         except ValueError as exc:
             raise FieldError(name, f"Field '{name}' is not valid JSON: {exc}") from exc
         if name == "tags" and not isinstance(parsed, Mapping):
@@ -228,87 +266,138 @@ def _typed_string(kind: str, text: str) -> MetadataValue:
 
 def typed_value(key: str, kind: str, value: Any) -> MetadataValue:
     """One ``{"type": kind, "value": value}`` entry. Values by kind: text/url/path/notebook_path/md a
-    string; json anything; int an integer; float a number; bool a boolean; timestamp seconds since the
-    epoch or an ISO 8601 string with a zone; null null; asset a list of parts or ``"a/b"``; table_schema
-    ``{"columns": [{"name", "type", "description"?, "constraints"?: {"nullable", "unique", "other"},
-    "tags"?}], "constraints"?: {"other": [...]}}``; table ``{"records": [{...}], "schema"?: ...}``;
-    column_lineage ``{"column": [{"asset_key", "column_name"}]}``; code_references ``[{"file_path",
-    "line_number"?, "label"?} | {"url", "label"?}]``."""
+    string; json anything; int a 64-bit integer; float a number; bool a boolean; timestamp seconds since
+    the epoch or an ISO 8601 string with a zone, within an event's range; null null; asset a list of parts
+    or ``"a/b"``; table_schema ``{"columns": [{"name", "type", "description"?, "constraints"?: {"nullable",
+    "unique", "other"}, "tags"?}], "constraints"?: {"other": [...]}}``; table ``{"records": [{...}],
+    "schema"?: ...}``; column_lineage ``{"column": [{"asset_key", "column_name"}]}``; code_references
+    ``[{"file_path", "line_number"?, "label"?} | {"url", "label"?}]``."""
     where = f"metadata.{key}"
     try:
         return _typed(kind, value)
-    except FieldError:
+    except _Shape as exc:
+        raise FieldError(where, f"Invalid {kind} value for metadata entry '{key}': {exc}") from None
+    except FieldError as exc:
+        if exc.field == "timestamp":  # the event's rule, told about this entry
+            reason = exc.reason.removeprefix("Invalid timestamp ")
+            raise FieldError(where, f"Invalid timestamp value for metadata entry '{key}': {reason}") from None
         raise
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise FieldError(where, f"Invalid {kind} value for metadata entry '{key}': {exc}") from exc
+    except ValidationError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a shape the checks above missed
+        raise FieldError(where, f"Invalid {kind} value for metadata entry '{key}': not a {kind} value") from exc
+
+
+class _Shape(Exception):
+    """A typed value off its kind's shape: the message says what was expected (``typed_value`` names the entry)."""
 
 
 def _typed(kind: str, value: Any) -> MetadataValue:
     if kind in STRING_KINDS:
-        _expect(isinstance(value, str), kind, "a string", value)
+        _expect(isinstance(value, str), "a string", value)
         return MetadataValue(kind, value)
     if kind == "int":
-        _expect(isinstance(value, int) and not isinstance(value, bool), kind, "an integer", value)
-        _expect(INT64_MIN <= value <= INT64_MAX, kind, "a 64-bit integer", value)
+        _expect(isinstance(value, int) and not isinstance(value, bool), "an integer", value)
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise _Shape(f"{shown(value)} is out of range (a 64-bit integer)")
         return MetadataValue.int(value)
     if kind == "float":
-        _expect(isinstance(value, (int, float)) and not isinstance(value, bool), kind, "a number", value)
-        return MetadataValue.float(float(value))
+        _expect(isinstance(value, (int, float)) and not isinstance(value, bool), "a number", value)
+        number = _finite(value)
+        if number is None:
+            raise _Shape(f"{shown(value)} is out of range (a finite 64-bit float)")
+        return MetadataValue.float(number)
     if kind == "bool":
-        _expect(isinstance(value, bool), kind, "a boolean", value)
+        _expect(isinstance(value, bool), "a boolean", value)
         return MetadataValue.bool(value)
     if kind == "timestamp":
-        return MetadataValue.timestamp(timestamp_us(value) / 1e6)
+        return MetadataValue.timestamp(event_timestamp_us(value) / 1e6)
     if kind == "null":
         return MetadataValue.null()
     if kind == "json":
         return MetadataValue.json(value)
     if kind == "asset":
-        _expect(isinstance(value, (str, list)), kind, "a list of parts or a/b string", value)
+        _expect(isinstance(value, str) or _strings(value), "a list of strings or an a/b string", value)
         return MetadataValue.asset(value)
     if kind == "table_schema":
-        return MetadataValue.table_schema(_schema(value))
+        return MetadataValue.table_schema(_schema(value, ""))
     if kind == "table":
-        records = [TableRecord(dict(r)) for r in value["records"]]
-        schema = _schema(value["schema"]) if value.get("schema") is not None else None
-        return MetadataValue.table(records, schema)
+        _expect(isinstance(value, Mapping) and "records" in value, 'an object with "records"', value)
+        records = value["records"]
+        _expect(isinstance(records, list), "records: a list of objects", records)
+        for i, record in enumerate(records):
+            _expect(isinstance(record, Mapping), f"records[{i}]: an object", record)
+        schema = _schema(value["schema"], "schema.") if value.get("schema") is not None else None
+        return MetadataValue.table([TableRecord(dict(r)) for r in records], schema)
     if kind == "column_lineage":
+        _expect(isinstance(value, Mapping), 'an object of column -> [{"asset_key", "column_name"}]', value)
         deps = value.get("deps_by_column", value)
-        return MetadataValue.column_lineage(
-            TableColumnLineage(
-                {col: [TableColumnDep(d["asset_key"], d["column_name"]) for d in items] for col, items in deps.items()}
-            )
-        )
+        _expect(isinstance(deps, Mapping), "deps_by_column: an object", deps)
+        lineage: dict[str, list[TableColumnDep]] = {}
+        for column, items in deps.items():
+            _expect(isinstance(items, list), f"{column}: a list of dependencies", items)
+            for i, dep in enumerate(items):
+                asset = dep.get("asset_key") if isinstance(dep, Mapping) else None
+                ok = (isinstance(asset, str) or _strings(asset)) and isinstance(dep.get("column_name"), str)
+                _expect(ok, f'{column}[{i}]: {{"asset_key": [...], "column_name": "..."}}', dep)
+            lineage[column] = [TableColumnDep(d["asset_key"], d["column_name"]) for d in items]
+        return MetadataValue.column_lineage(TableColumnLineage(lineage))
     if kind == "code_references":
         refs = value.get("code_references", value) if isinstance(value, Mapping) else value
-        return MetadataValue.code_references([_reference(r) for r in refs])
-    raise ValueError(f"unknown metadata type {kind!r}")
+        _expect(isinstance(refs, list), "a list of references", refs)
+        return MetadataValue.code_references([_reference(r, i) for i, r in enumerate(refs)])
+    raise _Shape(f"unknown metadata type {kind!r}")
 
 
-def _schema(value: Mapping[str, Any]) -> TableSchema:
+def _finite(value: int | float) -> float | None:
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond a double
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(part, str) for part in value)
+
+
+def _schema(value: Any, where: str) -> TableSchema:
+    """A table schema; ``where``: the path to it, as a prefix of the names in messages."""
+    expected = 'an object with "columns": [...]'
+    ok = isinstance(value, Mapping) and isinstance(value.get("columns"), list)
+    _expect(ok, f"{where[:-1]}: {expected}" if where else expected, value)
     columns = []
-    for col in value["columns"]:
+    for i, col in enumerate(value["columns"]):
+        _expect(isinstance(col, Mapping) and isinstance(col.get("name"), str),
+                f'{where}columns[{i}]: an object with a string "name"', col)  # fmt: skip
         c = col.get("constraints") or {}
+        _expect(isinstance(c, Mapping), f"{where}columns[{i}].constraints: an object", c)
+        other = c.get("other", ())
+        _expect(other == () or _strings(other), f"{where}columns[{i}].constraints.other: a list of strings", other)
+        tags = col.get("tags") or {}
+        _expect(isinstance(tags, Mapping), f"{where}columns[{i}].tags: an object", tags)
         constraints = TableColumnConstraints(
-            nullable=bool(c.get("nullable", True)), unique=bool(c.get("unique", False)), other=tuple(c.get("other", ()))
+            nullable=bool(c.get("nullable", True)), unique=bool(c.get("unique", False)), other=tuple(other)
         )
-        columns.append(
-            TableColumn(
-                str(col["name"]),
-                str(col.get("type", "string")),
-                col.get("description"),
-                constraints,
-                dict(col.get("tags") or {}),
-            )
-        )
-    other = (value.get("constraints") or {}).get("other", ())
+        columns.append(TableColumn(col["name"], str(col.get("type", "string")), col.get("description"),
+                                   constraints, dict(tags)))  # fmt: skip
+    table_constraints = value.get("constraints") or {}
+    _expect(isinstance(table_constraints, Mapping), f"{where}constraints: an object", table_constraints)
+    other = table_constraints.get("other", ())
+    _expect(other == () or _strings(other), f"{where}constraints.other: a list of strings", other)
     return TableSchema(columns, TableConstraints(tuple(other)))
 
 
-def _reference(value: Mapping[str, Any]) -> LocalFileCodeReference | UrlCodeReference:
+def _reference(value: Any, i: int) -> LocalFileCodeReference | UrlCodeReference:
+    ok = isinstance(value, Mapping) and (isinstance(value.get("url"), str) or isinstance(value.get("file_path"), str))
+    _expect(ok, f'[{i}]: {{"file_path": "...", "line_number"?, "label"?}} or {{"url": "...", "label"?}}', value)
+    label = value.get("label")
+    _expect(label is None or isinstance(label, str), f"[{i}].label: a string", label)
     if "url" in value:
-        return UrlCodeReference(str(value["url"]), value.get("label"))
-    return LocalFileCodeReference(str(value["file_path"]), value.get("line_number"), value.get("label"))
+        return UrlCodeReference(value["url"], label)
+    line = value.get("line_number")
+    _expect(line is None or (type(line) is int and 0 <= line <= INT64_MAX), f"[{i}].line_number: an integer", line)
+    return LocalFileCodeReference(value["file_path"], line, label)
 
 
 def timestamp_us(value: Any) -> int:
@@ -358,9 +447,9 @@ def _datetime_us(value: datetime) -> int:
     return epoch_us(value)
 
 
-def _expect(ok: bool, kind: str, expected: str, value: Any) -> None:
+def _expect(ok: bool, expected: str, value: Any) -> None:
     if not ok:
-        raise ValueError(f"expected {expected}, got {json_type(value)}")
+        raise _Shape(f"expected {expected}, got {json_type(value)}")
 
 
 def json_type(value: Any) -> str:

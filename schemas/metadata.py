@@ -274,12 +274,16 @@ def to_wire(key: str, mv: MetadataValue) -> WireEntry:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError(where, f"int value must be an integer, got {type(value).__name__}")
         if not INT64_MIN <= value <= INT64_MAX:
-            raise ValidationError(where, "int value is outside the 64-bit range")
+            raise ValidationError(where, "int value is out of range (a 64-bit integer)")
         return {"kind": kind, "value": value}
     if kind in ("float", "timestamp"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError(where, f"{kind} value must be a number, got {type(value).__name__}")
-        return {"kind": kind, "value": float(value)}
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond a double
+            raise ValidationError(where, f"{kind} value is out of range (a 64-bit float)") from None
+        return {"kind": kind, "value": number}
     if kind == "bool":
         if not isinstance(value, bool):
             raise ValidationError(where, f"bool value must be a boolean, got {type(value).__name__}")

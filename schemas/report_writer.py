@@ -33,6 +33,7 @@ from schemas.event_writer import (
 )
 from schemas.metadata import INT64_MAX, INT64_MIN, STRING_KINDS, MetadataValue, normalize, to_wire
 from schemas.model import event_id_for, new_event_id
+from schemas.validation import ASSET_KEY_MAX_CHARS, unprintable
 
 # (asset key, partition, data version, description, metadata, tags, idempotency key, check name, passed,
 # severity) -> (event id, message key, message value), or None for the general path.
@@ -101,7 +102,7 @@ class ReportWriter:
                     return None  # validate_fields names the field
         if data_version is None:
             v = NONE
-        elif type(data_version) is str and data_version:
+        elif type(data_version) is str and data_version and unprintable(data_version) is None:
             v = optional(data_version)  # often a hash, new with every report: not kept
         else:
             return None
@@ -135,21 +136,21 @@ class ReportWriter:
         fields: tuple[bytes, ...] = (self._header, b"\x48", event_id.encode(), asset[1], p, v, d, m, t, time_,
                                      self._source, NONE)  # fmt: skip
         if self._check:
-            if type(check_name) is not str or not check_name or type(passed) is not bool:
+            if type(check_name) is not str or not check_name or type(passed) is not bool or unprintable(check_name):
                 return None
             code = self._severities.get(severity) if type(severity) is str else None
             if code is None:
                 return None
             fields += (string(check_name), b"\x01" if passed else b"\x00", code)
         value = b"".join(fields)
-        if len(value) > self._max:
+        if len(value) + len(asset[0]) > self._max:  # the whole message counts: its key too
             return None
         return event_id, asset[0], value
 
     def _label(self, label: Any) -> bytes | None:
         """The encoding of a partition that ``validate_fields`` accepts (a non-empty string), kept for
         the next report (partitions repeat: a day's, a region's); None for any other value."""
-        if type(label) is not str or not label:
+        if type(label) is not str or not label or unprintable(label):
             return None
         return remember(self._labels, label, optional(label))
 
@@ -289,6 +290,8 @@ class ReportWriter:
         if not parts or any(type(part) is not str or not part for part in parts):
             return None
         joined = "/".join(parts)
+        if len(joined) > ASSET_KEY_MAX_CHARS or unprintable(joined):
+            return None
         asset = (joined.encode(), array(parts), joined)
         if type(asset_key) is str:
             remember(self._assets, asset_key, asset)

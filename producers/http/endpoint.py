@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producers.http import errors
+from schemas.errors import FieldError
+from schemas.validation import cut
 
 # (status, JSON content, extra headers)
 Answer = tuple[int, object, Mapping[str, str] | None]
@@ -40,9 +42,33 @@ class Incoming:
     def from_scope(cls, scope: Scope, receive: Receive, path_key: str | None) -> Incoming:
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
         raw_query: bytes = scope.get("query_string", b"")
-        query = dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)) if raw_query else {}
+        query = _query(raw_query) if raw_query else {}
+        if path_key and "\ufffd" in path_key:  # the server decoded the path leniently: was it valid UTF-8?
+            _utf8(scope.get("raw_path") or b"", "asset_key", "The asset key in the URL path")
         client = scope.get("client")
         return cls(headers, query, path_key, client[0] if client else "", receive)
+
+
+def _query(raw: bytes) -> dict[str, str]:
+    """A query string's parameters, each the last of its name (as ``parse_qsl`` with blank values kept),
+    decoded as strict UTF-8: an undecodable byte is refused with the parameter's name, never replaced."""
+    query: dict[str, str] = {}
+    for pair in raw.split(b"&"):
+        if not pair:
+            continue
+        name, _, value = pair.replace(b"+", b" ").partition(b"=")
+        key = _utf8(name, "query", "A query parameter name")
+        query[key] = _utf8(value, key, f"Query parameter '{cut(key, 64)}'")
+    return query
+
+
+def _utf8(raw: bytes, field: str, what: str) -> str:
+    data = unquote_to_bytes(raw)
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start : exc.end].hex(" ").upper()
+        raise FieldError(field, f"{what} is not valid UTF-8 (byte {bad}): percent-encode UTF-8 text") from None
 
 
 Handler = Callable[[Incoming], Awaitable[Answer]]

@@ -22,6 +22,7 @@ from producers.http.exceptions import (
     MalformedBodyError,
     UnsupportedMediaTypeError,
 )
+from schemas import jsonform
 from schemas.jsonform import json_type
 from schemas.settings import Settings
 
@@ -122,14 +123,15 @@ def parse_events(raw: bytes, kind: BodyKind | None, limits: Limits) -> list[Any]
         # Each event's own JSON text, re-serialized at C speed, usually spares it the walk in Python.
         return [_checked(event, limits, orjson.dumps(event) if isinstance(event, dict) else None) for event in value]
     events: list[Any] = []
-    append, loads = events.append, orjson.loads
+    # orjson reads an integer beyond 64 bits as a float: a body with a long run of digits is read exactly
+    append, loads = events.append, orjson.loads if jsonform.exact(raw) else jsonform.loads
     max_chars, max_brackets, max_entries = limits.string_chars, limits.depth, limits.metadata_entries
     for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line or line.isspace():
             continue
         try:
             event = loads(line)
-        except orjson.JSONDecodeError as exc:
+        except ValueError as exc:
             append(MalformedBodyError(f"Malformed JSON on line {number}: {exc}"))
             continue
         # The common line, checked inline: an object, short and shallow (see ``_shallow``), within the
@@ -155,8 +157,8 @@ def _checked(event: Any, limits: Limits, raw: bytes | None) -> Any:
 
 def _loads(raw: bytes, what: str) -> Any:
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        return jsonform.loads(raw)
+    except ValueError as exc:
         raise MalformedBodyError(f"Malformed {what}: {exc}") from exc
 
 
@@ -175,14 +177,17 @@ def check_event(event: Mapping[str, Any], limits: Limits, raw: bytes | None = No
 
 
 def check_strings(strings: Mapping[str, str], body: Mapping[str, Any], limits: Limits) -> None:
-    """Bounds of a query string's values, with its JSON ``metadata`` and ``tags`` when the body lacks them."""
+    """Bounds of a query string's values, with its JSON ``metadata``, ``tags`` and ``asset_key`` (a JSON
+    list) when the body lacks them: the body's bounds, depth included."""
     for name, value in strings.items():
         if len(value) > limits.string_chars or len(name) > limits.string_chars:
-            raise _Bound("string", [name]).error(limits)
-        if name in ("metadata", "tags") and name not in body:
+            raise _Bound("string", [_shown_name(name)]).error(limits)
+        if name in _JSON_PARAMETERS and name not in body:
+            if value.count("[") + value.count("{") > limits.depth and _nesting(value) > limits.depth - 1:
+                raise _Bound("depth", [name]).error(limits)
             try:
-                parsed = orjson.loads(value)
-            except orjson.JSONDecodeError:
+                parsed = jsonform.loads(value)
+            except ValueError:
                 continue  # reported, with the field's name, when the event is built
             if name == "metadata" and isinstance(parsed, dict):
                 check_entries(len(parsed), limits)
@@ -191,6 +196,36 @@ def check_strings(strings: Mapping[str, str], body: Mapping[str, Any], limits: L
             except _Bound as bound:
                 bound.path.insert(0, name)
                 raise bound.error(limits) from None
+
+
+_JSON_PARAMETERS = frozenset({"metadata", "tags", "asset_key"})
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of brackets in JSON text, strings skipped: for text that may be too deep to
+    parse at all."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _shown_name(name: str) -> str:
+    return name if len(name) <= 64 else name[:63] + "\u2026"
 
 
 def check_entries(count: int, limits: Limits) -> None:

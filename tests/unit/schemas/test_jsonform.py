@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from schemas import jsonform
-from schemas.errors import FieldError
+from schemas.errors import FieldError, ValidationError
 from schemas.metadata import MetadataValue, to_wire
 from schemas.model import build_record
 from schemas.validation import validate_record
@@ -148,8 +149,9 @@ def test_an_event_timestamp_outside_the_range_names_it_and_hints_at_milliseconds
         jsonform.build_fields("observation", {"timestamp": -2_208_988_801})
     with pytest.raises(FieldError, match="out of range"):  # its microseconds overflow a float (found by the fuzzer)
         jsonform.build_fields("check_evaluation", {"timestamp": 1.797693134862316e302})
-    # a timestamp metadata entry is a number, not an event's time: no range
-    assert jsonform.build_fields("materialization", {"metadata": {"t": {"type": "timestamp", "value": 1e12}}})
+    # a timestamp metadata entry has the event's range: one rule wherever a timestamp enters
+    with pytest.raises(FieldError, match=r"^Invalid timestamp value for metadata entry 't': 1000000000000.0: outside"):
+        jsonform.build_fields("materialization", {"metadata": {"t": {"type": "timestamp", "value": 1e12}}})
 
 
 def test_timestamps_are_exact_to_the_microsecond_and_datetimes_need_a_zone() -> None:
@@ -162,3 +164,44 @@ def test_timestamps_are_exact_to_the_microsecond_and_datetimes_need_a_zone() -> 
     assert jsonform.timestamp_us(moment) == 1_717_200_000_123_457  # Parquet and Avro give datetimes
     with pytest.raises(FieldError, match="needs a zone"):
         jsonform.timestamp_us(datetime(2024, 6, 1))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"x": NaN}', "not valid JSON: unexpected character"),
+        ('{"x": -Infinity}', "not valid JSON"),
+        ('{"x": 1e999}', "not valid JSON: a number is out of range (a finite 64-bit float)"),
+        pytest.param('{"x": ' + "[" * 1100 + "]" * 1100 + "}", "not valid JSON: depth limit exceeded", id="deep"),
+    ],
+)
+def test_string_form_json_has_the_bodys_rules_for_every_producer(text: str, message: str) -> None:
+    with pytest.raises(FieldError, match="^" + re.escape(f"Field 'metadata' is {message}")) as err:
+        jsonform.build_fields("materialization", {}, {"metadata": text})
+    assert err.value.field == "metadata"
+
+
+def test_integers_are_read_exactly_and_refused_out_of_range() -> None:
+    assert jsonform.loads(b'{"n": 12345678901234567890123}') == {"n": 12345678901234567890123}  # not a float
+    assert jsonform.loads('{"n": -9223372036854775809, "f": 0.1}') == {"n": -9223372036854775809, "f": 0.1}
+    big = {"metadata": '{"n": 123456789012345678901234567890}'}
+    with pytest.raises(ValidationError, match=r"^metadata\.n: int value is out of range \(a 64-bit integer\)$"):
+        build_record(
+            "materialization", ["a"], source="backfill", host="", **jsonform.build_fields("materialization", {}, big)
+        )
+    assert jsonform.build_fields("materialization", {}, {"metadata": '{"n": 9223372036854775807}'}) == {
+        "metadata": {"n": MetadataValue.int(9_223_372_036_854_775_807)}
+    }
+
+
+def test_a_deep_string_form_asset_key_is_no_recursion_error() -> None:
+    assert jsonform.asset_key(None, {}, {"asset_key": "[" * 5000 + "]" * 5000}) == []
+    assert jsonform.asset_key(None, {}, {"asset_key": '["a", "b.c"]'}) == ["a", "b.c"]
+    assert jsonform.asset_key(None, {}, {"asset_key": "[a.b"}) == ["a", "b"]
+
+
+def test_typed_int_and_float_out_of_range() -> None:
+    with pytest.raises(FieldError, match=r"^Invalid int value for metadata entry 'x': 9223372036854775808 is out of"):
+        jsonform.typed_value("x", "int", 2**63)
+    with pytest.raises(FieldError, match=r"^Invalid float value for metadata entry 'x': .* is out of range"):
+        jsonform.typed_value("x", "float", 10**400)
