@@ -85,6 +85,11 @@ class EmbeddedBroker:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit code once it exited (negative: the signal that ended it)."""
+        return self._process.poll() if self._process is not None else None
+
     def stop(self, timeout: float = 5.0) -> None:
         if self._process is None:
             return

@@ -137,19 +137,38 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _count_signals() -> tuple[threading.Event, threading.Event]:
+    """Events set by the first and the second SIGINT or SIGTERM."""
+    first, second = threading.Event(), threading.Event()
+
+    def handle(_signum: int, _frame: Any) -> None:
+        (second if first.is_set() else first).set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return first, second
+
+
 def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
     from assetpipe.stack import LocalStack
 
     stack = LocalStack(settings)
-    stop = _stop_on_signals()
+    stop, force = _count_signals()
     stack.start()
     print("assetpipe is running:")
     for name, where in stack.describe():
         print(f"  {name:<15} {where}")
-    print("Ctrl-C stops it.", flush=True)
-    while not stop.wait(0.5):
-        if stack.errors:
-            break
+    print("Ctrl-C stops it, once everything acknowledged is in ClickHouse; a second Ctrl-C stops at once.", flush=True)
+    while not (stop.wait(0.5) or stack.watch(0)):
+        pass
+    if not stack.errors:
+        print("stopping: reports are refused (503) until the workers have written what the broker holds",
+              flush=True)  # fmt: skip
+        left = stack.drain(force, lambda line: print(f"  {line}", flush=True))
+        if force.is_set():
+            lost = f"{left:,} events" if left else "the events"
+            print(f"stopping now: {lost} the embedded broker held and ClickHouse did not have are abandoned",
+                  file=sys.stderr, flush=True)  # fmt: skip
     stack.stop()
     if stack.errors:
         print(f"error: {stack.errors[0]}", file=sys.stderr)
@@ -202,6 +221,8 @@ def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
     except StackNotRunningError as exc:
         print(f"not running: {exc}")
         return 1
+    phase = answer.get("phase", "running")
+    print(f"{'stack':<12} {'ready' if answer['ready'] else 'NOT READY':<10} {phase}")
     for name, component in answer["components"].items():
         state = "ready" if component["ready"] else "NOT READY"
         details = ", ".join(f"{k}={v}" for k, v in component.items() if k != "ready")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from producers.exceptions import PublishError
 from schemas.errors import AssetpipeError
 
 
@@ -23,3 +24,9 @@ class StackNotRunningError(AssetpipeError):
 
 class StackAlreadyRunningError(AssetpipeError):
     code = "stack_already_running"
+
+
+class NotAcceptingError(PublishError):
+    """The stack is draining to stop, or recovering its broker: nothing was stored, send it again later."""
+
+    code = "not_accepting"

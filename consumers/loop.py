@@ -101,6 +101,18 @@ class LoopMetrics:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What a loop has yet to handle and commit, measured in its own thread while it drains: the
+    partitions it holds, the messages behind (fetched or not), and whether every count is known (a
+    partition not fetched from yet, or one with nothing consumed and no committed offset, is not)."""
+
+    assigned: frozenset[tuple[str, int]]
+    behind: int
+    known: bool
+    idle_seconds: float  # since a consume last returned messages
+
+
 def dead_letter(message: Message, dlq_topic: str, error: AssetpipeError) -> Outbound:
     """The original bytes, with the reason and the source position in headers."""
     original = message.headers() or []
@@ -149,6 +161,9 @@ class ConsumerLoop:
     ) -> None:
         self.settings = settings
         self.metrics = LoopMetrics()
+        self.name = group_id
+        self.topics: tuple[str, ...] = tuple(topics)
+        self.publish_timeout = 60.0  # the longest a batch's publishing waits for the broker's acks
         self._topics = list(topics)
         self._handler = handler
         self._codec = codec
@@ -176,6 +191,10 @@ class ConsumerLoop:
         self._batch: list[Message] = []
         self._assigned: set[tuple[str, int]] = set()
         self._gained: list[tuple[str, int]] = []  # assigned, not yet told to the handler
+        # Set by the owner to stop cleanly: the loop then measures its ``backlog`` each turn, for the
+        # owner to stop it once every loop it runs is caught up.
+        self.draining = False
+        self.backlog: Backlog | None = None
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -188,6 +207,8 @@ class ConsumerLoop:
                 deadline = self._gather(timeout, deadline)
                 if self._batch and (len(self._batch) >= self._max_rows or time.monotonic() >= self._closes(deadline)):
                     self._flush(stop)
+                if self.draining:
+                    self._measure_backlog()
             self._flush(stop, final=True)
         finally:
             self.metrics.state = "stopped"
@@ -308,7 +329,7 @@ class ConsumerLoop:
                 self._produce_when_room(item.topic, item.value, item.key, headers)
         if outcome.forward:
             self._forward(outcome.forward_topic, outcome.forward, queued=len(outcome.outbound))
-        remaining = self._producer.flush(60)
+        remaining = self._producer.flush(self.publish_timeout)
         if remaining or failures:
             # offsets stay uncommitted: the batch is redelivered, and dedup keeps it single
             raise ConsumerError(f"could not publish {remaining + len(failures)} messages: {failures[:3]}")
@@ -350,6 +371,36 @@ class ConsumerLoop:
                 return
             except BufferError:
                 continue
+
+    def _held(self) -> int:
+        """Messages consumed and not yet committed, beyond the batch being gathered."""
+        return 0
+
+    def _measure_backlog(self) -> None:
+        """Messages behind the log end on the partitions held, plus those consumed and not committed.
+        The high watermarks are the ones the last fetches brought (a broker's uncached answer can be
+        short of the log end); a partition with nothing consumed since it was assigned counts from its
+        committed offset."""
+        assigned = frozenset(self._assigned)
+        behind = len(self._batch) + self._held()
+        known = True
+        if assigned:
+            positions = self._consumer.position([TopicPartition(t, p) for t, p in sorted(assigned)])
+            unread = [tp for tp in positions if tp.offset < 0]
+            committed: dict[tuple[str, int], int] = {}
+            if unread:
+                try:
+                    committed = {(tp.topic, tp.partition): tp.offset for tp in self._consumer.committed(unread, 5)}
+                except KafkaException:
+                    committed = {}
+            for tp in positions:
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                at = tp.offset if tp.offset >= 0 else committed.get((tp.topic, tp.partition), -1)
+                if high < 0 or (at < 0 and high > max(low, 0)):
+                    known = False
+                elif at >= 0:
+                    behind += max(0, high - at)
+        self.backlog = Backlog(assigned, behind, known, time.monotonic() - self._last_arrival)
 
     def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None:
@@ -431,7 +482,7 @@ class ConsumerLoop:
 
     def _close(self) -> None:
         try:
-            self._producer.flush(10)
+            self._producer.flush(min(10.0, self.publish_timeout))
             self._producer.close()  # now, not when the collector frees this loop: it would keep reconnecting
         finally:
             self._consumer.close()

@@ -75,6 +75,8 @@ class PipelinedLoop(ConsumerLoop):
                 else:
                     timeout = self._idle_seconds
                 deadline = self._gather(timeout, deadline)
+                if self.draining:
+                    self._measure_backlog()
             self._finish_inflight()
             self._batch = (self._retry or []) + self._batch
             self._retry = None
@@ -84,6 +86,9 @@ class PipelinedLoop(ConsumerLoop):
             self._executor.shutdown(wait=True)
             self.metrics.state = "stopped"
             self._close()
+
+    def _held(self) -> int:
+        return (len(self._inflight.batch) if self._inflight is not None else 0) + len(self._retry or ())
 
     def _full(self) -> bool:
         return len(self._batch) >= self._max_rows
