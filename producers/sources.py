@@ -21,14 +21,16 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import zlib
-from collections.abc import Generator, Mapping
+import itertools
+import re
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, ClassVar, cast
+from typing import IO, Any, ClassVar, NamedTuple, cast
 
 import orjson
 
 from producers.exceptions import MalformedRecordError, SourceError
+from schemas import jsonform
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"PAR1": "parquet", b"Obj\x01": "avro"}
 _BUFFER = 1 << 20
@@ -86,11 +88,15 @@ class Source:
         raise NotImplementedError
 
     def parse(self, payload: Any) -> Mapping[str, Any]:
+        if type(payload) is _Broken:
+            raise MalformedRecordError(payload.reason)
         return cast(Mapping[str, Any], payload)
 
     def text(self, payload: Any) -> str:
         """The record as the file has it, for the rejects file."""
-        return orjson.dumps(payload, default=str).decode()
+        if type(payload) is _Broken:
+            return payload.text
+        return orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
     def bytes_read(self) -> int:
         """Bytes of the file on disk read so far (compressed bytes for a compressed file)."""
@@ -122,11 +128,12 @@ class Source:
         return SourceError(f"{self.path}: cannot read {where}: {type(exc).__name__}: {exc}")
 
 
-def _stream_errors(*more: type[BaseException]) -> tuple[type[BaseException], ...]:
-    """What reading a (decompressed) stream raises when the file is damaged, plus ``more``."""
-    import zstandard
-
-    return (OSError, EOFError, zlib.error, UnicodeDecodeError, zstandard.ZstdError, *more)
+# What a reader library raises on a damaged file is not a closed list (gzip, zstandard, the csv module,
+# pyarrow and fastavro raise OSError, EOFError, zlib.error, ValueError, KeyError, IndexError,
+# OverflowError, MemoryError...): each reader takes any ``Exception`` from its library as "this file cannot
+# be read", ``unreadable_file``, naming the place it got to. Records that are read but do not make events
+# are rejected one by one, later.
+_READ_ERRORS = (Exception,)
 
 
 class JsonLinesSource(Source):
@@ -145,15 +152,15 @@ class JsonLinesSource(Source):
                         self.skipped += 1
                         continue
                     yield lineno, lineno, line
-        except _stream_errors() as exc:
+        except _READ_ERRORS as exc:
             raise self._unreadable(f"past line {lineno}", exc) from exc
         finally:
             self._finish()
 
     def parse(self, payload: Any) -> Mapping[str, Any]:
         try:
-            value = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
+            value = jsonform.loads(payload)  # as an HTTP body is read: integers beyond 64 bits exact
+        except ValueError as exc:
             raise MalformedRecordError(f"not valid JSON: {exc}") from exc
         if type(value) is not dict:
             raise MalformedRecordError(f"not a JSON object: a JSON {type(value).__name__}")
@@ -166,7 +173,15 @@ class JsonLinesSource(Source):
 class CsvSource(Source):
     """A header row naming the fields, then one event per row. Position = data row; line = file line
     where the row starts. Values are strings: ``metadata`` and ``tags`` as JSON text, ``passed`` as
-    ``true``/``false``, an empty cell as absent."""
+    ``true``/``false``, an empty cell as absent.
+
+    Malformed CSV is rejected, never read as another event. The file is parsed strictly (RFC 4180): a
+    quoted field may run over several lines, but text after a closing quote (``"a"b``) makes its row a
+    reject, and reading goes on at the next line. A quote that is never closed would swallow every line
+    after it into one field: when the file ends inside a quoted field (or the field passes 64 MB), every
+    line from the one the field opened on to the end of the file is a reject of its own, with its line
+    number; the rows before it stand. A row that is not valid UTF-8 is a reject too.
+    """
 
     form = "strings"
 
@@ -175,38 +190,116 @@ class CsvSource(Source):
         self.header: list[str] = []
 
     def records(self, after: int = 0) -> Generator[tuple[int, int, Any], None, None]:
-        row_number, line = 0, 0
-        text = io.TextIOWrapper(self._open(), encoding="utf-8-sig", newline="")
+        row_number = 0
+        text = io.TextIOWrapper(self._open(), encoding="utf-8-sig", errors="surrogateescape", newline="")
         delimiter = "\t" if ".tsv" in [s.lower() for s in self.path.suffixes] else ","
+        lines: list[str] = []  # the file lines of the row being read
+        undecodable = False
+
+        def recorded() -> Iterator[str]:
+            nonlocal undecodable
+            for line in text:
+                lines.append(line)
+                if not line.isascii() and _SURROGATE.search(line):
+                    undecodable = True
+                yield line
+
+        def record(start: int, cells: Any) -> Iterator[tuple[int, int, Any]]:
+            nonlocal row_number
+            row_number += 1
+            if row_number <= after:
+                self.skipped += 1
+            else:
+                yield row_number, start, cells
+
+        reader = csv.reader(recorded(), delimiter=delimiter, strict=True)
+        line = 0
         try:
             with text:
-                reader = csv.reader(text, delimiter=delimiter)
-                for cells in reader:
-                    start, line = line + 1, reader.line_num
-                    if not cells:
-                        continue
-                    if not self.header:
-                        self.header = [name.strip() for name in cells]
-                        continue
-                    row_number += 1
-                    if row_number <= after:
-                        self.skipped += 1
-                        continue
-                    yield row_number, start, cells
-        except _stream_errors(csv.Error) as exc:
+                while True:
+                    try:
+                        cells: Any = next(reader)
+                    except StopIteration:
+                        break
+                    except csv.Error as exc:
+                        start, line = line + 1, reader.line_num
+                        if not self.header:
+                            raise self._unreadable("the header row", exc) from exc
+                        if _RUNAWAY.match(str(exc)):
+                            yield from self._runaway(start, lines, text, record)
+                            break
+                        cells = _Broken(_raw(lines), f"malformed CSV: {exc}")
+                    else:
+                        start, line = line + 1, reader.line_num
+                        if not cells:
+                            lines.clear()
+                            continue
+                        if not self.header:
+                            if undecodable:
+                                raise SourceError(f"{self.path}: the header row is not valid UTF-8")
+                            self.header = [name.strip() for name in cells]
+                            lines.clear()
+                            continue
+                        if undecodable:
+                            cells = _Broken(_raw(lines), "not valid UTF-8")
+                    undecodable = False
+                    lines.clear()
+                    yield from record(start, cells)
+        except SourceError:
+            raise
+        except _READ_ERRORS as exc:
             raise self._unreadable(f"past line {line}", exc) from exc
         finally:
             self._finish()
 
+    def _runaway(
+        self,
+        start: int,
+        lines: list[str],
+        rest: Iterator[str],
+        record: Callable[[int, Any], Iterator[tuple[int, int, Any]]],
+    ) -> Iterator[tuple[int, int, Any]]:
+        """Every line from ``start`` on, each a reject: a quoted field opened there and never closed."""
+        first = f"unterminated quoted field: the quote opened on line {start} is not closed"
+        inside = f"inside the unterminated quoted field opened on line {start}"
+        number = start - 1
+        for line in itertools.chain(list(lines), rest):
+            number += 1
+            if line.strip("\r\n"):
+                yield from record(number, _Broken(_raw([line]), first if number == start else inside))
+        lines.clear()
+
     def parse(self, payload: Any) -> Mapping[str, Any]:
+        if type(payload) is _Broken:
+            raise MalformedRecordError(payload.reason)
         if len(payload) != len(self.header):
             raise MalformedRecordError(f"the row has {len(payload)} fields, the header {len(self.header)}")
         return dict(zip(self.header, payload, strict=True))
 
     def text(self, payload: Any) -> str:
+        if type(payload) is _Broken:
+            return payload.text
         out = io.StringIO()
         csv.writer(out, lineterminator="").writerow(payload)
         return out.getvalue()
+
+
+class _Broken(NamedTuple):
+    """A CSV record that is not a row: its text as the file has it, and why."""
+
+    text: str
+    reason: str
+
+
+# What the csv module says when a quoted field runs to the end of the file or past the field limit.
+_RUNAWAY = re.compile(r"unexpected end of data|field larger than field limit")
+_SURROGATE = re.compile("[\udc80-\udcff]")  # bytes that are not UTF-8, as surrogateescape keeps them
+
+
+def _raw(lines: list[str]) -> str:
+    """File lines as text for the rejects file (bytes that are not UTF-8 as U+FFFD)."""
+    text = "".join(lines).rstrip("\r\n")
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class ParquetSource(Source):
@@ -220,42 +313,65 @@ class ParquetSource(Source):
     _rows_read = 0
 
     def records(self, after: int = 0) -> Generator[tuple[int, int, Any], None, None]:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
             parquet = pq.ParquetFile(self.path, memory_map=False)
-        except (OSError, pa.ArrowException) as exc:
+        except _READ_ERRORS as exc:
             raise self._unreadable("as Parquet", exc) from exc
         with parquet:
-            meta = parquet.metadata
-            self.rows = meta.num_rows
-            groups: list[int] = []
             position = 0
-            for i in range(meta.num_row_groups):
-                n = meta.row_group(i).num_rows
-                if not groups and position + n <= after:  # a published group: do not read it
-                    position += n
-                    self.skipped += n
-                else:
-                    groups.append(i)
-            self._rows_read = position
-            schema = _utc_timestamps(parquet.schema_arrow)
             try:
-                for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH, row_groups=groups):
-                    rows = batch.cast(schema).to_pylist(maps_as_pydicts="strict")
-                    for row in rows:
+                meta = parquet.metadata
+                self.rows = meta.num_rows
+                groups: list[int] = []
+                for i in range(meta.num_row_groups):
+                    n = meta.row_group(i).num_rows
+                    if not groups and position + n <= after:  # a published group: do not read it
+                        position += n
+                        self.skipped += n
+                    else:
+                        groups.append(i)
+                self._rows_read = position
+                schema = _utc_timestamps(parquet.schema_arrow)
+                batches = parquet.iter_batches(batch_size=_PARQUET_BATCH, row_groups=groups)
+                for batch in batches:
+                    for row in _rows(batch.cast(schema)):
                         position += 1
                         if position <= after:
                             self.skipped += 1
                             continue
                         yield position, position, row
                     self._rows_read = position
-            except (OSError, pa.ArrowException, ValueError) as exc:
+            except _READ_ERRORS as exc:
                 raise self._unreadable(f"past row {position}", exc) from exc
 
     def bytes_read(self) -> int:
         return self.size * self._rows_read // self.rows if self.rows else 0
+
+
+def _rows(batch: Any) -> list[Any]:
+    """A record batch as Python rows. A row whose values Python cannot hold (a timestamp past year 9999,
+    a map with a key twice) is a ``_Broken`` record of its own: the file is sound, that row is not."""
+    try:
+        return list(batch.to_pylist(maps_as_pydicts="strict"))
+    except _READ_ERRORS:
+        pass
+    rows: list[Any] = []
+    for i in range(batch.num_rows):
+        one = batch.slice(i, 1)
+        try:
+            rows.append(one.to_pylist(maps_as_pydicts="strict")[0])
+        except _READ_ERRORS as exc:
+            rows.append(_Broken(_row_text(one), f"cannot be read as values: {type(exc).__name__}: {exc}"))
+    return rows
+
+
+def _row_text(row: Any) -> str:
+    try:
+        return str(row.to_pylist(maps_as_pydicts="lossy")[0])
+    except _READ_ERRORS:
+        return ""
 
 
 def _utc_timestamps(schema: Any) -> Any:
@@ -284,7 +400,11 @@ class AvroSource(Source):
         raw = self._open()
         try:
             with raw:
-                for block in fastavro.block_reader(raw):
+                try:
+                    blocks = fastavro.block_reader(raw)
+                except _READ_ERRORS as exc:  # e.g. KeyError 'avro.schema': no schema in the header
+                    raise self._unreadable("as Avro (not an Avro object container file, or damaged)", exc) from exc
+                for block in blocks:
                     if position + block.num_records <= after:  # published: do not decode it
                         position += block.num_records
                         self.skipped += block.num_records
@@ -295,7 +415,9 @@ class AvroSource(Source):
                             self.skipped += 1
                             continue
                         yield position, position, record
-        except _stream_errors(ValueError, TypeError) as exc:
+        except SourceError:
+            raise
+        except _READ_ERRORS as exc:
             raise self._unreadable(f"past row {position}", exc) from exc
         finally:
             self._finish()
