@@ -19,6 +19,7 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any, TextIO
 
+from producers.bounds import Bounds
 from producers.checkpoint import Checkpoint, CheckpointStore
 from producers.encoder import EventEncoder
 from producers.exceptions import DeliveryError, MalformedRecordError
@@ -157,9 +158,11 @@ def _backfill(job: FileJob, shared: Shared, result: FileResult) -> None:
     elif previous is not None:
         result.note = "changed since its checkpoint: started over"
     codec = codec_for(settings, settings.topics.events)
+    encoder = EventEncoder(codec, source="backfill")
     convert = RecordConverter(
-        source, EventEncoder(codec, source="backfill"), content_hash, default_type=job.event_type, mapping=job.mapping
-    ).convert
+        source, encoder, content_hash, default_type=job.event_type, mapping=job.mapping,
+        bounds=Bounds.from_settings(settings),
+    ).convert  # fmt: skip
 
     # Receipt-free: only failures are reported, and each checkpoint's flush is the barrier that says
     # every record before it is acknowledged.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from schemas.errors import AssetpipeError
+from schemas.errors import AssetpipeError, FieldError
 
 _SHOWN_FAILURES = 3
 
@@ -91,3 +91,11 @@ class MalformedRecordError(BackfillError):
     width). It is rejected; the run goes on."""
 
     code = "malformed_record"
+
+
+class RecordLimitError(FieldError):
+    """A field of a file record is over a bound on its shape (nesting depth, string length, metadata
+    entries) or holds a number JSON cannot: the bounds of the HTTP API, the same for every producer. The
+    record is rejected; the run goes on."""
+
+    code = "limit_exceeded"

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from producers.bounds import Bounds
 from producers.encoder import Encoded, EventEncoder
 from producers.exceptions import BackfillError
 from producers.sources import Source
@@ -74,6 +75,7 @@ class RecordConverter:
         *,
         default_type: EventType | None = None,
         mapping: Mapping[str, str] | None = None,
+        bounds: Bounds | None = None,
     ) -> None:
         self._parse = source.parse
         self._strings = source.form == "strings"
@@ -84,17 +86,23 @@ class RecordConverter:
         self._default_type = default_type
         self._mapping = dict(mapping or {})
         self._form_writer = encoder.form_writer
+        self._bounds = bounds or Bounds()
 
     def convert(self, position: int, payload: Any) -> Encoded:
         obj = self._parse(payload)
         if self._mapping:
             obj = {self._mapping.get(name, name): value for name, value in obj.items()}
         if self._strings:
-            return self._build(position, obj, {}, obj)
+            self._bounds.check_strings(obj)
+            body = self._json_cells(obj)
+            strings = {name: value for name, value in obj.items() if name not in body} if body else obj
+            return self._build(position, obj, body, strings)
         if self._json_text and any(type(obj.get(name)) is str for name in _JSON_TEXT_FIELDS):
-            strings = {name: obj[name] for name in _JSON_TEXT_FIELDS if type(obj.get(name)) is str}
-            body = {name: value for name, value in obj.items() if name not in strings}
-            return self._build(position, body, body, strings)
+            obj = {**obj, **self._json_cells(obj)}
+            for name in _JSON_TEXT_FIELDS:
+                if obj.get(name) == "":  # an empty cell is absent, as in a CSV row
+                    del obj[name]
+        self._bounds.check(obj, payload if type(payload) is bytes else None, strict=self._json_text)
         # A body: written straight to the message where it is plain (``schemas.form_writer``); anything
         # the form writer leaves takes the general path, which raises what it always has.
         kind_name = obj.get("type")
@@ -107,6 +115,14 @@ class RecordConverter:
             if done is not None:
                 return Encoded._make(done)
         return self._build(position, obj, obj, None)
+
+    def _json_cells(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON text fields of ``obj`` parsed, as the HTTP body is parsed (``producers.bounds``)."""
+        return {
+            name: self._bounds.json_cell(name, obj[name])
+            for name in _JSON_TEXT_FIELDS
+            if type(obj.get(name)) is str and obj[name] != ""
+        }
 
     def _build(
         self, position: int, obj: Mapping[str, Any], body: Mapping[str, Any], strings: Mapping[str, str] | None
