@@ -124,8 +124,7 @@ class Api:
         headers = request.headers
         key = self._authenticate(headers)
         body_kind(headers.get("content-type"))
-        raw = await read_body(request.receive, headers.get("content-length"), self.limits.body_bytes,
-                              "http_max_body_bytes")  # fmt: skip
+        raw = await read_body(request, self.limits.body_bytes, "http_max_body_bytes")
         body = parse_object(raw, self.limits)
         query = request.query
         if query:
@@ -146,8 +145,7 @@ class Api:
         headers = request.headers
         key = self._authenticate(headers)
         kind = body_kind(headers.get("content-type"), ndjson=True)
-        raw = await read_body(request.receive, headers.get("content-length"), self.limits.batch_bytes,
-                              "http_max_batch_bytes")  # fmt: skip
+        raw = await read_body(request, self.limits.batch_bytes, "http_max_batch_bytes")
         items = parse_events(raw, kind, self.limits)
         idempotency = idempotency_key(headers)
         host = request.client

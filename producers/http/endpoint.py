@@ -5,11 +5,14 @@ pass, the query string parsed only when there is one, and the answer sent as one
 message with its headers ready-made; no Request or Response object, no middleware in between.
 ``ReportRoutes`` hands POSTs to the report paths to their endpoint before Starlette's routing (the same
 endpoints are Starlette routes too, so the route table stays whole). Errors become answers in
-``producers.http.errors``, as everywhere else.
+``producers.http.errors``, as everywhere else. A request refused before its body was read to the end
+has the rest of it read and dropped first (within bounds), so that a client still sending reads the
+answer instead of a reset connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
@@ -24,6 +27,10 @@ from schemas.validation import cut
 # (status, JSON content, extra headers)
 Answer = tuple[int, object, Mapping[str, str] | None]
 _JSON_TYPE = (b"content-type", errors.JSON.encode())
+# What is read and dropped of a refused request's body at most; past it the connection closes unread.
+DISCARD_BYTES = 64 * 1024 * 1024
+DISCARD_S = 10.0
+UNREAD, READING, READ = 0, 1, 2  # how far a request's body has been read (``Incoming.body``)
 
 
 @dataclass(slots=True)
@@ -37,6 +44,7 @@ class Incoming:
     path_key: str | None
     client: str
     receive: Receive
+    body: int = UNREAD  # UNREAD, READING, READ: set by whoever reads it (``payload.read_body``)
 
     @classmethod
     def from_scope(cls, scope: Scope, receive: Receive, path_key: str | None) -> Incoming:
@@ -47,6 +55,27 @@ class Incoming:
             _utf8(scope.get("raw_path") or b"", "asset_key", "The asset key in the URL path")
         client = scope.get("client")
         return cls(headers, query, path_key, client[0] if client else "", receive)
+
+
+async def discard_body(scope: Scope, receive: Receive, state: int) -> None:
+    """Read and drop the rest of a refused request's body (``state``: how far it was read), within
+    ``DISCARD_BYTES`` and ``DISCARD_S``. Answering and closing while the client still sends makes it see
+    a reset, not the answer (always so for urllib, which asks for ``Connection: close``). A client waiting
+    for ``100 Continue`` has sent nothing yet: it is answered at once."""
+    if state == READ:
+        return
+    if state == UNREAD and any(n == b"expect" and v.lower() == b"100-continue" for n, v in scope["headers"]):
+        return
+    dropped = 0
+    try:
+        async with asyncio.timeout(DISCARD_S):
+            while dropped <= DISCARD_BYTES:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return
+                dropped += len(message.get("body", b""))
+    except TimeoutError:
+        return
 
 
 def _query(raw: bytes) -> dict[str, str]:
@@ -85,10 +114,13 @@ class ReportEndpoint:
         await self.serve(scope, receive, send, scope.get("path_params", {}).get("asset_key"))
 
     async def serve(self, scope: Scope, receive: Receive, send: Send, path_key: str | None) -> int:
+        incoming = None
         try:
-            status, content, extra = await self.handler(Incoming.from_scope(scope, receive, path_key))
+            incoming = Incoming.from_scope(scope, receive, path_key)
+            status, content, extra = await self.handler(incoming)
         except Exception as exc:  # every failure is an answer: the one mapping decides which
             status, content, extra = errors.error_answer(exc)
+            await discard_body(scope, receive, UNREAD if incoming is None else incoming.body)
         body = orjson.dumps(content)
         headers = [(b"content-length", str(len(body)).encode()), _JSON_TYPE]
         if extra:

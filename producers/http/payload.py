@@ -1,9 +1,10 @@
 """Reading a request: content type, bounded body, JSON parsing, and the bounds on the JSON's shape.
 
 The body is read chunk by chunk and refused (413) as soon as it passes the limit, before any parsing;
-``Content-Length`` is checked first so an oversized upload is refused without being read. Parsed JSON is
-walked once for nesting depth, string lengths and metadata entries (400 naming the limit) before any
-event is built from it.
+``Content-Length`` is checked first so an oversized upload is refused before it is read (its rest is
+then read and dropped, within bounds, so that the client reads the answer: ``endpoint.discard_body``).
+Parsed JSON is walked once for nesting depth, string lengths and metadata entries (400 naming the
+limit) before any event is built from it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any, Literal
 
 import orjson
 from starlette.requests import ClientDisconnect
-from starlette.types import Receive
 
+from producers.http.endpoint import READ, READING, Incoming
 from producers.http.exceptions import (
     BodyTooLargeError,
     LimitExceededError,
@@ -64,16 +65,20 @@ def body_kind(content_type: str | None, *, ndjson: bool = False) -> BodyKind | N
     raise UnsupportedMediaTypeError(f"Unsupported content type '{content_type}': send {accepted}")
 
 
-async def read_body(receive: Receive, length: str | None, limit: int, setting: str) -> bytes:
-    """The whole body, refused with 413 as soon as it is known to pass ``limit`` bytes (``length``: the
-    ``Content-Length`` header, checked first)."""
+async def read_body(request: Incoming, limit: int, setting: str) -> bytes:
+    """The whole body, refused with 413 as soon as it is known to pass ``limit`` bytes (the
+    ``Content-Length`` header is checked first). ``request.body`` says how far it was read."""
+    length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise _too_large(int(length), limit, setting)
+    receive = request.receive
+    request.body = READING
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            request.body = READ  # nothing more will come
             raise ClientDisconnect()
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
@@ -81,6 +86,7 @@ async def read_body(receive: Receive, length: str | None, limit: int, setting: s
             raise _too_large(size, limit, setting, at_least=True)
         chunks.append(chunk)
         if not message.get("more_body", False):
+            request.body = READ
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

@@ -4,7 +4,8 @@ a thread of another process (``assetpipe up``).
 The listening socket is bound here, before uvicorn starts, so a port in use is a ``ListenError`` with a
 clear message instead of uvicorn's log line and exit. Worker processes import the app through a factory
 import string (uvicorn spawns them and binds the socket they share, once this module found it free).
-Each answer leaves in one write (``OneWriteProtocol``).
+Each answer leaves in one write (``OneWriteProtocol``), and a request the HTTP parser refuses is
+answered in the API's error shape, as JSON, like every other error.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import errno
 import logging
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, cast
 
+import orjson
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -90,10 +93,26 @@ class OneWriteTransport:
 
 
 class OneWriteProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, writing each response's head and body together (``OneWriteTransport``)."""
+    """uvicorn's httptools protocol, writing each response's head and body together (``OneWriteTransport``),
+    and answering a request its parser refuses (a bad ``Content-Length``, bytes that are not HTTP, a
+    request line too long) with a JSON error saying why, instead of uvicorn's plain-text 400."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(cast(asyncio.Transport, OneWriteTransport(transport)))
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn calls this while handling the parser's error: that error is the reason worth telling
+        reason = sys.exc_info()[1]
+        if reason is not None and reason.__context__ is not None:  # raised in a parser callback: its cause
+            reason = reason.__context__
+        detail = str(reason) if reason is not None and str(reason) else msg.rstrip(".")
+        body = orjson.dumps({"status": "error", "error": f"Malformed HTTP request: {detail}"})
+        head = (
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
+        )
+        self.transport.write(head + body)
+        self.transport.close()
 
     def on_response_complete(self) -> None:
         cast(OneWriteTransport, self.transport).flush()
