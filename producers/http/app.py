@@ -223,13 +223,19 @@ class Api:
                     "(ASSETPIPE_HTTP_MAX_STRING_CHARS)"
                 )
         self.auth.authorize(api_key, event_type, parts)
-        extra = {REPORTING_USER_TAG: api_key.name} if api_key is not None and api_key.name else None
+        user = api_key.name if api_key is not None and api_key.name else None
+        extra = {REPORTING_USER_TAG: user} if user is not None else None
+        tags = body.get("tags")
+        if type(tags) is dict and REPORTING_USER_TAG in tags:
+            _check_reporting_user(tags[REPORTING_USER_TAG], user)
         form = None if strings else self.encoder.form_writer(event_type)
         # A plain body is written straight to the message (``schemas.form_writer``); the rest, and anything
         # invalid, is built and checked field by field, which names the problem.
         done = form.write(body, parts, host, None, idempotency_key, extra) if form is not None else None
         if done is None:
             fields = jsonform.build_fields(event_type, body, strings, plain_metadata=True)
+            if REPORTING_USER_TAG in fields.get("tags", ()):  # from the query string
+                _check_reporting_user(fields["tags"][REPORTING_USER_TAG], user)
             if extra is not None:
                 fields["tags"] = {**fields.get("tags", {}), **extra}
         asset_key = "/".join(parts)
@@ -272,6 +278,15 @@ def _batch_event(item: Any) -> tuple[EventType, Mapping[str, Any]]:
         raise FieldError("type", "Missing required field: type")
     event_type = jsonform.EVENT_TYPE_NAMES.get(name) if type(name) is str else None  # as most clients spell it
     return event_type or jsonform.event_type(name), item
+
+
+def _check_reporting_user(value: Any, user: str | None) -> None:
+    """Only the server sets ``dagster/reporting_user``, to the name of the request's API key: a request
+    may repeat that name, never claim another (nor any, without a named key)."""
+    if value != user:
+        who = f"the name of the request's API key ('{user}')" if user else "the name of a named API key"
+        raise FieldError(REPORTING_USER_TAG, f"Tag '{REPORTING_USER_TAG}' is set by the server, to {who}: "
+                         "remove it from the request")  # fmt: skip
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:

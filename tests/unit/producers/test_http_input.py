@@ -4,6 +4,7 @@ answered 503 "not connected", so a 400 here is a refusal before publishing)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from producers import AssetMaterialization, EventEncoder
-from producers.http import create_app
+from producers.http import create_app, hash_key
 from schemas.codec import Codec
 from schemas.errors import EventTooLargeError, ValidationError
 from schemas.settings import Settings
@@ -215,3 +216,21 @@ def test_the_size_check_counts_the_whole_message_key_included(codec: Codec) -> N
     refused = app.post(f"{MAT}/{key}", json={"description": description[:-60]})  # the http source is longer
     assert _error(refused, 413).startswith("event: the message is ")
     assert "(ASSETPIPE_MAX_EVENT_BYTES)" in refused.json()["error"]
+
+
+def test_only_the_server_sets_the_reporting_user_tag(client: TestClient) -> None:
+    claim = {"tags": {"dagster/reporting_user": "alice"}}
+    refused = "Tag 'dagster/reporting_user' is set by the server, to the name of a named API key: remove it"
+    assert _error(client.post(f"{MAT}/a", json=claim)).startswith(refused)  # the open API
+    assert _error(client.post(f"{MAT}/a", params={"tags": json.dumps(claim["tags"])})).startswith(refused)
+    batch = client.post("/report_asset_events", json=[{"type": "materialization", "asset_key": ["a"], **claim}])
+    assert batch.json()["results"][0]["error"].startswith(refused)
+    keys = f"{hash_key('k1')}:name=etl\n{hash_key('k2')}"
+    keyed = TestClient(create_app(Settings(api_keys=keys)), raise_server_exceptions=False)
+    named, unnamed = {"x-api-key": "k1"}, {"x-api-key": "k2"}
+    assert _error(keyed.post(f"{MAT}/a", json=claim, headers=named)).startswith(
+        "Tag 'dagster/reporting_user' is set by the server, to the name of the request's API key ('etl')"
+    )
+    assert _error(keyed.post(f"{MAT}/a", json=claim, headers=unnamed)).startswith(refused)
+    same = {"tags": {"dagster/reporting_user": "etl", "team": "data"}}
+    assert _error(keyed.post(f"{MAT}/a", json=same, headers=named), 503) == NOT_CONNECTED  # what it would set anyway
