@@ -29,8 +29,8 @@ from typing import IO, Any, ClassVar, NamedTuple, cast
 
 import orjson
 
+from producers import bounds
 from producers.exceptions import MalformedRecordError, SourceError
-from schemas import jsonform
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"PAR1": "parquet", b"Obj\x01": "avro"}
 _BUFFER = 1 << 20
@@ -159,7 +159,7 @@ class JsonLinesSource(Source):
 
     def parse(self, payload: Any) -> Mapping[str, Any]:
         try:
-            value = jsonform.loads(payload)  # as an HTTP body is read: integers beyond 64 bits exact
+            value = bounds.loads(payload)  # as an HTTP body is read: integers beyond 64 bits exact
         except ValueError as exc:
             raise MalformedRecordError(f"not valid JSON: {exc}") from exc
         if type(value) is not dict:
