@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +29,30 @@ from schemas.errors import AssetpipeError, DecodeError
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class _Repeats(logging.Filter):
+    """Lets a message through once per ``every`` seconds: while a broker is unreachable, each client
+    logs a failed connection at every reconnect attempt, many a second."""
+
+    def __init__(self, every: float = 30.0) -> None:
+        super().__init__()
+        self._every = every
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = re.sub(r"\(after \d+ms|\d+ identical error\(s\) suppressed", "", record.getMessage())
+        now = time.monotonic()
+        if now - self._last.get(text, -self._every) < self._every:
+            return False
+        if len(self._last) > 1000:
+            self._last.clear()
+        self._last[text] = now
+        return True
+
+
+_KAFKA_LOG = logging.getLogger("consumers.librdkafka")  # librdkafka's own lines, through logging
+_KAFKA_LOG.addFilter(_Repeats())
 
 Headers = list[tuple[str, bytes]]
 T = TypeVar("T")
@@ -176,12 +201,13 @@ class ConsumerLoop:
         self._idle_seconds = idle_seconds  # longest wait for a first message: a floor on latency
         conf = {**settings.consumer_config(group_id), **(consumer_overrides or {})}
         conf["stats_cb"] = self._on_stats
+        conf.setdefault("logger", _KAFKA_LOG)
         self._consumer = Consumer(conf)
         # Only failures need a delivery report: success is a flush that leaves nothing queued. One
         # callback for the producer, not one per message: per-message callbacks cost a third of a produce.
         self._delivery_failures: list[str] = []
         producer_config = {**settings.producer_config(), "delivery.report.only.error": True}
-        self._producer = Producer({**producer_config, "on_delivery": self._on_delivery})
+        self._producer = Producer({**producer_config, "on_delivery": self._on_delivery, "logger": _KAFKA_LOG})
         # What forwarding may queue in one call (``_forward``): half the queue's bounds, so librdkafka's
         # own accounting of a message (payload, key and a little more) cannot fill it first.
         self._chunk_room = (
