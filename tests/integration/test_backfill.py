@@ -118,6 +118,7 @@ def test_sigint_mid_file_then_resume_loses_and_duplicates_nothing(
     stopped_at = checkpointed()
     assert 0 < stopped_at < n, "the interruption must land mid-file"
     assert f"stopped after position {stopped_at:,}" in log.read_text()
+    assert [p.name for p in checkpoints.iterdir()] == [p.name for p in checkpoints.glob("*.json")]  # no temp files
 
     resumed = backfill(env, tmp_path, str(path), "--resume")
     assert resumed.returncode == 0, resumed.stderr
@@ -314,3 +315,49 @@ def test_events_the_broker_never_acknowledges_fail_the_run_and_keep_the_checkpoi
     assert any(event_id in result.error for event_id in ids)  # the failure names the events by their ids
     checkpoint = CheckpointStore(tmp_path / "ck").load(path)
     assert checkpoint is None  # nothing acknowledged: nothing to resume from
+
+
+def test_a_bad_csv_publishes_its_good_rows_and_rejects_the_rest_with_line_numbers(
+    settings: Settings, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """A metadata cell nested 5,000 deep, a NaN, then a quote never closed: the good rows before land,
+    each bad line is in the rejects file, and nothing is published as another event."""
+    prefix = f"c{uuid.uuid4().hex[:8]}"
+    deep = '{"x": ' * 5000 + "1" + "}" * 5000
+    rows = [[f"{prefix}/t{i}", f"p{i}", f'{{"n": {i}}}'] for i in range(8)]
+    rows[1][2], rows[3][2] = deep, '{"x": NaN}'
+    path = tmp_path / "events.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["asset_key", "partition", "metadata"])
+        writer.writerows(rows)
+        f.write(f'{prefix}/late,"p8\n{prefix}/t9,p9,{{}}\n{prefix}/t10,p10,{{}}\n')  # lines 10-12
+    rejects, env = tmp_path / "rejects.jsonl", cli_env(settings)
+    with running_worker(settings, warehouse):
+        result = backfill(env, tmp_path, str(path), "--type", "materialization", "--max-errors", "1000",
+                          "--rejects", str(rejects))  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        wait_until(lambda: events_in(warehouse, prefix) >= 6, 120, "the good rows")
+    assert "Traceback" not in result.stderr
+    assert "published 6 events" in result.stdout and "rejected 5" in result.stdout
+    sql = (f"SELECT asset_key_path[2], partition FROM {warehouse.database}.asset_events "
+           "WHERE asset_key_path[1] = {p:String} ORDER BY partition")  # fmt: skip
+    landed = warehouse.query(sql, parameters={"p": prefix}).rows
+    assert [tuple(r) for r in landed] == [(f"t{i}", f"p{i}") for i in (0, 2, 4, 5, 6, 7)]
+    reported = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(r["line"], r["code"]) for r in reported] == [
+        (3, "limit_exceeded"), (5, "invalid_field"), (10, "malformed_record"), (11, "malformed_record"),
+        (12, "malformed_record"),
+    ]  # fmt: skip
+    assert "nests deeper than 32 levels" in reported[0]["reason"]
+    assert "not valid JSON" in reported[1]["reason"]
+    assert reported[2]["reason"] == "unterminated quoted field: the quote opened on line 10 is not closed"
+
+
+def test_garbage_under_the_avro_magic_is_unreadable_with_status_2(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "events.avro"
+    path.write_bytes(b"Obj\x01" + bytes(range(256)) * 8)
+    result = backfill(cli_env(settings), tmp_path, str(path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"error: {path}: [unreadable_file]" in result.stdout and "cannot read as Avro" in result.stdout
