@@ -161,3 +161,14 @@ def test_damaged_bytes_under_any_supported_name_end_as_documented(name: str, dat
         path = Path(tmp) / name
         path.write_bytes(content)
         backfill_as_documented(path)
+
+
+def test_a_parquet_row_python_cannot_hold_is_a_reject_and_the_other_rows_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "events.parquet"
+    tags = pa.array(
+        [[("team", "a")], [("team", "a"), ("team", "b")], [("team", "c")]], pa.map_(pa.string(), pa.string())
+    )
+    pq.write_table(pa.table({"asset_key": [["a"], ["b"], ["c"]], "tags": tags}), path)
+    summary, stderr = backfill(path)
+    assert (summary.exit_code, summary.published, summary.rejected) == (0, 2, 1)
+    assert f"rejected {path}: row 2: cannot be read as values: " in stderr
