@@ -9,6 +9,7 @@ import io
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import fastavro
 import orjson
@@ -23,7 +24,7 @@ from producers.backfill import BackfillOptions, Summary, run_backfill
 from producers.exceptions import SourceError
 from schemas.settings import Settings
 
-EVENTS = [
+EVENTS: list[dict[str, Any]] = [
     {"type": "materialization", "asset_key": ["a", f"t{i}"], "partition": f"p{i}", "metadata": {"n": i, "x": i / 3}}
     for i in range(40)
 ]
