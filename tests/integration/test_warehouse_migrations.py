@@ -66,6 +66,7 @@ def test_low_cardinality_keys_keep_old_rows_and_take_new_ones(old_warehouse: War
         "0006_low_cardinality_keys",
         "0007_metadata_kind_enum",
         "0008_numeric_metadata_view",
+        "0009_views_without_alias_setting",
     ]
     assert old_warehouse.migrate() == []
 
@@ -99,7 +100,11 @@ def test_metadata_kind_enum_keeps_old_rows_and_takes_new_ones(old_warehouse: War
     events_before = old_warehouse.query(EVENTS.format(db=db)).rows
     assert before[0][2] == {"rows": "int", "ratio": "float", "fresh": "bool", "owner": "text"}
 
-    assert old_warehouse.migrate() == ["0007_metadata_kind_enum", "0008_numeric_metadata_view"]
+    assert old_warehouse.migrate() == [
+        "0007_metadata_kind_enum",
+        "0008_numeric_metadata_view",
+        "0009_views_without_alias_setting",
+    ]
     assert old_warehouse.query(
         f"SELECT name, compression_codec FROM system.columns WHERE database = '{db}' AND table = 'asset_events' "
         "AND name = 'metadata'"
@@ -125,7 +130,7 @@ def test_numeric_metadata_view_gives_the_table_rows_and_new_ones(old_warehouse: 
     columns = f"SELECT name, type FROM system.columns WHERE database = '{db}' AND table = 'asset_metadata_numeric'"
     types_before = old_warehouse.query(columns).rows
 
-    assert old_warehouse.migrate() == ["0008_numeric_metadata_view"]
+    assert old_warehouse.migrate() == ["0008_numeric_metadata_view", "0009_views_without_alias_setting"]
     assert old_warehouse.migrate() == []
     assert old_warehouse.query(
         f"SELECT name, engine FROM system.tables WHERE database = '{db}' AND name LIKE 'asset_metadata_numeric%'"
@@ -157,3 +162,23 @@ def test_numeric_metadata_of_one_asset_reads_only_that_assets_granules(old_wareh
     plan = "\n".join(row[0] for row in old_warehouse.query(f"EXPLAIN indexes = 1 {query}").rows)
     selected, total = map(int, re.findall(r"Granules: (\d+)/(\d+)", plan)[-1])
     assert total >= 20 and selected <= total // 5, plan
+
+
+@pytest.mark.parametrize("old_warehouse", [9], indirect=True)
+def test_latest_views_read_the_same_rows_by_a_read_only_client(old_warehouse: Warehouse) -> None:
+    """Before 0009 the views needed a query setting that a read-only client (``assetpipe sql``, an
+    analyst's read-only user) cannot apply, and every query on them failed there."""
+    db = old_warehouse.database
+    insert_events(old_warehouse, [f"sales/t{i % 5}" for i in range(20)], 0)
+    views = {
+        "latest_materializations": "asset_key, partition, event_id, timestamp, metadata, materializations",
+        "latest_check_results": "asset_key, check_name, passed, evaluations",
+        "latest_data_versions": "asset_key, data_version, event_type, partition, timestamp",
+    }
+    before = {v: old_warehouse.query(f"SELECT {c} FROM {db}.{v} ORDER BY ALL").rows for v, c in views.items()}
+    assert len(before["latest_materializations"]) == 20
+
+    assert old_warehouse.migrate() == ["0009_views_without_alias_setting"]
+    for view, columns in views.items():
+        query = f"SELECT {columns} FROM {db}.{view} WHERE timestamp > '2000-01-01' ORDER BY ALL"
+        assert old_warehouse.query(query, settings={"readonly": 1}).rows == before[view], view
