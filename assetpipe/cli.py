@@ -18,6 +18,8 @@ from assetpipe.exceptions import StackNotRunningError
 from schemas.errors import AssetpipeError, ConfigError
 from schemas.settings import Settings
 
+_REPORT_TIMEOUT_MS = 30_000  # how long `assetpipe report` waits for the broker to take its event
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -291,19 +293,23 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     tags = dict(tag.partition("=")[::2] for tag in args.tag)
     common = {"partition": args.partition, "description": args.description, "metadata": metadata,
               "idempotency_key": args.idempotency_key}  # fmt: skip
-    with Reporter(settings=settings) as reporter:
+    if args.type == "check":  # before any connection: a usage error needs no broker
+        if not args.check_name or args.passed is None:
+            raise AssetpipeError("a check needs --check-name and --passed or --failed")
+        if tags or args.data_version:  # a check evaluation carries neither, as in Dagster
+            raise AssetpipeError("--tag and --data-version do not apply to a check")
+    # librdkafka gives the event up after this long, so closing the producer does not wait for its
+    # default five minutes when no broker answers
+    bounded = {"message.timeout.ms": _REPORT_TIMEOUT_MS}
+    with Reporter(settings=settings, producer_overrides=bounded) as reporter:
         if args.type == "check":
-            if not args.check_name or args.passed is None:
-                raise AssetpipeError("a check needs --check-name and --passed or --failed")
-            if tags or args.data_version:  # a check evaluation carries neither, as in Dagster
-                raise AssetpipeError("--tag and --data-version do not apply to a check")
             receipt = reporter.report_check(
                 args.asset_key, check_name=args.check_name, passed=args.passed, severity=args.severity, **common
             )
         else:
             report = reporter.report_materialization if args.type == "materialization" else reporter.report_observation
             receipt = report(args.asset_key, data_version=args.data_version, tags=tags or None, **common)
-        receipt.result(30.0)
+        receipt.result()
     print(receipt.event_id)
     return 0
 
