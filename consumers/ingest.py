@@ -32,8 +32,8 @@ from confluent_kafka import Message
 
 from consumers import ingest_sql
 from consumers.exceptions import WarehouseError, WarehouseUnavailableError
+from consumers.handler import Outbound, Outcome, dead_letter
 from consumers.key_filter import OwnedKeys
-from consumers.loop import Outbound, Outcome, dead_letter
 from consumers.rows import EVENT_COLUMNS, EventColumns
 from consumers.staging import EVENT_TYPE_CODES, FLAGS, LOOKUP, STAGE, TRAILER, VERDICTS, Staging, new_nonce
 from consumers.warehouse import Warehouse, insert_settings
@@ -121,7 +121,7 @@ class IngestHandler:
         """The batch framed for staging (Python only: nothing here touches ClickHouse)."""
         return self._frame(batch, decode_all=False)
 
-    def handle_messages(self, batch: Sequence[Message], prepared: Any = None) -> Outcome:
+    def handle(self, batch: Sequence[Message], prepared: Any = None) -> Outcome:
         if not self._migrated:  # also the first contact: unavailable here means pause and retry
             self._warehouse.migrate()
             self._migrated = True

@@ -1,5 +1,5 @@
-"""The ingest worker: consumers of ``asset_events`` in one consumer group, each a ``PipelinedLoop`` with
-an ``IngestHandler`` and a ClickHouse session of its own.
+"""The ingest worker: consumers of ``asset_events`` in one consumer group, each a ``ConsumerLoop``
+(overlapped) with an ``IngestHandler`` and a ClickHouse session of its own.
 
 Most of a batch's time goes to ClickHouse, which runs outside Python's interpreter lock, so several
 consumers in one process can use several cores (``ASSETPIPE_INGEST_CONSUMERS``); the group shares the topic's
@@ -16,8 +16,7 @@ from dataclasses import asdict, fields
 
 from consumers.exceptions import WarehouseUnavailableError
 from consumers.ingest import IngestHandler, IngestMetrics
-from consumers.loop import LoopMetrics
-from consumers.pipeline import PipelinedLoop
+from consumers.loop import ConsumerLoop, LoopMetrics
 from consumers.warehouse import Warehouse
 from schemas.codec import codec_for
 from schemas.settings import Settings
@@ -37,13 +36,13 @@ class IngestConsumer:
         # the warehouse takes integer microseconds as they are
         codec = codec_for(settings, settings.topics.events, timestamp_micros=True)
         self.handler = IngestHandler(warehouse, codec, settings)
-        self.loop = PipelinedLoop(
+        self.loop = ConsumerLoop(
             settings,
             group_id=settings.ingest_group_id,
             topics=[settings.topics.events],
-            handler=self.handler,
-            codec=None,  # the handler takes the messages as they came
+            handler=self.handler,  # it takes the messages as they came, and frames them in prepare
             retryable=(WarehouseUnavailableError,),
+            overlap=True,  # ClickHouse works on one batch while the next is gathered and framed
         )
 
 

@@ -1,12 +1,17 @@
-"""The one consumer loop: poll -> decode -> handle -> publish -> commit.
+"""The one consumer loop: poll -> prepare -> handle -> publish -> commit, for every worker.
 
-Every consumer (ingest, sensors, runs) plugs a handler into ``ConsumerLoop``. The loop owns the Kafka
-consumer and a producer: it gathers messages into batches bounded by size and time, decodes them for a
-``BatchHandler`` (undecodable ones become dead letters; a ``MessageHandler`` takes them undecoded),
-hands the batch to the handler, publishes what the handler returns plus the dead letters (and waits
-for the broker's acks), and only then commits offsets. A retryable error from the handler pauses the
-partitions and retries the same batch with backoff, so nothing is lost while a downstream store is
-down. ``consumers.pipeline.PipelinedLoop`` overlaps the handler's work with gathering the next batch.
+Each worker (ingest, sensors, runs) plugs a ``Handler`` into ``ConsumerLoop``. The loop owns the Kafka
+consumer and publishes through a ``Publisher``, the one Kafka writer: it gathers messages into batches
+bounded by size and time, hands each batch to the handler, publishes what the handler returns (and
+waits for the broker's acks), and only then commits offsets.
+
+The handler runs inline, or, with ``overlap``, on one background thread: a handler whose time goes to
+ClickHouse (outside Python's lock) then leaves the loop's thread free to consume the next batch and
+prepare it meanwhile. One batch is handled at a time and batches complete in order, so offsets never
+move past a message that was not handled and published. A retryable error from the handler retries
+the same batch after a backoff (0.2 s doubling to 30 s), before anything newer: meanwhile the next
+batch fills up to its size limit and the partitions are paused, so memory stays bounded and nothing
+is lost. A rebalance completes the batch in hand before partitions change hands.
 """
 
 from __future__ import annotations
@@ -18,17 +23,22 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from consumers.exceptions import ConsumerError
-from schemas.codec import Codec
-from schemas.errors import AssetpipeError, DecodeError
+from consumers.handler import Handler, Outcome, PartitionAware
+from producers.exceptions import PublishError
+from producers.publisher import Publisher
+from schemas.errors import AssetpipeError
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+_UNPREPARED = object()
 
 
 class _Repeats(logging.Filter):
@@ -53,62 +63,8 @@ class _Repeats(logging.Filter):
 
 _KAFKA_LOG = logging.getLogger("consumers.librdkafka")  # librdkafka's own lines, through logging
 _KAFKA_LOG.addFilter(_Repeats())
-
-Headers = list[tuple[str, bytes]]
-T = TypeVar("T")
-_FORWARD_CHUNK = 1000  # accepted messages queued by one call into librdkafka
-
-
-@dataclass(slots=True)
-class Decoded:
-    event_type: str
-    record: dict[str, Any]
-    message: Message
-
-
-@dataclass(slots=True)
-class Outbound:
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: Headers | None = None
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What a handler made of a batch: messages to publish (accepted events, dead letters), and messages
-    of the batch to publish again as they came, key and value, to ``forward_topic`` (no object each)."""
-
-    outbound: list[Outbound] = field(default_factory=list)
-    forward: Sequence[Message] = ()
-    forward_topic: str = ""
-
-
-class BatchHandler(Protocol):
-    def handle(self, events: Sequence[Decoded], batch: Sequence[Message]) -> Outcome: ...
-
-
-class MessageHandler(Protocol):
-    """A handler that takes the batch's messages undecoded (the loop then decodes nothing).
-
-    ``prepare`` does the batch's own work, the part that needs nothing but its messages (no store, no
-    earlier batch), and ``handle_messages`` takes its result; ``PipelinedLoop`` prepares a full batch
-    while the one before it is still being handled. Without a result (None) the handler prepares itself.
-    """
-
-    def prepare(self, batch: Sequence[Message]) -> Any: ...
-
-    def handle_messages(self, batch: Sequence[Message], prepared: Any = None) -> Outcome: ...
-
-
-@runtime_checkable
-class PartitionAware(Protocol):
-    """A handler with state per partition, told which partitions its consumer gains (with each topic's
-    partition count; a topic the broker gave none for is left out) and loses."""
-
-    def partitions_assigned(self, partitions: Sequence[tuple[str, int]], counts: Mapping[str, int]) -> None: ...
-
-    def partitions_revoked(self, partitions: Sequence[tuple[str, int]]) -> None: ...
+_FIRST_DELAY_S = 0.2
+_MAX_DELAY_S = 30.0
 
 
 @dataclass(slots=True)
@@ -138,21 +94,6 @@ class Backlog:
     idle_seconds: float  # since a consume last returned messages
 
 
-def dead_letter(message: Message, dlq_topic: str, error: AssetpipeError) -> Outbound:
-    """The original bytes, with the reason and the source position in headers."""
-    original = message.headers() or []
-    pairs = original.items() if isinstance(original, dict) else original
-    headers: Headers = [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in pairs]
-    headers += [
-        ("error_code", error.code.encode()),
-        ("error_reason", str(error).encode()),
-        ("source_topic", (message.topic() or "").encode()),
-        ("source_partition", str(message.partition()).encode()),
-        ("source_offset", str(message.offset()).encode()),
-    ]
-    return Outbound(dlq_topic, message.key(), message.value() or b"", headers)
-
-
 def without_gc(work: Callable[..., T], *args: Any) -> T:
     """``work(*args)`` with the cyclic collector off: a batch allocates tens of thousands of short-lived,
     acyclic objects, which reference counting frees; the collector's passes over them only cost time."""
@@ -165,8 +106,11 @@ def without_gc(work: Callable[..., T], *args: Any) -> T:
             gc.enable()
 
 
-def _kafka_headers(headers: Headers | None) -> list[tuple[str, str | bytes | None]] | None:
-    return None if headers is None else [(k, v) for k, v in headers]
+@dataclass(slots=True)
+class _InFlight:
+    batch: list[Message]
+    future: Future[Outcome]
+    started: float
 
 
 class ConsumerLoop:
@@ -176,23 +120,26 @@ class ConsumerLoop:
         *,
         group_id: str,
         topics: Sequence[str],
-        handler: BatchHandler | MessageHandler,
-        codec: Codec | None,
+        handler: Handler,
         retryable: tuple[type[Exception], ...] = (),
+        overlap: bool = False,
+        publisher: Publisher | None = None,
         max_rows: int | None = None,
         max_seconds: float | None = None,
         idle_seconds: float = 0.5,
         consumer_overrides: Mapping[str, Any] | None = None,
     ) -> None:
+        """``overlap``: handle a batch on a background thread while the next one is gathered and
+        prepared. ``publisher``: the one to publish through (a handler that also publishes, such as the
+        run worker's, shares it); by default the loop builds its own and closes it when it stops."""
         self.settings = settings
         self.metrics = LoopMetrics()
         self.name = group_id
         self.topics: tuple[str, ...] = tuple(topics)
         self.publish_timeout = 60.0  # the longest a batch's publishing waits for the broker's acks
-        self._topics = list(topics)
         self._handler = handler
-        self._codec = codec
         self._retryable = retryable
+        self._overlap = overlap
         self._max_rows = max_rows or settings.ingest_batch_max_rows
         self._max_seconds = max_seconds or settings.ingest_batch_max_seconds
         self._idle_close = settings.ingest_batch_idle_seconds
@@ -203,18 +150,16 @@ class ConsumerLoop:
         conf["stats_cb"] = self._on_stats
         conf.setdefault("logger", _KAFKA_LOG)
         self._consumer = Consumer(conf)
-        # Only failures need a delivery report: success is a flush that leaves nothing queued. One
-        # callback for the producer, not one per message: per-message callbacks cost a third of a produce.
-        self._delivery_failures: list[str] = []
-        producer_config = {**settings.producer_config(), "delivery.report.only.error": True}
-        self._producer = Producer({**producer_config, "on_delivery": self._on_delivery, "logger": _KAFKA_LOG})
-        # What forwarding may queue in one call (``_forward``): half the queue's bounds, so librdkafka's
-        # own accounting of a message (payload, key and a little more) cannot fill it first.
-        self._chunk_room = (
-            int(producer_config.get("queue.buffering.max.messages", 100_000)) // 2,
-            int(producer_config.get("queue.buffering.max.kbytes", 1_048_576)) * 1024 // 2,
-        )
+        # Only failures need a delivery report: success is a flush that leaves nothing queued.
+        self._owns_publisher = publisher is None
+        self.publisher = publisher or Publisher.from_settings(settings, {"logger": _KAFKA_LOG}, receipts=False)
         self._batch: list[Message] = []
+        self._inflight: _InFlight | None = None
+        self._retry: list[Message] | None = None  # a failed batch waiting for its next attempt
+        self._retry_at = 0.0
+        self._delay = _FIRST_DELAY_S
+        self._paused = False
+        self._prepared: tuple[list[Message], int, Any] | None = None  # (batch, its length then, what prepare gave)
         self._assigned: set[tuple[str, int]] = set()
         self._gained: list[tuple[str, int]] = []  # assigned, not yet told to the handler
         # Set by the owner to stop cleanly: the loop then measures its ``backlog`` each turn, for the
@@ -224,21 +169,52 @@ class ConsumerLoop:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self._consumer.subscribe(list(self.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
         self.metrics.state = "running"
+        executor = ThreadPoolExecutor(1, thread_name_prefix="batch") if self._overlap else None
         try:
             deadline = 0.0
             while not stop.is_set():
-                timeout = max(0.0, self._closes(deadline) - time.monotonic()) if self._batch else self._idle_seconds
+                done = self._reap(block=False)
+                now = time.monotonic()
+                if self._inflight is None:
+                    if self._retry is not None and now >= self._retry_at:
+                        self._submit(self._retry, executor)
+                        self._retry = None
+                    elif self._retry is None and self._batch and (self._full() or now >= self._closes(deadline)):
+                        self._submit(self._batch, executor)
+                        self._batch = []
+                    if executor is None:  # handled already: complete it now
+                        done = self._reap(block=False)
+                if done is not None:  # published and committed (overlapped: while the next batch is handled)
+                    self._complete(done.batch, done.future.result(), done.started, asynchronous=True)
+                if executor is not None and self._inflight is not None and self._full() and self._prepared is None:
+                    # the next batch is complete: its own work is done here while the batch in flight runs
+                    batch = self._batch
+                    self._prepared = (batch, len(batch), without_gc(self._handler.prepare, batch))
+                self._set_paused(self._full())
+                if self._inflight is not None or self._retry is not None:
+                    timeout = 0.02  # come back soon for the batch in flight, or the retry
+                elif self._batch:
+                    timeout = max(0.0, self._closes(deadline) - now)
+                else:
+                    timeout = self._idle_seconds
                 deadline = self._gather(timeout, deadline)
-                if self._batch and (len(self._batch) >= self._max_rows or time.monotonic() >= self._closes(deadline)):
-                    self._flush(stop)
                 if self.draining:
                     self._measure_backlog()
-            self._flush(stop, final=True)
+            self._finish_inflight()
+            self._batch = (self._retry or []) + self._batch
+            self._retry = None
+            self._set_paused(False)
+            self._flush_final()
         finally:
+            if executor is not None:
+                executor.shutdown(wait=True)
             self.metrics.state = "stopped"
             self._close()
+
+    def _full(self) -> bool:
+        return len(self._batch) >= self._max_rows
 
     def _closes(self, deadline: float) -> float:
         """When the batch closes short of its size: at its ``deadline``, or once no message came for
@@ -270,26 +246,78 @@ class ConsumerLoop:
                     log.warning("kafka: %s", error)
         return deadline
 
-    def _flush(self, stop: threading.Event, *, final: bool = False) -> None:
+    # -- handling a batch -------------------------------------------------------------------
+    def _submit(self, batch: list[Message], executor: ThreadPoolExecutor | None) -> None:
+        """Hand ``batch`` to the handler: on the executor, or here and now (a future already done)."""
+        prepared = _UNPREPARED
+        if self._prepared is not None and self._prepared[0] is batch and self._prepared[1] == len(batch):
+            prepared = self._prepared[2]
+        self._prepared = None
+        if executor is not None:
+            future = executor.submit(self._process, batch, prepared)
+        else:
+            future = Future()
+            try:
+                future.set_result(self._process(batch, prepared))
+            except Exception as exc:
+                future.set_exception(exc)
+        self._inflight = _InFlight(batch, future, time.monotonic())
+
+    def _process(self, batch: list[Message], prepared: Any = _UNPREPARED) -> Outcome:
+        return without_gc(self._prepare_and_handle, batch, prepared)
+
+    def _prepare_and_handle(self, batch: list[Message], prepared: Any) -> Outcome:
+        if prepared is _UNPREPARED:
+            prepared = self._handler.prepare(batch)
+        outcome = self._handler.handle(batch, prepared)
+        self.metrics.dead_lettered += sum(1 for o in outcome.outbound if o.topic == self._dlq)
+        return outcome
+
+    def _reap(self, *, block: bool) -> _InFlight | None:
+        """The batch in flight if its handler is done (or, ``block``, once it is), for the caller to
+        complete; None while it runs, and when it failed with a retryable error (kept to retry)."""
+        inflight = self._inflight
+        if inflight is None or not (block or inflight.future.done()):
+            return None
+        self._inflight = None
+        try:
+            inflight.future.result()
+        except self._retryable as exc:
+            self._retry, self._retry_at = inflight.batch, time.monotonic() + self._backoff(len(inflight.batch), exc)
+            return None
+        self._delay = _FIRST_DELAY_S
+        return inflight
+
+    def _backoff(self, size: int, exc: Exception) -> float:
+        """The one retry policy: the delay before a batch's next attempt, doubling to ``_MAX_DELAY_S``."""
+        delay, self._delay = self._delay, min(self._delay * 2, _MAX_DELAY_S)
+        self.metrics.state = "waiting for warehouse"
+        self.metrics.last_error = str(exc)
+        self.metrics.retries += 1
+        log.warning("retrying a batch of %d in %.1fs: %s", size, delay, exc)
+        return delay
+
+    def _finish_inflight(self) -> None:
+        """Wait for the batch in flight and complete it synchronously."""
+        done = self._reap(block=True)
+        if done is not None:
+            self._complete(done.batch, done.future.result(), done.started, asynchronous=False)
+
+    def _flush_final(self) -> None:
+        """Handle and complete what is left when the loop stops, retrying until it succeeds."""
         if not self._batch:
             return
         started = time.monotonic()
-        delay = 0.2
         while True:
             batch = self._batch
             try:
                 outcome = self._process(batch)
                 break
             except self._retryable as exc:
-                self.metrics.state = "waiting for warehouse"
-                self.metrics.last_error = str(exc)
-                self.metrics.retries += 1
-                log.warning("retrying a batch of %d in %.1fs: %s", len(batch), delay, exc)
-                self._wait(delay, stop if not final else None)
-                delay = min(delay * 2, 30.0)
+                self._wait(self._backoff(len(batch), exc))
                 if not self._batch:  # every partition of the batch was revoked meanwhile
                     return
-        self._complete(batch, outcome, started, asynchronous=not final)
+        self._complete(batch, outcome, started, asynchronous=False)
         self._batch = []
 
     def _complete(self, batch: list[Message], outcome: Outcome, started: float, *, asynchronous: bool) -> None:
@@ -302,37 +330,14 @@ class ConsumerLoop:
         self.metrics.last_batch_seconds = time.monotonic() - started
         log.info("committed a batch of %d messages in %.2fs", len(batch), self.metrics.last_batch_seconds)
 
-    def _process(self, batch: list[Message], prepared: Any = None) -> Outcome:
-        return without_gc(self._decode_and_handle, batch, prepared)
-
-    def _decode_and_handle(self, batch: list[Message], prepared: Any) -> Outcome:
-        if self._codec is None:
-            outcome = cast("MessageHandler", self._handler).handle_messages(batch, prepared)
-            self.metrics.dead_lettered += sum(1 for o in outcome.outbound if o.topic == self._dlq)
-            return outcome
-        decoded: list[Decoded] = []
-        dead: list[Outbound] = []
-        decode = self._codec.decode
-        for message in batch:
-            try:
-                event_type, record = decode(message.value() or b"")
-            except DecodeError as exc:
-                dead.append(dead_letter(message, self._dlq, exc))
-                continue
-            decoded.append(Decoded(event_type, record, message))
-        outcome = cast("BatchHandler", self._handler).handle(decoded, batch)
-        self.metrics.dead_lettered += len(dead) + sum(1 for o in outcome.outbound if o.topic == self._dlq)
-        outcome.outbound.extend(dead)
-        return outcome
-
-    def _wait(self, seconds: float, stop: threading.Event | None) -> None:
+    def _wait(self, seconds: float) -> None:
         """Back off with the partitions paused, still serving group membership."""
         assignment = self._consumer.assignment()
         if assignment:
             self._consumer.pause(assignment)
         try:
             end = time.monotonic() + seconds
-            while time.monotonic() < end and not (stop and stop.is_set()):
+            while time.monotonic() < end:
                 for message in self._consumer.consume(100, min(0.1, max(0.0, end - time.monotonic()))):
                     if message.error() is None:  # fetched before the pause; kept in order
                         self._batch.append(message)
@@ -341,66 +346,32 @@ class ConsumerLoop:
             if assignment:
                 self._consumer.resume(assignment)
 
+    def _set_paused(self, paused: bool) -> None:
+        """Pause fetching while the next batch is full (the loop still polls, serving the group).
+        Paused again each time: a partition assigned meanwhile starts out fetching."""
+        if paused or self._paused:
+            assignment = self._consumer.assignment()
+            if assignment:
+                (self._consumer.pause if paused else self._consumer.resume)(assignment)
+        self._paused = paused
+
     def _publish(self, outcome: Outcome) -> None:
         if not outcome.outbound and not outcome.forward:
             return
-        failures = self._delivery_failures
-        failures.clear()
-        produce = self._producer.produce
-        for item in outcome.outbound:
-            headers = _kafka_headers(item.headers)
-            try:
-                produce(item.topic, item.value, item.key, headers=headers)
-            except BufferError:
-                self._produce_when_room(item.topic, item.value, item.key, headers)
-        if outcome.forward:
-            self._forward(outcome.forward_topic, outcome.forward, queued=len(outcome.outbound))
-        remaining = self._producer.flush(self.publish_timeout)
-        if remaining or failures:
+        publisher = self.publisher
+        try:
+            for item in outcome.outbound:
+                publisher.send(item.topic, item.key, item.value, headers=item.headers)  # type: ignore[arg-type]
+            if outcome.forward:
+                publisher.send_batch(outcome.forward_topic, outcome.forward)
+            publisher.flush(self.publish_timeout)
+        except PublishError as exc:
             # offsets stay uncommitted: the batch is redelivered, and dedup keeps it single
-            raise ConsumerError(f"could not publish {remaining + len(failures)} messages: {failures[:3]}")
-
-    def _forward(self, topic: str, messages: Sequence[Message], *, queued: int) -> None:
-        """Produce ``messages`` again as they came, ``_FORWARD_CHUNK`` to a call into librdkafka
-        (``produce_batch``: a third of a message's cost is the call). A batch's publishing starts on an
-        empty queue (the one before ended with a flush) holding ``queued`` messages of its own, so what
-        this call queues is known: a chunk goes whole only while it fits the room left, as a chunk that met
-        a full queue midway could be queued out of order (librdkafka tries each message after a refused
-        one). The rest goes one message at a time, waiting for room."""
-        produce_batch, produce = self._producer.produce_batch, self._producer.produce
-        max_count, max_bytes = self._chunk_room
-        size = 0
-        start, end = 0, len(messages)
-        while start < end and queued + _FORWARD_CHUNK <= max_count:
-            chunk: list[dict[str, Any]] = [
-                {"value": m.value(), "key": m.key()} for m in messages[start : start + _FORWARD_CHUNK]
-            ]
-            size += sum(len(c["value"] or b"") + len(c["key"] or b"") for c in chunk)
-            if size > max_bytes:
-                break
-            if produce_batch(topic, chunk) < len(chunk):
-                refused = [c["_error"] for c in chunk if "_error" in c]
-                raise ConsumerError(f"could not publish {len(refused)} accepted messages to {topic}: {refused[0]}")
-            queued += len(chunk)
-            start += len(chunk)
-        for message in messages[start:]:
-            try:
-                produce(topic, message.value(), message.key())
-            except BufferError:
-                self._produce_when_room(topic, message.value(), message.key(), None)
-
-    def _produce_when_room(self, topic: str, value: bytes | None, key: bytes | None, headers: Any) -> None:
-        while True:
-            self._producer.poll(0.05)  # serves delivery reports: the queue drains
-            try:
-                self._producer.produce(topic, value, key, headers=headers)
-                return
-            except BufferError:
-                continue
+            raise ConsumerError(f"could not publish a batch's messages: {exc}") from exc
 
     def _held(self) -> int:
         """Messages consumed and not yet committed, beyond the batch being gathered."""
-        return 0
+        return (len(self._inflight.batch) if self._inflight is not None else 0) + len(self._retry or ())
 
     def _measure_backlog(self) -> None:
         """Messages behind the log end on the partitions held, plus those consumed and not committed.
@@ -427,10 +398,6 @@ class ConsumerLoop:
                 elif at >= 0:
                     behind += max(0, high - at)
         self.backlog = Backlog(assigned, behind, known, time.monotonic() - self._last_arrival)
-
-    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
-        if err is not None:
-            self._delivery_failures.append(str(err))
 
     def _commit(self, batch: list[Message], *, asynchronous: bool) -> None:
         # A partition's messages come in offset order, so its last one in the batch has the offset to
@@ -477,10 +444,15 @@ class ConsumerLoop:
                 continue
             if metadata is not None and metadata.error is None and metadata.partitions:
                 counts[topic] = len(metadata.partitions)
-        if gained:
-            cast("PartitionAware", self._handler).partitions_assigned(gained, counts)
+        if gained and isinstance(self._handler, PartitionAware):
+            self._handler.partitions_assigned(gained, counts)
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # finish what is in flight, then complete everything not yet committed synchronously, oldest
+        # first, so offsets never move past a message that was not handled
+        self._finish_inflight()
+        self._batch = (self._retry or []) + self._batch
+        self._retry = None
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         if self._batch:
             try:
@@ -508,7 +480,9 @@ class ConsumerLoop:
 
     def _close(self) -> None:
         try:
-            self._producer.flush(min(10.0, self.publish_timeout))
-            self._producer.close()  # now, not when the collector frees this loop: it would keep reconnecting
+            if self._owns_publisher:  # now, not when the collector frees this loop: it would keep reconnecting
+                self.publisher.close(min(10.0, self.publish_timeout))
+        except PublishError as exc:  # nothing of a committed batch is left in it: only what was not committed
+            log.warning("closing the loop's publisher: %s", exc)
         finally:
             self._consumer.close()

@@ -24,8 +24,9 @@ from confluent_kafka import Message
 
 from consumers.exceptions import LaunchError, WarehouseUnavailableError
 from consumers.execution import JobExecutor, RunEvent, RunResult
+from consumers.handler import Decoded, Decoding, Outbound, Outcome, dead_letter
 from consumers.launcher import WebhookLauncher
-from consumers.loop import ConsumerLoop, Decoded, Outbound, Outcome, dead_letter
+from consumers.loop import ConsumerLoop
 from consumers.run_store import RunStore
 from consumers.warehouse import Warehouse
 from producers.encoder import EventEncoder
@@ -125,8 +126,8 @@ class RunHandler:
             result.error_type, result.error_message = type(exc).__name__, f"an emitted asset event is invalid: {exc}"
         # published (and acknowledged) before the run is recorded as finished: a run that finished has its
         # events on the topic; one cut off before is run again, with the same event ids
-        for event_id, key, value in encoded:
-            self._publisher.publish(self._events_topic, key, value, event_id=event_id)
+        for _event_id, key, value in encoded:
+            self._publisher.send(self._events_topic, key, value)
         self._publisher.flush(60)
         finished = now_us()
         status = "succeeded" if result.succeeded else "failed"
@@ -192,7 +193,12 @@ class RunWorker:
         self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
         events_codec = codec_for(settings, settings.topics.events)
         requests_codec = codec_for(settings, settings.topics.run_requests)
-        self.publisher = Publisher.from_settings(settings)
+
+        def event_id(value: bytes) -> str:  # what a failure report names (the fallback: the message's key)
+            return str(events_codec.decode(value)[1]["event_id"])
+
+        # the loop's publisher: a run's events go out through it, acknowledged before the run is recorded
+        self.publisher = Publisher.from_settings(settings, receipts=False, label=event_id)
         self.handler = RunHandler(
             defs, self.warehouse, settings, EventEncoder(events_codec, source="run"), self.publisher
         )
@@ -201,9 +207,9 @@ class RunWorker:
             settings,
             group_id=self.group_id,
             topics=[settings.topics.run_requests],
-            handler=self.handler,
-            codec=requests_codec,
+            handler=Decoding(self.handler, requests_codec, settings.topics.dlq),
             retryable=(WarehouseUnavailableError,),
+            publisher=self.publisher,
             max_rows=100,
             max_seconds=0.05,
             idle_seconds=0.1,

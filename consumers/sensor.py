@@ -25,8 +25,9 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from consumers.cursors import MultiAssetCursors
 from consumers.exceptions import WarehouseUnavailableError
+from consumers.handler import Decoded, Decoding, Outbound, Outcome
 from consumers.ingest import batch_token
-from consumers.loop import ConsumerLoop, Decoded, Outbound, Outcome
+from consumers.loop import ConsumerLoop
 from consumers.run_keys import RunKeys
 from consumers.sensor_store import SensorStore, cursor_text
 from consumers.ticks import Tick
@@ -235,8 +236,7 @@ class SensorWorker:
             settings,
             group_id=self.group_id,
             topics=[settings.topics.accepted],
-            handler=self.handler,
-            codec=codec,
+            handler=Decoding(self.handler, codec, settings.topics.dlq),
             retryable=(WarehouseUnavailableError,),
             max_seconds=settings.sensor_batch_max_seconds,
             idle_seconds=settings.sensor_batch_max_seconds,

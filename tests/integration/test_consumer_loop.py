@@ -16,12 +16,12 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumers.exceptions import WarehouseUnavailableError
-from consumers.loop import ConsumerLoop, Outcome
-from consumers.pipeline import PipelinedLoop
+from consumers.handler import Outcome
+from consumers.loop import ConsumerLoop
 from schemas.settings import Settings
 from tests.integration.helpers import read_topic, wait_until
 
-MODES = {"inline": ConsumerLoop, "overlapped": PipelinedLoop}
+MODES = {"inline": False, "overlapped": True}
 
 
 class Recorder:
@@ -38,7 +38,7 @@ class Recorder:
     def prepare(self, batch: Sequence[Message]) -> Any:
         return None
 
-    def handle_messages(self, batch: Sequence[Message], prepared: Any = None) -> Outcome:
+    def handle(self, batch: Sequence[Message], prepared: Any = None) -> Outcome:
         with self._lock:
             self.calls += 1
             if self.calls <= self._failures:
@@ -105,9 +105,9 @@ def _running(loop: ConsumerLoop) -> Iterator[threading.Event]:
 
 
 def _loop(mode: str, settings: Settings, group: str, topic: str, handler: Recorder, **options: Any) -> ConsumerLoop:
-    return MODES[mode](
-        settings, group_id=group, topics=[topic], handler=handler, codec=None,
-        retryable=(WarehouseUnavailableError,), **options,
+    return ConsumerLoop(
+        settings, group_id=group, topics=[topic], handler=handler,
+        retryable=(WarehouseUnavailableError,), overlap=MODES[mode], **options,
     )  # fmt: skip
 
 

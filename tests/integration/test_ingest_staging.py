@@ -86,7 +86,7 @@ def test_metadata_text_is_what_python_renders(handler: IngestHandler, warehouse:
             "j": {"k": [1, 2.5, None]},
         }
         records.append(build_record("materialization", ["render", str(i)], metadata=metadata, **HOST))
-    outcome = handler.handle_messages(as_messages([codec.encode("materialization", r) for r in records]))
+    outcome = handler.handle(as_messages([codec.encode("materialization", r) for r in records]))
     assert not [o for o in outcome.outbound if o.topic.endswith(".dlq")]
 
     stored = stored_metadata(warehouse, [r["event_id"] for r in records])
@@ -149,7 +149,7 @@ def test_every_event_python_rejects_goes_to_the_dlq_and_no_other(
             verdicts.append(str(exc))
     assert 100 < verdicts.count(None) < 500  # both kinds are well represented
 
-    outcome = handler.handle_messages(as_messages(values))
+    outcome = handler.handle(as_messages(values))
     dead = {int(dict(o.headers or [])["source_offset"]): o for o in outcome.outbound if o.topic == settings.topics.dlq}
     assert {i for i, v in enumerate(verdicts) if v is not None} == set(dead)
     for i, message in dead.items():
@@ -174,7 +174,7 @@ def test_bodies_that_are_not_one_record_are_read_in_python(
         30: values[30][:12] + bytes(range(200, 250)),  # the right header, then noise
     }
     bad = {i: damaged[i] for i in cases}
-    outcome = handler.handle_messages(as_messages([bad.get(i, v) for i, v in enumerate(values)]))
+    outcome = handler.handle(as_messages([bad.get(i, v) for i, v in enumerate(values)]))
 
     dead = {int(dict(o.headers or [])["source_offset"]) for o in outcome.outbound if o.topic == settings.topics.dlq}
     assert dead == set(bad)
@@ -194,7 +194,7 @@ def test_strings_that_are_not_utf8_go_to_the_dlq(
         5: values[5].replace(b"\x02\x04pp", b"\x02\x04\xff\xfe"),
         15: codec.encode("observation", split).replace(b"\x04aX\x04Yb", b"\x04a\xc3\x04\xa9b"),
     }
-    outcome = handler.handle_messages(as_messages([bad.get(i, v) for i, v in enumerate(values)]))
+    outcome = handler.handle(as_messages([bad.get(i, v) for i, v in enumerate(values)]))
 
     dead = {int(dict(o.headers or [])["source_offset"]) for o in outcome.outbound if o.topic == settings.topics.dlq}
     assert dead == set(bad)
@@ -208,11 +208,11 @@ def test_duplicates_in_one_batch_and_across_batches(handler: IngestHandler, ware
     same_version = build_record("materialization", ["dups"], partition="p", data_version="v1", **HOST)
     other = build_record("materialization", ["dups"], partition="p", data_version="v2", **HOST)
     batch = [codec.encode("materialization", r) for r in (first, same_version, first, other)]
-    handler.handle_messages(as_messages(batch))
+    handler.handle(as_messages(batch))
     assert (handler.metrics.ingested, handler.metrics.duplicates, handler.metrics.redelivered) == (2, 1, 1)
 
     again = build_record("materialization", ["dups"], partition="p", data_version="v2", **HOST)
-    handler.handle_messages(as_messages([codec.encode("materialization", again), batch[0]], topic="t2"))
+    handler.handle(as_messages([codec.encode("materialization", again), batch[0]], topic="t2"))
     assert (handler.metrics.ingested, handler.metrics.duplicates, handler.metrics.redelivered) == (2, 2, 2)
     rows = warehouse.query(
         f"SELECT data_version, toString(event_id) FROM {warehouse.database}.asset_events "
@@ -235,9 +235,9 @@ def test_confluent_framed_events_are_staged_once_their_schema_id_is_known(
         records = [build_record("materialization", ["registry", str(i)], metadata={"i": i}, **HOST) for i in range(20)]
         values = [producer_codec.encode("materialization", r) for r in records]
         assert values[0][:1] == b"\x00"  # the Confluent wire format
-        handler.handle_messages(as_messages(values[:10]))  # the id is new: read in Python, then known
+        handler.handle(as_messages(values[:10]))  # the id is new: read in Python, then known
         read_first = handler.metrics.decoded_in_python
-        handler.handle_messages(as_messages(values[10:], topic="t2"))
+        handler.handle(as_messages(values[10:], topic="t2"))
     finally:
         own.close()
     assert read_first == 10 and handler.metrics.decoded_in_python == 10
@@ -254,10 +254,10 @@ def test_a_topic_created_again_does_not_repeat_the_tokens_of_its_earlier_life(
         ]
 
     first, first_ids = batch("one")
-    handler.handle_messages(first)
-    handler.handle_messages(first)  # redelivered as it was: written once
+    handler.handle(first)
+    handler.handle(first)  # redelivered as it was: written once
     second, second_ids = batch("two")  # the same topic, partition and offsets, other events
-    handler.handle_messages(second)
+    handler.handle(second)
     assert len(stored_metadata(warehouse, first_ids + second_ids)) == 60
     assert (handler.metrics.ingested, handler.metrics.redelivered) == (60, 30)
 
@@ -277,9 +277,9 @@ def test_a_session_lost_mid_batch_is_a_retry(settings: Settings, warehouse: Ware
     own.query = query_in_a_new_session  # type: ignore[method-assign]
     try:
         with pytest.raises(WarehouseUnavailableError, match="session was lost"):
-            handler.handle_messages(batch)  # the loop retries a batch on this error
+            handler.handle(batch)  # the loop retries a batch on this error
         own.query = query  # type: ignore[method-assign]
-        handler.handle_messages(batch)
+        handler.handle(batch)
     finally:
         own.close()
     assert len(stored_metadata(warehouse, [r["event_id"] for r in records])) == 10
@@ -318,7 +318,7 @@ def test_a_run_request_on_the_events_topic_goes_to_the_dlq(
     events = [build_record("materialization", ["stray", f"n{i}"], source="sdk", host="h") for i in range(3)]
     values = [codec.encode("materialization", events[0]), codec.encode("run_request", stray)]
     values += [codec.encode("materialization", e) for e in events[1:]]
-    outcome = handler.handle_messages(as_messages(values))
+    outcome = handler.handle(as_messages(values))
     dead = [o for o in outcome.outbound if o.topic == settings.topics.dlq]
     assert [dict(o.headers or [])["source_offset"] for o in dead] == [b"1"]
     assert handler.metrics.ingested == 3
@@ -341,7 +341,7 @@ def test_a_batch_of_history_over_many_months_is_written(
         )
         for i, t in enumerate(times)
     ]
-    handler.handle_messages(as_messages([codec.encode("materialization", r) for r in records], topic="history"))
+    handler.handle(as_messages([codec.encode("materialization", r) for r in records], topic="history"))
     assert warehouse.query(
         f"SELECT count(), uniqExact(toYYYYMM(timestamp)) FROM {warehouse.database}.asset_events "
         "WHERE asset_key LIKE 'history/%'"
