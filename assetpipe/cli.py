@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assetpipe.control import request
-from assetpipe.exceptions import StackNotRunningError
+from assetpipe.control import answers, request
+from assetpipe.exceptions import StackAlreadyRunningError, StackNotRunningError
 from schemas.errors import AssetpipeError, ConfigError
 from schemas.settings import Settings
 
@@ -179,9 +179,20 @@ def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_beside_a_stack(settings: Settings, what: str) -> None:
+    """The embedded engine allows one process per data directory: say so, rather than ClickHouse's lock error."""
+    if settings.uses_embedded_clickhouse and answers(settings.control_socket):
+        raise StackAlreadyRunningError(
+            f"a stack runs with this data directory ({settings.data_dir}) and {what}; "
+            "stop it first, or use another --data-dir"
+        )
+
+
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from assetpipe.broker import create_topics
     from consumers.warehouse import Warehouse
+
+    _refuse_beside_a_stack(settings, "has applied the migrations at its start")
 
     if not args.skip_topics:
         created = create_topics(settings)
@@ -201,6 +212,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from consumers.sensor import SensorWorker
     from schemas.definitions import load_definitions
 
+    _refuse_beside_a_stack(settings, f"runs the {args.kind} worker itself")
     worker: IngestWorker | SensorWorker | RunWorker
     if args.kind == "ingest":
         worker = IngestWorker(settings)

@@ -32,7 +32,7 @@ class ControlServer:
 
     def start(self) -> None:
         if self.path.exists():
-            if _answers(self.path):
+            if answers(self.path):
                 raise StackAlreadyRunningError(f"a stack already runs with this data directory ({self.path.parent})")
             self.path.unlink()  # left behind by a stack that was killed
         handle = self._handler
@@ -84,7 +84,8 @@ def request(path: Path, payload: dict[str, Any], timeout: float = 60.0) -> dict[
     return answer
 
 
-def _answers(path: Path) -> bool:
+def answers(path: Path) -> bool:
+    """True if a running stack answers on the control socket ``path``."""
     try:
         request(path, {"op": "ping"}, timeout=2.0)
     except (StackNotRunningError, OSError, ValueError):

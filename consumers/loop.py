@@ -19,7 +19,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +31,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from consumers.exceptions import ConsumerError
 from consumers.handler import Handler, Outcome, PartitionAware
 from producers.exceptions import PublishError
-from producers.publisher import Publisher
+from producers.publisher import LIBRDKAFKA_LOG, Publisher
 from schemas.errors import AssetpipeError
 from schemas.settings import Settings
 
@@ -41,28 +40,6 @@ T = TypeVar("T")
 _UNPREPARED = object()
 
 
-class _Repeats(logging.Filter):
-    """Lets a message through once per ``every`` seconds: while a broker is unreachable, each client
-    logs a failed connection at every reconnect attempt, many a second."""
-
-    def __init__(self, every: float = 30.0) -> None:
-        super().__init__()
-        self._every = every
-        self._last: dict[str, float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = re.sub(r"\(after \d+ms|\d+ identical error\(s\) suppressed", "", record.getMessage())
-        now = time.monotonic()
-        if now - self._last.get(text, -self._every) < self._every:
-            return False
-        if len(self._last) > 1000:
-            self._last.clear()
-        self._last[text] = now
-        return True
-
-
-_KAFKA_LOG = logging.getLogger("consumers.librdkafka")  # librdkafka's own lines, through logging
-_KAFKA_LOG.addFilter(_Repeats())
 _FIRST_DELAY_S = 0.2
 _MAX_DELAY_S = 30.0
 
@@ -148,11 +125,11 @@ class ConsumerLoop:
         self._idle_seconds = idle_seconds  # longest wait for a first message: a floor on latency
         conf = {**settings.consumer_config(group_id), **(consumer_overrides or {})}
         conf["stats_cb"] = self._on_stats
-        conf.setdefault("logger", _KAFKA_LOG)
+        conf.setdefault("logger", LIBRDKAFKA_LOG)
         self._consumer = Consumer(conf)
         # Only failures need a delivery report: success is a flush that leaves nothing queued.
         self._owns_publisher = publisher is None
-        self.publisher = publisher or Publisher.from_settings(settings, {"logger": _KAFKA_LOG}, receipts=False)
+        self.publisher = publisher or Publisher.from_settings(settings, receipts=False)
         self._batch: list[Message] = []
         self._inflight: _InFlight | None = None
         self._retry: list[Message] | None = None  # a failed batch waiting for its next attempt

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -65,7 +66,31 @@ _POLL_EVERY = 32
 _ANY_PARTITION = -1
 _BATCH_CHUNK = 1000  # messages queued by one call of ``send_batch`` into librdkafka
 _LOG = logging.getLogger(__name__)
-_LIBRDKAFKA_LOG = logging.getLogger("producers.librdkafka")
+# librdkafka's own lines, through logging, for every Kafka client of the process
+LIBRDKAFKA_LOG = logging.getLogger("producers.librdkafka")
+
+
+class _Repeats(logging.Filter):
+    """Lets a message through once per ``every`` seconds: while a broker is unreachable, each client
+    logs a failed connection at every reconnect attempt, many a second."""
+
+    def __init__(self, every: float = 30.0) -> None:
+        super().__init__()
+        self._every = every
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = re.sub(r"\(after \d+ms|\d+ identical error\(s\) suppressed", "", record.getMessage())
+        now = time.monotonic()
+        if now - self._last.get(text, -self._every) < self._every:
+            return False
+        if len(self._last) > 1000:
+            self._last.clear()
+        self._last[text] = now
+        return True
+
+
+LIBRDKAFKA_LOG.addFilter(_Repeats())
 
 
 class Receipt:
@@ -161,7 +186,7 @@ class Publisher:
         self._self_ref = weakref.ref(self)
         conf = dict(config)
         conf.setdefault("error_cb", _error_callback(self._self_ref))
-        conf.setdefault("logger", _LIBRDKAFKA_LOG)
+        conf.setdefault("logger", LIBRDKAFKA_LOG)
         # The report of a message ``send`` queued (``publish`` gives each message a callback of its own).
         conf["on_delivery"] = _sent_callback(self._self_ref)
         if not receipts:

@@ -206,6 +206,15 @@ def test_a_second_up_on_the_same_data_dir_is_refused_and_the_first_runs_on(up: U
     assert up.process.poll() is None
 
 
+@pytest.mark.parametrize("command", [["migrate"], ["worker", "ingest"]], ids=["migrate", "worker"])
+def test_a_command_that_opens_the_data_dir_beside_a_stack_says_so(up: Up, command: list[str]) -> None:
+    done = run_cli(command, up.env, timeout=60)
+    assert done.returncode == 2
+    assert f"error [stack_already_running]: a stack runs with this data directory ({up.data_dir})" in done.stderr
+    assert "Traceback" not in done.stderr and "Cannot lock file" not in done.stderr
+    assert _status(up.env).returncode == 0
+
+
 @pytest.mark.parametrize("taken", ["kafka", "http"])
 def test_up_with_a_port_taken_names_the_setting_and_leaves_nothing_behind(up: Up, taken: str, tmp_path: Path) -> None:
     port = up.kafka_port if taken == "kafka" else up.http_port
