@@ -44,7 +44,15 @@ from schemas.metadata import (
     normalize,
 )
 from schemas.model import EventType
-from schemas.validation import TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, TIMESTAMP_RANGE, epoch_us, shown
+from schemas.validation import (
+    TIMESTAMP_MAX_US,
+    TIMESTAMP_MIN_US,
+    TIMESTAMP_RANGE,
+    check_printable,
+    epoch_us,
+    shown,
+    validate_asset_key,
+)
 
 EVENT_TYPE_NAMES: dict[str, EventType] = {
     "materialization": "materialization",
@@ -65,6 +73,7 @@ FIELDS: dict[EventType, tuple[str, ...]] = {
 _FIELD_SETS: dict[EventType, frozenset[str]] = {kind: frozenset(names) for kind, names in FIELDS.items()}
 _STRING_FIELDS = frozenset({"partition", "data_version", "description", "check_name", "event_id", "run_id"})
 _MISSING = object()
+_PRINTABLE_STRINGS = ("partition", "data_version", "check_name", "run_id")
 # A run of 19 digits may be an integer orjson reads as a float (below -2**63, above 2**64 - 1).
 _LONG_DIGITS = re.compile(r"\d{19}")
 _LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
@@ -107,6 +116,8 @@ def asset_key(path: str | None, body: Mapping[str, Any], strings: Mapping[str, s
     """The asset key from a URL path (split on ``/``), else the body (a list of parts; a string is one
     part), else the string form (a JSON list, or split on characters outside ``[A-Za-z0-9_]``)."""
     if path:
+        if "asset_key" in body:  # the path's key wins, but a malformed field is still an error
+            validate_asset_key(asset_key(None, body))
         return path.split("/")
     if "asset_key" in body:
         value = body["asset_key"]
@@ -141,6 +152,8 @@ def build_fields(
 ) -> dict[str, Any]:
     """Keyword arguments for ``schemas.model.build_record`` from a JSON body and a string form.
     ``plain_metadata``: leave plain metadata values as they are (``record_metadata``)."""
+    if strings:  # a query value is checked even where the body's wins: its rules are documented
+        _check_strings(kind, strings)
     fields = None if strings else _body_fields(kind, body)
     if fields is None:  # a string form, or a field to refuse: field by field, in order (the first error wins)
         fields = {}
@@ -165,6 +178,20 @@ def build_fields(
     return fields
 
 
+def _check_strings(kind: EventType, strings: Mapping[str, str]) -> None:
+    for name in _PRINTABLE_STRINGS:
+        text = strings.get(name)
+        if text:
+            check_printable(name, text)
+    if kind != "check_evaluation":
+        return
+    passed, severity = strings.get("passed"), strings.get("severity")
+    if passed is not None and passed not in ("true", "false"):
+        raise FieldError("passed", f"Field 'passed' must be a boolean (true or false), got {shown(passed)}")
+    if severity is not None and severity not in ("WARN", "ERROR"):
+        raise FieldError("severity", f"Invalid severity {shown(severity)}: expected WARN or ERROR")
+
+
 def _body_fields(kind: EventType, body: Mapping[str, Any]) -> dict[str, Any] | None:
     """The fields of a body of plain well-typed values, in one pass over it; None if a field needs a
     closer look (a wrong type: ``build_fields`` then reports the first one in field order)."""
@@ -186,10 +213,8 @@ def _body_fields(kind: EventType, body: Mapping[str, Any]) -> dict[str, Any] | N
 
 
 def _value(name: str, body: Mapping[str, Any], strings: Mapping[str, str]) -> Any:
-    if name in body:
+    if name in body and body[name] is not None:  # null is no value: the string form may give one
         value = body[name]
-        if value is None:
-            return None
         if name in _STRING_FIELDS and not isinstance(value, str):
             raise FieldError(name, f"Field '{name}' must be a string, got {json_type(value)}")
         if name == "passed" and not isinstance(value, bool):
@@ -297,6 +322,8 @@ def _typed(kind: str, value: Any) -> MetadataValue:
         _expect(isinstance(value, str), "a string", value)
         return MetadataValue(kind, value)
     if kind == "int":
+        if type(value) is float and value.is_integer():  # 3.0 is an integer in JSON (and JSON Schema)
+            value = int(value)
         _expect(isinstance(value, int) and not isinstance(value, bool), "an integer", value)
         if not INT64_MIN <= value <= INT64_MAX:
             raise _Shape(f"{shown(value)} is out of range (a 64-bit integer)")
@@ -375,7 +402,15 @@ def _schema(value: Any, where: str) -> TableSchema:
         other = c.get("other", ())
         _expect(other == () or _strings(other), f"{where}columns[{i}].constraints.other: a list of strings", other)
         tags = col.get("tags") or {}
-        _expect(isinstance(tags, Mapping), f"{where}columns[{i}].tags: an object", tags)
+        _expect(isinstance(tags, Mapping) and all(isinstance(v, str) for v in tags.values()),
+                f"{where}columns[{i}].tags: an object of strings", tags)  # fmt: skip
+        _expect(isinstance(col.get("type", ""), str), f"{where}columns[{i}].type: a string", col.get("type"))
+        description = col.get("description")
+        _expect(description is None or isinstance(description, str), f"{where}columns[{i}].description: a string",
+                description)  # fmt: skip
+        for flag in ("nullable", "unique"):
+            _expect(isinstance(c.get(flag, False), bool), f"{where}columns[{i}].constraints.{flag}: a boolean",
+                    c.get(flag))  # fmt: skip
         constraints = TableColumnConstraints(
             nullable=bool(c.get("nullable", True)), unique=bool(c.get("unique", False)), other=tuple(other)
         )
@@ -396,6 +431,8 @@ def _reference(value: Any, i: int) -> LocalFileCodeReference | UrlCodeReference:
     if "url" in value:
         return UrlCodeReference(value["url"], label)
     line = value.get("line_number")
+    if type(line) is float and line.is_integer():
+        line = int(line)
     _expect(line is None or (type(line) is int and 0 <= line <= INT64_MAX), f"[{i}].line_number: an integer", line)
     return LocalFileCodeReference(value["file_path"], line, label)
 

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from producers.http.payload import MAX_IDEMPOTENCY_KEY
-from schemas.metadata import KINDS
+from schemas.metadata import INT64_MAX, INT64_MIN, KINDS, STRING_KINDS
 from schemas.model import EventType
+from schemas.validation import ASSET_KEY_MAX_CHARS, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US
 
 Schema = dict[str, Any]
 
@@ -32,7 +33,9 @@ def _error(description: str, example: str) -> Schema:
 RESPONSES: dict[str, Schema] = {
     "BadRequest": _error(
         "A missing or invalid field, malformed JSON, a body that is not an object, an invalid tag or metadata "
-        "value, or a request over a shape limit (depth, string length, metadata entries); the message names it.",
+        "value, or a request over a shape limit (depth, string length, metadata entries), query string included; "
+        "a request the HTTP parser refuses ('Malformed HTTP request: ...'). The message names it; echoed values "
+        "are cut to 200 characters.",
         "Missing required field: check_name",
     ),
     "Unauthorized": {
@@ -47,7 +50,11 @@ RESPONSES: dict[str, Schema] = {
         "An observation or check evaluation for an asset never materialized and not defined.",
         "Asset key 'invalid/asset' not found",
     ),
-    "TooLarge": _error("The body is over the limit.", "Request body is 2000000 bytes, over the limit of 1048576 bytes"),
+    "TooLarge": _error(
+        "The body is over the limit (the rest of the upload is read and dropped, within bounds, so the client reads "
+        "this answer), or the event's message, asset key included, is over ASSETPIPE_MAX_EVENT_BYTES.",
+        "Request body is 2000000 bytes, over the limit of 1048576 bytes",
+    ),
     "UnsupportedMediaType": _error(
         "A content type other than application/json (or NDJSON on /report_asset_events).",
         "Unsupported content type 'text/plain': send application/json or no body",
@@ -64,58 +71,196 @@ RESPONSES: dict[str, Schema] = {
 }
 
 _STRING = {"type": "string"}
+# An identifier (asset key part, partition, data version, check name, run id): no control characters.
+_PRINTABLE = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+_IDENTIFIER = {"type": "string", "minLength": 1, "pattern": _PRINTABLE}
+_UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# ISO 8601 with a zone, in years that stay within the range whatever the zone (1901-2289).
+_ISO = (
+    "^(19(0[1-9]|[1-9][0-9])|2[01][0-9][0-9]|22[0-8][0-9])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    "T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])$"
+)
+_NULLABLE_IDENTIFIER = {"anyOf": [_IDENTIFIER, {"type": "null"}]}
 _COMMON_PROPERTIES: Schema = {
     "asset_key": _ref("AssetKey"),
-    "partition": {"type": ["string", "null"], "minLength": 1},
+    "partition": _NULLABLE_IDENTIFIER,
     "description": {"type": ["string", "null"]},
     "metadata": {"anyOf": [_ref("Metadata"), {"type": "null"}]},
     "tags": {"anyOf": [_ref("Tags"), {"type": "null"}]},
-    "timestamp": {
-        "description": "When it happened: seconds since the epoch, or ISO 8601 with a zone. Default: now.",
-        "type": ["number", "string", "null"],
-    },
+    "timestamp": {"anyOf": [_ref("Timestamp"), {"type": "null"}], "description": "Default: now."},
     "event_id": {
-        "type": ["string", "null"],
-        "format": "uuid",
-        "description": "Default: random, or derived from the Idempotency-Key header",
+        "anyOf": [{"type": "string", "format": "uuid", "pattern": _UUID}, {"const": ""}, {"type": "null"}],
+        "description": "A UUID. Default (absent, null or empty): random, or derived from the Idempotency-Key "
+        "header (the backfill: from the file and the line)",
     },
-    "run_id": {"type": ["string", "null"]},
+    "run_id": {"type": ["string", "null"], "pattern": _PRINTABLE},
 }
-_ASSET_PROPERTIES: Schema = {**_COMMON_PROPERTIES, "data_version": {"type": ["string", "null"], "minLength": 1}}
+_ASSET_PROPERTIES: Schema = {**_COMMON_PROPERTIES, "data_version": _NULLABLE_IDENTIFIER}
 _CHECK_PROPERTIES: Schema = {
     **_COMMON_PROPERTIES,
-    "check_name": {"type": "string", "minLength": 1},
-    "passed": {"type": "boolean"},
-    "severity": {"type": "string", "enum": ["WARN", "ERROR"], "default": "ERROR"},
+    "check_name": _NULLABLE_IDENTIFIER,
+    "passed": {"type": ["boolean", "null"]},
+    "severity": {"type": ["string", "null"], "enum": ["WARN", "ERROR", None], "default": "ERROR"},
+}
+_TABLE_SCHEMA: Schema = {
+    "type": "object",
+    "properties": {
+        "columns": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": _STRING,
+                    "type": _STRING,
+                    "description": {"type": ["string", "null"]},
+                    "constraints": {
+                        "type": ["object", "null"],
+                        "properties": {
+                            "nullable": {"type": "boolean"},
+                            "unique": {"type": "boolean"},
+                            "other": {"type": "array", "items": _STRING},
+                        },
+                    },
+                    "tags": {"type": ["object", "null"], "additionalProperties": _STRING},
+                },
+                "required": ["name"],
+            },
+        },
+        "constraints": {
+            "type": ["object", "null"],
+            "properties": {"other": {"type": "array", "items": _STRING}},
+        },
+    },
+    "required": ["columns"],
+}
+_LONG = {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}
+_TYPED_VALUES: dict[str, Schema] = {
+    **{kind: _STRING for kind in sorted(STRING_KINDS)},
+    "json": {},
+    "int": _LONG,
+    "float": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "timestamp": _ref("Timestamp"),
+    "null": {"description": "ignored"},
+    "asset": {"anyOf": [_STRING, {"type": "array", "items": _STRING}]},
+    "table_schema": _TABLE_SCHEMA,
+    "table": {
+        "type": "object",
+        "description": "Records share one set of keys; a table without records needs a schema.",
+        "properties": {
+            "records": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": {"anyOf": [_LONG, {"type": ["string", "number", "boolean", "null"]}]},
+                },
+            },
+            "schema": {"anyOf": [_TABLE_SCHEMA, {"type": "null"}]},
+        },
+        "required": ["records"],
+    },
+    "column_lineage": {
+        "type": "object",
+        "description": "column -> its dependencies (unique by asset key and column name)",
+        "additionalProperties": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "asset_key": {"anyOf": [_STRING, {"type": "array", "items": _STRING}]},
+                    "column_name": _STRING,
+                },
+                "required": ["asset_key", "column_name"],
+            },
+        },
+    },
+    "code_references": {
+        "type": "array",
+        "items": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "file_path": _STRING,
+                        "line_number": {"type": ["integer", "null"], "minimum": 0, "maximum": INT64_MAX},
+                        "label": {"type": ["string", "null"]},
+                    },
+                    "required": ["file_path"],
+                },
+                {
+                    "type": "object",
+                    "properties": {"url": _STRING, "label": {"type": ["string", "null"]}},
+                    "required": ["url"],
+                },
+            ]
+        },
+    },
 }
 
 SCHEMAS: dict[str, Schema] = {
     "AssetKey": {
-        "description": "A list of parts, or a string taken as one part. The URL path wins over the body, the "
-        "body over the query string.",
-        "oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}, {"type": "string"}],
+        "description": "A list of parts, or a string taken as one part; no control characters, at most "
+        f"{ASSET_KEY_MAX_CHARS} characters written a/b. The URL path wins over the body, the body over the "
+        "query string.",
+        "oneOf": [
+            {
+                "type": "array",
+                "items": {**_IDENTIFIER, "maxLength": ASSET_KEY_MAX_CHARS},
+                "minItems": 1,
+            },
+            {**_IDENTIFIER, "maxLength": ASSET_KEY_MAX_CHARS},
+        ],
+    },
+    "Timestamp": {
+        "description": "Seconds since the epoch, or ISO 8601 with a zone; between 1900-01-01 and 2299-12-31 UTC.",
+        "anyOf": [
+            {"type": "number", "minimum": TIMESTAMP_MIN_US // 1_000_000, "maximum": TIMESTAMP_MAX_US // 1_000_000},
+            {"type": "string", "pattern": _ISO},
+        ],
     },
     "TypedMetadataValue": {
-        "description": "An explicitly typed metadata value. Values by type: text/url/path/notebook_path/md a "
-        "string; json anything; int an integer; float a number; bool a boolean; timestamp seconds or ISO 8601; "
-        "null null; asset a list of parts; table_schema {columns: [{name, type, description?, constraints?}]}; "
-        "table {records: [...], schema?}; column_lineage {column: [{asset_key, column_name}]}; code_references "
-        "[{file_path, line_number?, label?} | {url, label?}].",
-        "type": "object",
-        "properties": {"type": {"type": "string", "enum": list(KINDS)}, "value": {}},
-        "required": ["type", "value"],
-        "additionalProperties": False,
+        "description": "An explicitly typed metadata value: exactly the keys type and value, the value as its "
+        "type takes it (text/url/path/notebook_path/md a string; json anything; int a 64-bit integer; float a "
+        "number; bool a boolean; timestamp a Timestamp; null anything, ignored; asset a list of parts or a/b; "
+        "table_schema, table, column_lineage and code_references objects as shown).",
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"type": {"const": kind}, "value": value},
+                "required": ["type", "value"],
+                "additionalProperties": False,
+            }
+            for kind, value in _TYPED_VALUES.items()
+        ],
     },
     "MetadataValue": {
         "description": "A plain JSON value (string -> text, integer -> int, number -> float, boolean -> bool, "
-        "object/array -> json, null -> null), or a TypedMetadataValue.",
-        "anyOf": [_ref("TypedMetadataValue"), {}],
+        "object/array -> json, null -> null), or a TypedMetadataValue (an object of exactly the keys type, "
+        "naming a metadata type, and value).",
+        "anyOf": [
+            _ref("TypedMetadataValue"),
+            {"type": ["string", "number", "boolean", "null", "array"]},
+            {
+                "type": "object",
+                "not": {
+                    "required": ["type", "value"],
+                    "maxProperties": 2,
+                    "properties": {"type": {"enum": list(KINDS)}},
+                },
+            },
+        ],
     },
-    "Metadata": {"type": "object", "additionalProperties": _ref("MetadataValue")},
-    "Tags": {
-        "description": "Dagster's asset-event tag rules: key [namespace/]name, value up to 63 of [A-Za-z0-9_.-].",
+    "Metadata": {
         "type": "object",
-        "additionalProperties": _STRING,
+        "propertyNames": {"minLength": 1},
+        "additionalProperties": _ref("MetadataValue"),
+    },
+    "Tags": {
+        "description": "Dagster's asset-event tag rules: key [namespace/]name, value up to 63 of [A-Za-z0-9_.-]. "
+        "dagster/reporting_user is set by the server (to the API key's name): a request may only repeat it.",
+        "type": "object",
+        "propertyNames": {"pattern": "^([A-Za-z0-9_.-]{1,63}/)?[A-Za-z0-9_.-]{1,63}$"},
+        "additionalProperties": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{0,63}$"},
     },
     "MaterializationBody": {"type": "object", "properties": _ASSET_PROPERTIES},
     "ObservationBody": {"type": "object", "properties": _ASSET_PROPERTIES},
@@ -126,13 +271,23 @@ SCHEMAS: dict[str, Schema] = {
     },
     "Event": {
         "description": "One event of a batch: its type and the fields of its single-event endpoint.",
-        "type": "object",
-        "properties": {
-            "type": {"type": "string", "enum": ["materialization", "observation", "check"]},
-            **_ASSET_PROPERTIES,
-            **_CHECK_PROPERTIES,
-        },
-        "required": ["type", "asset_key"],
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"type": {"enum": ["materialization", "observation"]}, **_ASSET_PROPERTIES},
+                "required": ["type", "asset_key"],
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "type": {"const": "check"},
+                    **_CHECK_PROPERTIES,
+                    "check_name": _IDENTIFIER,
+                    "passed": {"type": "boolean"},
+                },
+                "required": ["type", "asset_key", "check_name", "passed"],
+            },
+        ],
     },
     "Success": {
         "type": "object",
@@ -193,7 +348,12 @@ _QUERY_DOC = {
 _QUERY_SCHEMAS: dict[str, Schema] = {
     "passed": {"type": "string", "enum": ["true", "false"]},
     "severity": {"type": "string", "enum": ["WARN", "ERROR"]},
+    "partition": {"type": "string", "pattern": _PRINTABLE},
+    "data_version": {"type": "string", "pattern": _PRINTABLE},
+    "check_name": {"type": "string", "pattern": _PRINTABLE},
 }
+_QUERY_JSON: dict[str, Schema] = {"metadata": _ref("Metadata"), "tags": _ref("Tags")}
+_PATH_KEY = "^[^/\\x00-\\x1f\\x7f-\\x9f]+(/[^/\\x00-\\x1f\\x7f-\\x9f]+)*$"
 _FIELDS: dict[EventType, tuple[str, ...]] = {
     "materialization": ("asset_key", "data_version", "description", "partition", "metadata", "tags"),
     "observation": ("asset_key", "data_version", "description", "partition", "metadata", "tags"),
@@ -234,15 +394,17 @@ def _report_operation(event_type: EventType, summary: str, with_path: bool) -> S
                 "name": "asset_key",
                 "in": "path",
                 "required": True,
-                "schema": {"type": "string"},
-                "description": "The asset key, parts separated by / (percent-decoded).",
+                "schema": {"type": "string", "pattern": _PATH_KEY, "maxLength": ASSET_KEY_MAX_CHARS},
+                "description": "The asset key, parts separated by / (percent-encoded UTF-8; no control characters).",
             }
         )
     for name in _FIELDS[event_type]:
-        schema = _QUERY_SCHEMAS.get(name, _STRING)
-        parameters.append(
-            {"name": name, "in": "query", "required": False, "schema": schema, "description": _QUERY_DOC[name]}
-        )
+        parameter: Schema = {"name": name, "in": "query", "required": False, "description": _QUERY_DOC[name]}
+        if name in _QUERY_JSON:
+            parameter["content"] = {"application/json": {"schema": _QUERY_JSON[name]}}
+        else:
+            parameter["schema"] = _QUERY_SCHEMAS.get(name, _STRING)
+        parameters.append(parameter)
     parameters.append(_IDEMPOTENCY)
     codes = {**_ERRORS, "404": "NotFound"} if event_type != "materialization" else _ERRORS
     success = {
@@ -295,7 +457,8 @@ def build_document(endpoints: Mapping[EventType, tuple[str, str]], version: str)
             "operationId": "report_asset_events",
             "parameters": [{**_IDEMPOTENCY, "description": "Event i of the batch gets the key '<value>/<i>'."}],
             "requestBody": {
-                "required": True,
+                "required": False,
+                "description": "No body is an empty batch.",
                 "content": {
                     "application/json": {"schema": {"type": "array", "items": _ref("Event")}},
                     "application/x-ndjson": {"schema": {"type": "string", "description": "one Event per line"}},

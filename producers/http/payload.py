@@ -126,8 +126,11 @@ def parse_events(raw: bytes, kind: BodyKind | None, limits: Limits) -> list[Any]
             raise MalformedBodyError(f"Request body must be a JSON array of events or NDJSON, got {json_type(value)}")
         if _shallow(raw, limits, extra=1):
             return [_checked(event, limits, raw) for event in value]
-        # Each event's own JSON text, re-serialized at C speed, usually spares it the walk in Python.
-        return [_checked(event, limits, orjson.dumps(event) if isinstance(event, dict) else None) for event in value]
+        # Each event's own JSON text, re-serialized at C speed, usually spares it the walk in Python (not
+        # when it may hold an integer beyond 64 bits, which orjson does not write).
+        exact = jsonform.exact(raw)
+        return [_checked(event, limits, orjson.dumps(event) if exact and isinstance(event, dict) else None)
+                for event in value]  # fmt: skip
     events: list[Any] = []
     # orjson reads an integer beyond 64 bits as a float: a body with a long run of digits is read exactly
     append, loads = events.append, orjson.loads if jsonform.exact(raw) else jsonform.loads

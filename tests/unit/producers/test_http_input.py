@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from producers import AssetMaterialization, EventEncoder
+from producers import AssetKey, AssetMaterialization, EventEncoder
 from producers.http import create_app, hash_key
 from schemas.codec import Codec
 from schemas.errors import EventTooLargeError, ValidationError
@@ -209,7 +209,7 @@ def test_the_size_check_counts_the_whole_message_key_included(codec: Codec) -> N
     assert len(event.value) + len(event.key) <= limit
     with pytest.raises(EventTooLargeError, match=r"\(its key 1500, the encoded event 40\d\d\), over the 4096-byte"):
         sdk.encode("materialization", key, description=description)
-    record = AssetMaterialization(key, description=description).to_record()
+    record = AssetMaterialization(AssetKey(key), description=description).to_record()
     with pytest.raises(EventTooLargeError, match="its key 1500"):
         sdk.encode_record("materialization", record)
     app = TestClient(create_app(Settings(max_event_bytes=limit)), raise_server_exceptions=False)
@@ -234,3 +234,37 @@ def test_only_the_server_sets_the_reporting_user_tag(client: TestClient) -> None
     assert _error(keyed.post(f"{MAT}/a", json=claim, headers=unnamed)).startswith(refused)
     same = {"tags": {"dagster/reporting_user": "etl", "team": "data"}}
     assert _error(keyed.post(f"{MAT}/a", json=same, headers=named), 503) == NOT_CONNECTED  # what it would set anyway
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "message"),
+    [
+        (f"{MAT}/a", {"timestamp": ""}, "Invalid timestamp '': expected ISO 8601 or seconds"),
+        (f"{MAT}/a", {"asset_key": 5}, "Field 'asset_key' must be a list of strings or a string"),
+        (f"{MAT}/a", {"asset_key": ["x", ""]}, "asset_key[1]: path parts must be non-empty strings, got ''"),
+        (f"{CHECK}/a?severity=BAD", {"check_name": "c", "passed": True, "severity": "WARN"}, "Invalid severity 'BAD'"),
+        (f"{CHECK}/a?passed=", {"check_name": "c", "passed": True}, "Field 'passed' must be a boolean (true or false)"),
+        (f"{MAT}/a?partition=%C2%84", {"partition": "p"}, "partition: contains a control character (U+0084"),
+    ],
+)
+def test_documented_rules_hold_even_for_values_another_source_overrides(
+    client: TestClient, url: str, body: dict[str, Any], message: str
+) -> None:
+    assert _error(client.post(url, json=body)).startswith(message)
+
+
+def test_what_the_document_allows_is_accepted(client: TestClient) -> None:
+    for url, body in [
+        (f"{CHECK}/a?passed=true", {"check_name": "c", "passed": None}),  # null is no value: the query's counts
+        (f"{MAT}/a", {"metadata": {"n": {"type": "int", "value": -312.0}}}),  # an integer, as JSON Schema has it
+        (
+            f"{MAT}/a",
+            {"metadata": {"c": {"type": "code_references", "value": [{"file_path": "f", "line_number": 3.0}]}}},
+        ),
+        (f"{MAT}/a", {"event_id": None, "run_id": ""}),
+        (f"{MAT}/a", {"event_id": ""}),  # documented: empty is the default, as in the backfill
+    ]:
+        assert _error(client.post(url, json=body), 503) == NOT_CONNECTED, (url, body)
+    batch = b'[{"type": "materialization", "asset_key": ["a"], "unknown": -2748614652349312401408}]'
+    response = client.post("/report_asset_events", content=batch, headers={"content-type": "application/json"})
+    assert response.json()["results"] == [{"status": "error", "error": NOT_CONNECTED, "code": 503}]
