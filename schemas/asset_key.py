@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import orjson
 
 _DB_STRING_SPLIT = re.compile(r"[^A-Za-z0-9_]")
 
@@ -28,8 +29,8 @@ class AssetKey:
         """A JSON list, or a string split on every character outside ``[A-Za-z0-9_]``."""
         if value.startswith("["):
             try:
-                parsed = json.loads(value)
-            except ValueError:
+                parsed = orjson.loads(value)  # its nesting is bounded: deep text is an error, no recursion
+            except orjson.JSONDecodeError:
                 parsed = None
             if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
                 return cls(parsed)
