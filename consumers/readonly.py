@@ -61,14 +61,21 @@ class ReadOnlyPolicy:
         """1 unless table functions beyond the safe ones are allowed: readonly=1 refuses them all."""
         return 2 if self.extra_table_functions - {n.lower() for n in SAFE_TABLE_FUNCTIONS} else 1
 
-    def engine_settings(self) -> dict[str, Any]:
+    def parse_settings(self) -> dict[str, Any]:
+        """The limits of parsing a query for ``check``: no result limit, as a long query has a long tree."""
         return {
-            "max_result_rows": self.max_result_rows,
-            "max_result_bytes": self.max_result_bytes,
-            "result_overflow_mode": "throw",
             "max_memory_usage": self.max_memory_bytes,
             "max_execution_time": self.max_execution_seconds,
             "timeout_overflow_mode": "throw",
+        }
+
+    def engine_settings(self) -> dict[str, Any]:
+        """The limits of running a query."""
+        return {
+            **self.parse_settings(),
+            "max_result_rows": self.max_result_rows,
+            "max_result_bytes": self.max_result_bytes,
+            "result_overflow_mode": "throw",
         }
 
     def check(self, explain_ast: Sequence[str]) -> None:

@@ -73,7 +73,7 @@ class Warehouse:
         self._lock = threading.RLock()
         # Analysts' queries get a client of their own: on chDB its session is read-only for good, and a long
         # query does not hold up ingest.
-        self._read_only_client: Any = None
+        self._read_only_clients: list[tuple[Any, dict[str, Any]]] = []
         self._read_only_lock = threading.Lock()
 
     @property
@@ -93,7 +93,7 @@ class Warehouse:
 
     def close(self) -> None:
         with self._read_only_lock:
-            self._drop_read_only_client()
+            self._drop_read_only_clients()
         with self._lock:
             if self._client is not None:
                 try:
@@ -127,57 +127,60 @@ class Warehouse:
         if "\x00" in sql:
             raise ReadOnlyQueryError("the query contains a NUL character")
         policy = self.read_only_policy
-        params = dict(parameters or {})
+        params = dict(parameters or {}) or None
         with self._read_only_lock:
-            client, settings = self._read_only_session()
+            (parser, parse_settings), (runner, run_settings) = self._read_only_sessions()
             try:
-                with self._translated(self._drop_read_only_client):
-                    rendered = client.query(
-                        "SELECT formatQuery({q:String})", parameters={"q": sql}, settings=settings
+                with self._translated(self._drop_read_only_clients):
+                    rendered = parser.query(
+                        "SELECT formatQuery({q:String})", parameters={"q": sql}, settings=parse_settings
                     ).result_rows[0][0]
-                    explain = client.raw_query(f"EXPLAIN AST {rendered}", parameters=params or None, settings=settings)
-                policy.check(explain.decode().splitlines())
-                with self._translated(self._drop_read_only_client):
-                    result = client.query(rendered, parameters=params or None, settings=settings)
+                    tree = parser.raw_query(f"EXPLAIN AST {rendered}", parameters=params, settings=parse_settings)
+                policy.check(tree.decode().splitlines())
+                with self._translated(self._drop_read_only_clients):
+                    result = runner.query(rendered, parameters=params, settings=run_settings)
+                    return QueryResult(tuple(result.column_names), list(result.result_rows))
             except WarehouseUnavailableError:
                 raise
             except WarehouseError as exc:
+                # chDB hands the rest of an aborted result to the client's next query: start afresh
+                self._drop_read_only_clients()
                 raise policy.translate(exc) from exc
-        return QueryResult(tuple(result.column_names), list(result.result_rows))
 
-    def _read_only_session(self) -> tuple[Any, dict[str, Any]]:
-        """The read-only client and the settings each of its queries carries. On chDB the limits and then
-        ``readonly`` are set on the client's session, after which no query can change a setting; a server
-        gets them with each query, with ``readonly=2`` so that clickhouse-connect may send its own."""
-        policy = self.read_only_policy
-        if self._read_only_client is not None:
-            return self._read_only_client, {} if self.embedded else self._server_read_only_settings()
+    def _read_only_sessions(self) -> list[tuple[Any, dict[str, Any]]]:
+        """Two read-only clients, each with the settings its queries carry: one parses (limited in time and
+        memory only, as the tree of a long query has many lines), one runs the query under every limit.
+        On chDB the limits and then ``readonly`` are set on each client's session, after which no query can
+        change a setting; a server gets them with each query, with ``readonly=2`` so that clickhouse-connect
+        may send its own."""
+        if self._read_only_clients:
+            return self._read_only_clients
         import clickhouse_connect
 
         exists = self.query(
             "SELECT count() FROM system.databases WHERE name = {db:String}", parameters={"db": self.database}
         ).rows[0][0]
         database = self.database if exists else None  # before `migrate`: names must be qualified
-        with self._translated(self._drop_read_only_client):
-            client = clickhouse_connect.get_client(dsn=self.dsn, database=database)
-            self._read_only_client = client
-            if not self.embedded:
-                return client, self._server_read_only_settings()
-            for name, value in policy.engine_settings().items():
-                client.set_client_setting(name, value)
-            client.set_client_setting("readonly", policy.readonly_level)
-            level = client.query("SELECT getSetting('readonly')").result_rows[0][0]
-        if int(level) != policy.readonly_level:
-            self._drop_read_only_client()
-            raise ReadOnlyQueryError(f"the engine did not take readonly={policy.readonly_level} (it says {level})")
-        return client, {}
+        policy = self.read_only_policy
+        for limits in (policy.parse_settings(), policy.engine_settings()):
+            with self._translated(self._drop_read_only_clients):
+                client = clickhouse_connect.get_client(dsn=self.dsn, database=database)
+                self._read_only_clients.append((client, {**limits, "readonly": 2}))
+                if not self.embedded:
+                    continue
+                for name, value in limits.items():
+                    client.set_client_setting(name, value)
+                client.set_client_setting("readonly", policy.readonly_level)
+                level = client.query("SELECT getSetting('readonly')").result_rows[0][0]
+                self._read_only_clients[-1] = (client, {})
+            if int(level) != policy.readonly_level:
+                self._drop_read_only_clients()
+                raise ReadOnlyQueryError(f"the engine did not take readonly={policy.readonly_level} ({level})")
+        return self._read_only_clients
 
-    def _server_read_only_settings(self) -> dict[str, Any]:
-        return {**self.read_only_policy.engine_settings(), "readonly": 2}
-
-    def _drop_read_only_client(self) -> None:
-        client, self._read_only_client = self._read_only_client, None
-        if client is not None:
+    def _drop_read_only_clients(self) -> None:
+        clients, self._read_only_clients = self._read_only_clients, []
+        for client, _ in clients:
             with suppress(Exception):
                 client.close()
 
