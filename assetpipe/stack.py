@@ -28,6 +28,7 @@ from assetpipe.exceptions import BrokerError
 from assetpipe.gate import Gate
 from consumers.ingest_worker import IngestWorker
 from consumers.loop import ConsumerLoop
+from consumers.readonly import ReadOnlyPolicy
 from consumers.run import RunWorker
 from consumers.sensor import SensorWorker
 from consumers.warehouse import QueryResult, Warehouse
@@ -47,7 +48,8 @@ class LocalStack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.broker: EmbeddedBroker | None = None
-        self.warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+        policy = ReadOnlyPolicy.from_settings(settings)  # what analysts' queries through the control socket may do
+        self.warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database, policy)
         self.worker: IngestWorker | None = None
         self.api: ApiServer | None = None
         self.gate: Gate | None = None

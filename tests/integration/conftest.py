@@ -41,7 +41,8 @@ def _docker_available() -> str | None:
             sock.settimeout(2)
             sock.connect(host.removeprefix("unix://"))
     except OSError as exc:
-        return f"no Docker engine at {host} ({exc.strerror or exc}); the embedded variant covers this test"
+        reason = exc.strerror or exc
+        return f"no Docker engine at {host} ({reason}): the variant on Kafka and ClickHouse containers needs one"
     return None
 
 

@@ -306,7 +306,7 @@ def running_stack(stack: Stack, tmp_path: Path) -> Iterator[tuple[dict[str, str]
     if stack.clickhouse_url.startswith("http"):
         pytest.skip("the local stack runs the embedded ClickHouse")
     _seed(tmp_path)
-    env = _env(tmp_path)
+    env = _env(tmp_path, ASSETPIPE_SQL_MAX_RESULT_ROWS="50000")  # the stack's queries take its settings
     log = tmp_path / "up.log"
     with open(log, "ab") as out:
         up = subprocess.Popen([sys.executable, "-m", "assetpipe.cli", "up"], env=env, stdout=out, stderr=out,
@@ -350,6 +350,6 @@ def test_hostile_inputs_through_a_running_stack(running_stack: tuple[dict[str, s
     assert refused.returncode == 2 and refused.stderr.startswith("error [read_only]: one statement per call")
     big = _cli_sql(env, "SELECT number FROM numbers(3000000)")
     assert big.returncode == 2
-    assert "error [query_limit]: the result exceeds 100,000 rows (ASSETPIPE_SQL_MAX_RESULT_ROWS)" in big.stderr
+    assert "error [query_limit]: the result exceeds 50,000 rows (ASSETPIPE_SQL_MAX_RESULT_ROWS)" in big.stderr
     readonly = ask("SELECT getSetting('readonly')")
     assert readonly.get("rows") == [[1]], readonly
