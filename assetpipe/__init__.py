@@ -1,15 +1,15 @@
 """assetpipe: asset events on Kafka and ClickHouse, with Dagster's names.
 
-The API of a definitions file (``assetpipe up --defs my_defs.py``): jobs and ops, sensors, what they
-return or raise, and the asset events and metadata values they carry.
+Every public name has this one import path: the SDK (``Reporter`` and what it reports), the asset events
+and metadata types, and the API of a definitions file (``assetpipe up --defs my_defs.py``): jobs and ops,
+sensors, what they return or raise. The packages below (``assetpipe.schemas``, ``.definitions``,
+``.producers``, ``.consumers``) are the implementation.
 """
 
-from schemas.asset_key import AssetKey
-from schemas.definitions import Definitions, load_definitions
-from schemas.jobs import JobDefinition, OpDefinition, OpExecutionContext, job, op, webhook_job
-from schemas.metadata import MetadataValue, TableColumn, TableRecord, TableSchema
-from schemas.model import AssetCheckEvaluation, AssetMaterialization, AssetObservation
-from schemas.ops import (
+from assetpipe.definitions.context import MultiAssetSensorEvaluationContext, SensorEvaluationContext
+from assetpipe.definitions.jobs import JobDefinition, OpDefinition, OpExecutionContext, job, op, webhook_job
+from assetpipe.definitions.loader import Definitions, load_definitions
+from assetpipe.definitions.ops import (
     Backoff,
     Config,
     DefinitionError,
@@ -22,8 +22,7 @@ from schemas.ops import (
     RunRequest,
     SkipReason,
 )
-from schemas.sensor_context import MultiAssetSensorEvaluationContext, SensorEvaluationContext
-from schemas.sensors import (
+from assetpipe.definitions.sensors import (
     DefaultSensorStatus,
     SensorDefinition,
     asset_check_sensor,
@@ -31,35 +30,76 @@ from schemas.sensors import (
     multi_asset_sensor,
     observation_sensor,
 )
+from assetpipe.producers.exceptions import (
+    DeliveryError,
+    PublisherClosedError,
+    PublishError,
+    PublishTimeoutError,
+    QueueFullError,
+)
+from assetpipe.producers.publisher import Receipt
+from assetpipe.producers.reporter import Reporter
+from assetpipe.schemas.asset_key import AssetKey
+from assetpipe.schemas.errors import AssetpipeError, ValidationError
+from assetpipe.schemas.metadata import (
+    LocalFileCodeReference,
+    MetadataValue,
+    TableColumn,
+    TableColumnConstraints,
+    TableColumnDep,
+    TableColumnLineage,
+    TableConstraints,
+    TableRecord,
+    TableSchema,
+    UrlCodeReference,
+)
+from assetpipe.schemas.model import AssetCheckEvaluation, AssetMaterialization, AssetObservation
+from assetpipe.schemas.settings import Settings
 
 __all__ = [
     "AssetCheckEvaluation",
     "AssetKey",
     "AssetMaterialization",
     "AssetObservation",
+    "AssetpipeError",
     "Backoff",
     "Config",
     "DefaultSensorStatus",
     "DefinitionError",
     "Definitions",
+    "DeliveryError",
     "ExpectationResult",
     "Failure",
     "JobDefinition",
+    "LocalFileCodeReference",
     "MetadataValue",
     "MultiAssetSensorEvaluationContext",
     "OpDefinition",
     "OpExecutionContext",
     "Output",
+    "PublishError",
+    "PublishTimeoutError",
+    "PublisherClosedError",
+    "QueueFullError",
+    "Receipt",
+    "Reporter",
     "RetryPolicy",
     "RetryRequested",
     "RunConfig",
     "RunRequest",
     "SensorDefinition",
     "SensorEvaluationContext",
+    "Settings",
     "SkipReason",
     "TableColumn",
+    "TableColumnConstraints",
+    "TableColumnDep",
+    "TableColumnLineage",
+    "TableConstraints",
     "TableRecord",
     "TableSchema",
+    "UrlCodeReference",
+    "ValidationError",
     "asset_check_sensor",
     "asset_sensor",
     "job",

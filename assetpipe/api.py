@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 
-from consumers.warehouse import Warehouse
-from producers.http import create_app
-from producers.http.known_assets import Seed
-from schemas.definitions import Definitions, load_definitions
-from schemas.settings import Settings
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.definitions.loader import Definitions, load_definitions
+from assetpipe.producers.http import create_app
+from assetpipe.producers.http.known_assets import Seed
+from assetpipe.schemas.settings import Settings
 
 _MATERIALIZED = "SELECT DISTINCT asset_key FROM {db}.asset_events WHERE event_type = 'materialization'"
 

@@ -19,7 +19,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported, not declared
 
 from assetpipe.exceptions import BrokerError, PortInUseError
-from schemas.settings import Settings
+from assetpipe.schemas.settings import Settings
 
 
 def _die_with_parent() -> None:

@@ -15,8 +15,8 @@ from typing import Any
 
 from assetpipe.control import answers, request
 from assetpipe.exceptions import StackAlreadyRunningError, StackNotRunningError
-from schemas.errors import AssetpipeError, ConfigError
-from schemas.settings import Settings
+from assetpipe.schemas.errors import AssetpipeError, ConfigError
+from assetpipe.schemas.settings import Settings
 
 _REPORT_TIMEOUT_MS = 30_000  # how long `assetpipe report` waits for the broker to take its event
 
@@ -190,7 +190,7 @@ def _refuse_beside_a_stack(settings: Settings, what: str) -> None:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from assetpipe.broker import create_topics
-    from consumers.warehouse import Warehouse
+    from assetpipe.consumers.warehouse import Warehouse
 
     _refuse_beside_a_stack(settings, "has applied the migrations at its start")
 
@@ -207,10 +207,10 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.ingest_worker import IngestWorker
-    from consumers.run import RunWorker
-    from consumers.sensor import SensorWorker
-    from schemas.definitions import load_definitions
+    from assetpipe.consumers.ingest.worker import IngestWorker
+    from assetpipe.consumers.runs.worker import RunWorker
+    from assetpipe.consumers.sensors.worker import SensorWorker
+    from assetpipe.definitions.loader import load_definitions
 
     _refuse_beside_a_stack(settings, f"runs the {args.kind} worker itself")
     worker: IngestWorker | SensorWorker | RunWorker
@@ -245,7 +245,12 @@ def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.exceptions import QueryLimitError, ReadOnlyQueryError, WarehouseError, WarehouseUnavailableError
+    from assetpipe.consumers.exceptions import (
+        QueryLimitError,
+        ReadOnlyQueryError,
+        WarehouseError,
+        WarehouseUnavailableError,
+    )
 
     try:
         # the stack answers once ClickHouse has: its time limit, then a margin for the rows to come over
@@ -257,8 +262,8 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
             raise error(answer.get("error", "query failed"))
         columns, rows = answer["columns"], [tuple(r) for r in answer["rows"]]
     except StackNotRunningError:
-        from consumers.readonly import ReadOnlyPolicy
-        from consumers.warehouse import Warehouse
+        from assetpipe.consumers.readonly import ReadOnlyPolicy
+        from assetpipe.consumers.warehouse import Warehouse
 
         policy = ReadOnlyPolicy.from_settings(settings)
         warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database, policy)
@@ -294,8 +299,8 @@ def _print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str)
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    from producers import Reporter
-    from schemas import jsonform
+    from assetpipe import Reporter
+    from assetpipe.schemas import jsonform
 
     try:
         raw = json.loads(args.metadata) if args.metadata else None
@@ -328,8 +333,8 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from assetpipe.api import build_app
-    from producers.http import serve
-    from producers.http.auth import is_loopback
+    from assetpipe.producers.http import serve
+    from assetpipe.producers.http.auth import is_loopback
 
     overrides = {"http_host": args.host, "http_port": args.port, "http_workers": args.workers}
     settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None}, data_dir=settings.data_dir)
@@ -343,7 +348,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_api_key(_settings: Settings, args: argparse.Namespace) -> int:
-    from producers.http.auth import hash_key, new_key, parse_api_keys
+    from assetpipe.producers.http.auth import hash_key, new_key, parse_api_keys
 
     if args.action == "hash":
         key = args.key if args.key is not None else sys.stdin.readline().strip()
@@ -362,9 +367,9 @@ def cmd_api_key(_settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
-    from producers.backfill import BackfillOptions, run_backfill
-    from producers.records import parse_mapping
-    from schemas import jsonform
+    from assetpipe.producers.backfill.records import parse_mapping
+    from assetpipe.producers.backfill.run import BackfillOptions, run_backfill
+    from assetpipe.schemas import jsonform
 
     options = BackfillOptions(
         paths=tuple(Path(p) for p in args.paths),

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from assetpipe.exceptions import StackAlreadyRunningError, StackNotRunningError
-from schemas.errors import AssetpipeError
+from assetpipe.schemas.errors import AssetpipeError
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 _MAX_REQUEST = 1 << 20

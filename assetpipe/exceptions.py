@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from producers.exceptions import PublishError
-from schemas.errors import AssetpipeError
+from assetpipe.producers.exceptions import PublishError
+from assetpipe.schemas.errors import AssetpipeError
 
 
 class BrokerError(AssetpipeError):

@@ -14,7 +14,7 @@ import threading
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assetpipe.exceptions import NotAcceptingError
-from producers.http import errors
+from assetpipe.producers.http import errors
 
 _DISCARD_LIMIT = 64 << 20  # a closed gate reads at most this much of a body, so the client reads the 503
 

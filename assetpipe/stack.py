@@ -23,18 +23,18 @@ from confluent_kafka.admin import AdminClient
 
 from assetpipe.api import build_app
 from assetpipe.broker import EmbeddedBroker, broker_ready, create_topics
+from assetpipe.consumers.ingest.worker import IngestWorker
+from assetpipe.consumers.loop import ConsumerLoop
+from assetpipe.consumers.readonly import ReadOnlyPolicy
+from assetpipe.consumers.runs.worker import RunWorker
+from assetpipe.consumers.sensors.worker import SensorWorker
+from assetpipe.consumers.warehouse import QueryResult, Warehouse
 from assetpipe.control import ControlServer
+from assetpipe.definitions.loader import Definitions, load_definitions
 from assetpipe.exceptions import BrokerError
 from assetpipe.gate import Gate
-from consumers.ingest_worker import IngestWorker
-from consumers.loop import ConsumerLoop
-from consumers.readonly import ReadOnlyPolicy
-from consumers.run import RunWorker
-from consumers.sensor import SensorWorker
-from consumers.warehouse import QueryResult, Warehouse
-from producers.http import ApiServer
-from schemas.definitions import Definitions, load_definitions
-from schemas.settings import Settings
+from assetpipe.producers.http import ApiServer
+from assetpipe.schemas.settings import Settings
 
 log = logging.getLogger(__name__)
 

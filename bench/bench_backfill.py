@@ -23,16 +23,16 @@ import time
 from pathlib import Path
 
 import orjson
+from assetpipe.consumers.ingest.worker import IngestWorker
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.producers.backfill.records import RecordConverter
+from assetpipe.producers.backfill.sources import open_source
+from assetpipe.producers.encoder import EventEncoder
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.settings import Settings
 from benchstack import bench_settings, broker_cpu_seconds
 
 from assetpipe.broker import EmbeddedBroker, free_port
-from consumers.ingest_worker import IngestWorker
-from consumers.warehouse import Warehouse
-from producers.encoder import EventEncoder
-from producers.records import RecordConverter
-from producers.sources import open_source
-from schemas.codec import Codec
-from schemas.settings import Settings
 
 SAMPLE = 100_000
 # Runs the backfill as its child and prints the child's peak RSS. A child forked straight from this

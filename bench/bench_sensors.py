@@ -21,18 +21,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from assetpipe.consumers.ingest.worker import IngestWorker
+from assetpipe.consumers.sensors.worker import SensorWorker
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.definitions.loader import load_definitions
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.model import build_record
+from assetpipe.schemas.settings import Settings
 from benchstack import bench_settings, produce_all
 from confluent_kafka import Consumer, Producer
 
+from assetpipe import Reporter
 from assetpipe.broker import EmbeddedBroker, free_port
-from consumers.ingest_worker import IngestWorker
-from consumers.sensor import SensorWorker
-from consumers.warehouse import Warehouse
-from producers import Reporter
-from schemas.codec import Codec
-from schemas.definitions import load_definitions
-from schemas.model import build_record
-from schemas.settings import Settings
 
 DEFS = """
 from assetpipe import Definitions, RunRequest, SkipReason, asset_sensor, job, multi_asset_sensor

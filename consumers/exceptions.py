@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.errors import AssetpipeError
+from assetpipe.schemas.errors import AssetpipeError
 
 
 class WarehouseError(AssetpipeError):

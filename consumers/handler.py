@@ -14,10 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.errors import AssetpipeError, DecodeError
 from confluent_kafka import Message
-
-from schemas.codec import Codec
-from schemas.errors import AssetpipeError, DecodeError
 
 Headers = list[tuple[str, bytes]]
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumers.exceptions import QueryLimitError, ReadOnlyQueryError, WarehouseError
-from schemas.settings import Settings
+from assetpipe.consumers.exceptions import QueryLimitError, ReadOnlyQueryError, WarehouseError
+from assetpipe.schemas.settings import Settings
 
 # Table functions that read nothing outside the warehouse; ``view`` wraps a subquery checked like any other.
 SAFE_TABLE_FUNCTIONS = (

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from consumers.exceptions import ReadOnlyQueryError, WarehouseError, WarehouseUnavailableError
-from consumers.readonly import ReadOnlyPolicy
+from assetpipe.consumers.exceptions import ReadOnlyQueryError, WarehouseError, WarehouseUnavailableError
+from assetpipe.consumers.readonly import ReadOnlyPolicy
 
 _UNAVAILABLE_HINTS = ("Cannot lock file", "Connection refused", "Max retries", "timed out", "connect")
 
@@ -31,7 +31,7 @@ class Migration:
 def load_migrations() -> list[Migration]:
     """The DDL files in ``consumers/migrations``, in version order."""
     migrations = []
-    for entry in resources.files("consumers.migrations").iterdir():
+    for entry in resources.files("assetpipe.consumers.migrations").iterdir():
         if not entry.name.endswith(".sql"):
             continue
         version, _, name = entry.name.removesuffix(".sql").partition("_")

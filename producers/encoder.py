@@ -16,14 +16,14 @@ import socket
 from collections.abc import Mapping
 from typing import Any, NamedTuple, get_args
 
-from schemas.asset_key import CoercibleToAssetKey, coerce_asset_key
-from schemas.codec import Codec
-from schemas.errors import ConfigError, ValidationError
-from schemas.event_writer import EventWriter
-from schemas.form_writer import FormWriter
-from schemas.model import AssetEvent, EventType, Severity, SourceKind, build_record
-from schemas.report_writer import Report, ReportWriter
-from schemas.validation import validate_fields, validate_message_size, validate_record
+from assetpipe.schemas.asset_key import CoercibleToAssetKey, coerce_asset_key
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.errors import ConfigError, ValidationError
+from assetpipe.schemas.event_writer import EventWriter
+from assetpipe.schemas.form_writer import FormWriter
+from assetpipe.schemas.model import AssetEvent, EventType, Severity, SourceKind, build_record
+from assetpipe.schemas.report_writer import Report, ReportWriter
+from assetpipe.schemas.validation import validate_fields, validate_message_size, validate_record
 
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from schemas.errors import AssetpipeError, FieldError
+from assetpipe.schemas.errors import AssetpipeError, FieldError
 
 _SHOWN_FAILURES = 3
 

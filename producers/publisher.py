@@ -35,17 +35,16 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
-
-from producers.exceptions import (
+from assetpipe.producers.exceptions import (
     DeliveryError,
     PublisherClosedError,
     PublishError,
     PublishTimeoutError,
     QueueFullError,
 )
-from schemas.errors import ConfigError
-from schemas.settings import Settings
+from assetpipe.schemas.errors import ConfigError
+from assetpipe.schemas.settings import Settings
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 Headers = dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]]
 

@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar, overload
 
-from producers.encoder import EventEncoder
-from producers.publisher import Publisher, Receipt
-from schemas.asset_key import CoercibleToAssetKey
-from schemas.codec import codec_for
-from schemas.errors import ConfigError
-from schemas.model import AssetEvent, Severity, SourceKind
-from schemas.settings import Settings
+from assetpipe.producers.encoder import EventEncoder
+from assetpipe.producers.publisher import Publisher, Receipt
+from assetpipe.schemas.asset_key import CoercibleToAssetKey
+from assetpipe.schemas.codec import codec_for
+from assetpipe.schemas.errors import ConfigError
+from assetpipe.schemas.model import AssetEvent, Severity, SourceKind
+from assetpipe.schemas.settings import Settings
 
 R = TypeVar("R", Receipt, str)  # what a report returns: its receipt, or its event id (``receipts=False``)
 

@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import fastavro
+from assetpipe.schemas.binary import Reader, UnsupportedSchemaError, Writer
+from assetpipe.schemas.binary_reader import compile_reader
+from assetpipe.schemas.errors import DecodeError, SchemaRegistryError, UnknownSchemaError, ValidationError
+from assetpipe.schemas.event_writer import event_writer
+from assetpipe.schemas.model import EVENT_TYPES, SCHEMA_NAMES
+from assetpipe.schemas.settings import Settings
+from assetpipe.schemas.validation import validate_size
 from fastavro.schema import fingerprint, load_schema, parse_schema, to_parsing_canonical_form
-
-from schemas.binary import Reader, UnsupportedSchemaError, Writer
-from schemas.binary_reader import compile_reader
-from schemas.errors import DecodeError, SchemaRegistryError, UnknownSchemaError, ValidationError
-from schemas.event_writer import event_writer
-from schemas.model import EVENT_TYPES, SCHEMA_NAMES
-from schemas.settings import Settings
-from schemas.validation import validate_size
 
 AVRO_DIR = Path(__file__).parent / "avro"
 HISTORY_DIR = AVRO_DIR / "history"

@@ -21,8 +21,8 @@ from __future__ import annotations
 import struct
 from typing import Any, TypeVar
 
-from schemas.binary import Writer, avro_type, compile_writer, encode_long, time_long
-from schemas.validation import (
+from assetpipe.schemas.binary import Writer, avro_type, compile_writer, encode_long, time_long
+from assetpipe.schemas.validation import (
     _UUID,
     ASSET_KEY_MAX_CHARS,
     TIMESTAMP_MAX_US,

@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from schemas.event_writer import NONE, EventWriter, array, long, optional, remember, string
-from schemas.jsonform import event_timestamp_us, typed_value
-from schemas.metadata import KINDS, STRING_KINDS, to_wire
-from schemas.model import event_id_for, new_event_id
-from schemas.report_writer import ReportWriter
-from schemas.validation import _UUID, ASSET_KEY_MAX_CHARS, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, unprintable
+from assetpipe.schemas.event_writer import NONE, EventWriter, array, long, optional, remember, string
+from assetpipe.schemas.jsonform import event_timestamp_us, typed_value
+from assetpipe.schemas.metadata import KINDS, STRING_KINDS, to_wire
+from assetpipe.schemas.model import event_id_for, new_event_id
+from assetpipe.schemas.report_writer import ReportWriter
+from assetpipe.schemas.validation import _UUID, ASSET_KEY_MAX_CHARS, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, unprintable
 
 _KINDS = frozenset(KINDS)
 # whole seconds within the range an event's time may have (``event_timestamp_us`` checks the rest)

@@ -24,9 +24,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-
-from schemas.errors import FieldError, ValidationError
-from schemas.metadata import (
+from assetpipe.schemas.errors import FieldError, ValidationError
+from assetpipe.schemas.metadata import (
     INT64_MAX,
     INT64_MIN,
     KINDS,
@@ -43,8 +42,8 @@ from schemas.metadata import (
     UrlCodeReference,
     normalize,
 )
-from schemas.model import EventType
-from schemas.validation import (
+from assetpipe.schemas.model import EventType
+from assetpipe.schemas.validation import (
     TIMESTAMP_MAX_US,
     TIMESTAMP_MIN_US,
     TIMESTAMP_RANGE,

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from schemas.asset_key import AssetKey, CoercibleToAssetKey, coerce_asset_key
-from schemas.errors import ValidationError
+from assetpipe.schemas.asset_key import AssetKey, CoercibleToAssetKey, coerce_asset_key
+from assetpipe.schemas.errors import ValidationError
 
 KINDS = (
     "text", "url", "path", "notebook_path", "json", "md", "int", "float", "bool", "timestamp", "null",

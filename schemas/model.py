@@ -17,9 +17,9 @@ from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from schemas.asset_key import AssetKey, coerce_asset_key
-from schemas.metadata import from_wire, metadata_to_wire, normalize
-from schemas.validation import epoch_us, validate_asset_key
+from assetpipe.schemas.asset_key import AssetKey, coerce_asset_key
+from assetpipe.schemas.metadata import from_wire, metadata_to_wire, normalize
+from assetpipe.schemas.validation import epoch_us, validate_asset_key
 
 EventType = Literal["materialization", "observation", "check_evaluation"]
 SourceKind = Literal["sdk", "http", "backfill", "run"]

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from schemas.asset_key import AssetKey
-from schemas.errors import ValidationError
-from schemas.event_writer import (
+from assetpipe.schemas.asset_key import AssetKey
+from assetpipe.schemas.errors import ValidationError
+from assetpipe.schemas.event_writer import (
     NONE,
     ONE,
     VARINT_LAST,
@@ -31,9 +31,9 @@ from schemas.event_writer import (
     remember,
     string,
 )
-from schemas.metadata import INT64_MAX, INT64_MIN, STRING_KINDS, MetadataValue, normalize, to_wire
-from schemas.model import event_id_for, new_event_id
-from schemas.validation import ASSET_KEY_MAX_CHARS, unprintable
+from assetpipe.schemas.metadata import INT64_MAX, INT64_MIN, STRING_KINDS, MetadataValue, normalize, to_wire
+from assetpipe.schemas.model import event_id_for, new_event_id
+from assetpipe.schemas.validation import ASSET_KEY_MAX_CHARS, unprintable
 
 # (asset key, partition, data version, description, metadata, tags, idempotency key, check name, passed,
 # severity) -> (event id, message key, message value), or None for the general path.

@@ -14,9 +14,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.model import now_us
-from schemas.ops import RunRequest
-
 _NAMESPACE = uuid.UUID("0b6f3c52-94d4-4f0e-b7a5-5d8b1c2e7f90")
 
 
@@ -39,35 +36,6 @@ def trigger_of(event_type: str, record: Mapping[str, Any]) -> dict[str, Any]:
         "partition": record.get("partition"),
         "data_version": record.get("data_version"),
         "timestamp": _micros(record["timestamp"]),
-    }
-
-
-def run_request_record(
-    request: RunRequest,
-    *,
-    run_id: str,
-    job_name: str,
-    code_location: str,
-    sensor_name: str | None = None,
-    tick_id: str | None = None,
-    trigger: Mapping[str, Any] | None = None,
-    requested_at_us: int | None = None,
-) -> dict[str, Any]:
-    tags = dict(request.tags)
-    if request.partition_key is not None:
-        tags.setdefault("dagster/partition", request.partition_key)
-    return {
-        "run_id": run_id,
-        "job_name": job_name,
-        "code_location": code_location,
-        "run_key": request.run_key,
-        "run_config": json.dumps(request.run_config, separators=(",", ":"), sort_keys=True),
-        "tags": tags,
-        "partition_key": request.partition_key,
-        "sensor_name": sensor_name,
-        "tick_id": tick_id,
-        "trigger": dict(trigger) if trigger is not None else None,
-        "requested_at": now_us() if requested_at_us is None else requested_at_us,
     }
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
+from assetpipe.schemas.errors import ConfigError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-
-from schemas.errors import ConfigError
 
 ENV_PREFIX = "ASSETPIPE_"
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas.errors import EventTooLargeError, ValidationError
+from assetpipe.schemas.errors import EventTooLargeError, ValidationError
 
 TAG_KEY = re.compile(r"^([A-Za-z0-9_.-]{1,63}/|dagster/kind/)?[A-Za-z0-9_.-]{1,63}$")
 TAG_VALUE = re.compile(r"^[A-Za-z0-9_.-]{0,63}$")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from schemas.codec import Codec, SchemaSet
+from assetpipe.schemas.codec import Codec, SchemaSet
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """The HTTP producer: Dagster-compatible asset reporting endpoints and a batch endpoint, on Starlette."""
 
-from producers.http.app import ENDPOINTS, Api, create_app
-from producers.http.auth import ApiKey, Authenticator, hash_key, new_key, parse_api_keys
-from producers.http.server import ApiServer, serve
+from assetpipe.producers.http.app import ENDPOINTS, Api, create_app
+from assetpipe.producers.http.auth import ApiKey, Authenticator, hash_key, new_key, parse_api_keys
+from assetpipe.producers.http.server import ApiServer, serve
 
 __all__ = [
     "ENDPOINTS",

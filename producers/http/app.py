@@ -22,23 +22,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
-from starlette.types import ASGIApp
-
-from producers.encoder import Encoded, EventEncoder
-from producers.http import docs, errors
-from producers.http.auth import ApiKey, Authenticator
-from producers.http.delivery import Delivery
-from producers.http.endpoint import Answer, Incoming, ReportEndpoint, ReportRoutes
-from producers.http.exceptions import LimitExceededError, RequestError, UnknownAssetError
-from producers.http.known_assets import KnownAssets, Seed
-from producers.http.metrics import CONTENT_TYPE, HttpMetrics, MetricsMiddleware
-from producers.http.openapi import build_document
-from producers.http.payload import (
+from assetpipe.producers.encoder import Encoded, EventEncoder
+from assetpipe.producers.http import docs, errors
+from assetpipe.producers.http.auth import ApiKey, Authenticator
+from assetpipe.producers.http.delivery import Delivery
+from assetpipe.producers.http.endpoint import Answer, Incoming, ReportEndpoint, ReportRoutes
+from assetpipe.producers.http.exceptions import LimitExceededError, RequestError, UnknownAssetError
+from assetpipe.producers.http.known_assets import KnownAssets, Seed
+from assetpipe.producers.http.metrics import CONTENT_TYPE, HttpMetrics, MetricsMiddleware
+from assetpipe.producers.http.openapi import build_document
+from assetpipe.producers.http.payload import (
     Limits,
     body_kind,
     check_strings,
@@ -47,11 +40,17 @@ from producers.http.payload import (
     parse_object,
     read_body,
 )
-from schemas import jsonform
-from schemas.codec import codec_for
-from schemas.errors import AssetpipeError, FieldError
-from schemas.model import EventType, build_record
-from schemas.settings import Settings
+from assetpipe.schemas import jsonform
+from assetpipe.schemas.codec import codec_for
+from assetpipe.schemas.errors import AssetpipeError, FieldError
+from assetpipe.schemas.model import EventType, build_record
+from assetpipe.schemas.settings import Settings
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
 
 VERSION = "0.1.0"
 BATCH_PATH = "/report_asset_events"

@@ -24,10 +24,10 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from producers.http.exceptions import AuthenticationError, PermissionDeniedError
-from schemas import jsonform
-from schemas.errors import ConfigError, FieldError
-from schemas.model import EventType
+from assetpipe.producers.http.exceptions import AuthenticationError, PermissionDeniedError
+from assetpipe.schemas import jsonform
+from assetpipe.schemas.errors import ConfigError, FieldError
+from assetpipe.schemas.model import EventType
 
 KEY_PREFIX = "apk_"
 _ENTRY_SPLIT = re.compile(r"[;\n]+")

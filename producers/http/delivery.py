@@ -30,14 +30,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assetpipe.producers.encoder import Encoded
+from assetpipe.producers.exceptions import PublishError, QueueFullError
+from assetpipe.producers.http.exceptions import BrokerUnavailableError, NotAcknowledgedError
+from assetpipe.producers.publisher import Publisher
+from assetpipe.schemas.settings import Settings
 from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient
-
-from producers.encoder import Encoded
-from producers.exceptions import PublishError, QueueFullError
-from producers.http.exceptions import BrokerUnavailableError, NotAcknowledgedError
-from producers.publisher import Publisher
-from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
 _KAFKA_LOG = logging.getLogger("producers.librdkafka")

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 import orjson
+from assetpipe.producers.http import errors
+from assetpipe.schemas.errors import FieldError
+from assetpipe.schemas.validation import cut
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from producers.http import errors
-from schemas.errors import FieldError
-from schemas.validation import cut
 
 # (status, JSON content, extra headers)
 Answer = tuple[int, object, Mapping[str, str] | None]

@@ -10,12 +10,8 @@ from __future__ import annotations
 import logging
 
 import orjson
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-
-from producers.exceptions import PublishError
-from producers.http.exceptions import (
+from assetpipe.producers.exceptions import PublishError
+from assetpipe.producers.http.exceptions import (
     AuthenticationError,
     BodyTooLargeError,
     PermissionDeniedError,
@@ -23,7 +19,10 @@ from producers.http.exceptions import (
     UnknownAssetError,
     UnsupportedMediaTypeError,
 )
-from schemas.errors import EventTooLargeError, ValidationError
+from assetpipe.schemas.errors import EventTooLargeError, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
 log = logging.getLogger(__name__)
 

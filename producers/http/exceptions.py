@@ -7,8 +7,8 @@ Each class names what went wrong with a request; the HTTP status it earns is dec
 
 from __future__ import annotations
 
-from producers.exceptions import PublishError
-from schemas.errors import AssetpipeError
+from assetpipe.producers.exceptions import PublishError
+from assetpipe.schemas.errors import AssetpipeError
 
 
 class RequestError(AssetpipeError):

@@ -18,11 +18,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
+from assetpipe.schemas.codec import SINGLE_OBJECT_MARKER, codec_for
+from assetpipe.schemas.errors import AssetpipeError, DecodeError
+from assetpipe.schemas.settings import Settings
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
-
-from schemas.codec import SINGLE_OBJECT_MARKER, codec_for
-from schemas.errors import AssetpipeError, DecodeError
-from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from producers.http.payload import MAX_IDEMPOTENCY_KEY
-from schemas.metadata import INT64_MAX, INT64_MIN, KINDS, STRING_KINDS
-from schemas.model import EventType
-from schemas.validation import ASSET_KEY_MAX_CHARS, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US
+from assetpipe.producers.http.payload import MAX_IDEMPOTENCY_KEY
+from assetpipe.schemas.metadata import INT64_MAX, INT64_MIN, KINDS, STRING_KINDS
+from assetpipe.schemas.model import EventType
+from assetpipe.schemas.validation import ASSET_KEY_MAX_CHARS, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US
 
 Schema = dict[str, Any]
 

@@ -14,23 +14,24 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-from starlette.requests import ClientDisconnect
-
-from producers.http.endpoint import READ, READING, Incoming
-from producers.http.exceptions import (
+from assetpipe.producers.http.endpoint import READ, READING, Incoming
+from assetpipe.producers.http.exceptions import (
     BodyTooLargeError,
     LimitExceededError,
     MalformedBodyError,
     UnsupportedMediaTypeError,
 )
-from schemas import jsonform
-from schemas.jsonform import json_type
-from schemas.settings import Settings
+from assetpipe.schemas import jsonform
+from assetpipe.schemas.jsonform import json_type
+from assetpipe.schemas.settings import Settings
+from starlette.requests import ClientDisconnect
 
 BodyKind = Literal["json", "ndjson"]
 MAX_IDEMPOTENCY_KEY = 200
 JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"})
+
+_JSON_SPACE = b" \t\n\r"  # JSON's whitespace: other control bytes (a vertical tab) make a body malformed
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ def _too_large(size: int, limit: int, setting: str, *, at_least: bool = False) -
 
 def parse_object(raw: bytes, limits: Limits) -> dict[str, Any]:
     """A report endpoint's body: empty (no fields) or one JSON object within the bounds."""
-    if not raw.strip():
+    if not raw.strip(_JSON_SPACE):
         return {}
     value = _loads(raw, "JSON body")
     if not isinstance(value, dict):
@@ -119,7 +120,7 @@ def parse_events(raw: bytes, kind: BodyKind | None, limits: Limits) -> list[Any]
     """The batch endpoint's events: a JSON array, or NDJSON (one object a line, blank lines skipped),
     each checked against the bounds. An event that is malformed or out of bounds becomes its
     ``RequestError`` in its place, so the others still count."""
-    stripped = raw.lstrip()
+    stripped = raw.lstrip(_JSON_SPACE)
     if kind == "json" or (kind is None and stripped[:1] == b"["):
         value = _loads(raw, "JSON body") if stripped else []
         if not isinstance(value, list):
@@ -136,7 +137,7 @@ def parse_events(raw: bytes, kind: BodyKind | None, limits: Limits) -> list[Any]
     append, loads = events.append, orjson.loads if jsonform.exact(raw) else jsonform.loads
     max_chars, max_brackets, max_entries = limits.string_chars, limits.depth, limits.metadata_entries
     for number, line in enumerate(raw.split(b"\n"), start=1):
-        if not line or line.isspace():
+        if not line.strip(_JSON_SPACE):
             continue
         try:
             event = loads(line)

@@ -24,12 +24,11 @@ from typing import Any, cast
 
 import orjson
 import uvicorn
+from assetpipe.producers.http.exceptions import ListenError
+from assetpipe.producers.http.metrics import MULTIPROCESS_DIR
+from assetpipe.schemas.settings import Settings
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-from producers.http.exceptions import ListenError
-from producers.http.metrics import MULTIPROCESS_DIR
-from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
 

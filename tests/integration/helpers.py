@@ -13,11 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from assetpipe.consumers.ingest.worker import IngestWorker
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.schemas.settings import Settings
 from confluent_kafka import Consumer, Message
-
-from consumers.ingest_worker import IngestWorker
-from consumers.warehouse import Warehouse
-from schemas.settings import Settings
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:

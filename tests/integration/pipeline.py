@@ -12,17 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from assetpipe.consumers.ingest.worker import IngestWorker
+from assetpipe.consumers.runs.worker import RunWorker
+from assetpipe.consumers.sensors.run_keys import run_request_record
+from assetpipe.consumers.sensors.worker import SensorWorker
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.definitions.loader import load_definitions
+from assetpipe.definitions.ops import RunRequest
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.settings import Settings
 from confluent_kafka import Producer
-
-from consumers.ingest_worker import IngestWorker
-from consumers.run import RunWorker
-from consumers.sensor import SensorWorker
-from consumers.warehouse import Warehouse
-from schemas.codec import Codec
-from schemas.definitions import load_definitions
-from schemas.ops import RunRequest
-from schemas.run_request import run_request_record
-from schemas.settings import Settings
 
 DEFS = Path(__file__).parent / "defs"
 

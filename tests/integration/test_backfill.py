@@ -25,14 +25,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.producers.backfill import job as backfill_job
+from assetpipe.producers.backfill.checkpoint import CheckpointStore
+from assetpipe.producers.backfill.records import derived_event_id
+from assetpipe.producers.backfill.run import BackfillOptions, run_backfill
+from assetpipe.schemas.settings import Settings
 
+from assetpipe import Reporter
 from assetpipe.broker import free_port
-from consumers.warehouse import Warehouse
-from producers import Reporter, backfill_job
-from producers.backfill import BackfillOptions, run_backfill
-from producers.checkpoint import CheckpointStore
-from producers.records import derived_event_id
-from schemas.settings import Settings
 from tests.integration.helpers import cli_env, count_rows, read_topic, run_cli, running_worker, start_cli, wait_until
 
 EPOCH_2024 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -128,7 +129,7 @@ def test_sigint_mid_file_then_resume_loses_and_duplicates_nothing(
     messages = read_topic(settings, settings.topics.events, n)
     content = sha256(path)
     assert len(messages) == n  # nothing published twice, nothing missing
-    from schemas.codec import Codec
+    from assetpipe.schemas.codec import Codec
 
     codec = Codec()
     ids = {codec.decode(m.value() or b"")[1]["event_id"] for m in messages}

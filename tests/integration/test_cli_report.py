@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from consumers.warehouse import Warehouse
-from schemas.settings import Settings
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.schemas.settings import Settings
+
 from tests.integration.helpers import cli_env, count_rows, run_cli, running_worker, wait_until
 
 

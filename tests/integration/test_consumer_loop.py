@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from assetpipe.consumers.exceptions import WarehouseUnavailableError
+from assetpipe.consumers.handler import Outcome
+from assetpipe.consumers.loop import ConsumerLoop
+from assetpipe.schemas.settings import Settings
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from consumers.exceptions import WarehouseUnavailableError
-from consumers.handler import Outcome
-from consumers.loop import ConsumerLoop
-from schemas.settings import Settings
 from tests.integration.helpers import read_topic, wait_until
 
 MODES = {"inline": False, "overlapped": True}

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.schemas.settings import Settings
 
 from assetpipe.broker import free_port
-from consumers.warehouse import Warehouse
-from schemas.settings import Settings
 from tests.integration.helpers import cli_env, run_cli, start_cli, wait_until
 from tests.integration.http_server import event_id, ingested
 

@@ -12,13 +12,9 @@ from typing import Any
 
 import fastavro
 import pytest
-from confluent_kafka import Producer
-from fastavro.schema import parse_schema
-
-from consumers.warehouse import Warehouse
-from producers import Reporter
-from schemas.codec import HISTORY_DIR, Codec, schema_fingerprint
-from schemas.metadata import (
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.schemas.codec import HISTORY_DIR, Codec, schema_fingerprint
+from assetpipe.schemas.metadata import (
     LocalFileCodeReference,
     MetadataValue,
     TableColumn,
@@ -31,8 +27,12 @@ from schemas.metadata import (
     from_text,
     normalize,
 )
-from schemas.model import build_record
-from schemas.settings import Settings
+from assetpipe.schemas.model import build_record
+from assetpipe.schemas.settings import Settings
+from confluent_kafka import Producer
+from fastavro.schema import parse_schema
+
+from assetpipe import Reporter
 from tests.integration.helpers import read_topic, running_worker, wait_until
 
 N = 100_000

@@ -17,20 +17,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from assetpipe.consumers.exceptions import WarehouseUnavailableError
+from assetpipe.consumers.ingest.handler import IngestHandler
+from assetpipe.consumers.ingest.worker import IngestWorker
+from assetpipe.consumers.sensors.run_keys import run_request_record
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.definitions.ops import RunRequest
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.errors import ValidationError
+from assetpipe.schemas.metadata import to_text
+from assetpipe.schemas.model import build_record
+from assetpipe.schemas.settings import Settings
+from assetpipe.schemas.validation import TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, validate_record
 from confluent_kafka import Message, Producer
 
-from consumers.exceptions import WarehouseUnavailableError
-from consumers.ingest import IngestHandler
-from consumers.ingest_worker import IngestWorker
-from consumers.warehouse import Warehouse
-from schemas.codec import Codec
-from schemas.errors import ValidationError
-from schemas.metadata import to_text
-from schemas.model import build_record
-from schemas.ops import RunRequest
-from schemas.run_request import run_request_record
-from schemas.settings import Settings
-from schemas.validation import TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, validate_record
 from tests.integration.helpers import wait_until
 
 HOST = {"source": "sdk", "host": "test"}

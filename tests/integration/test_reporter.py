@@ -12,16 +12,20 @@ import uuid
 from typing import Any
 
 import pytest
+from assetpipe.producers.publisher import Publisher
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.errors import ValidationError
+from assetpipe.schemas.metadata import normalize
+from assetpipe.schemas.model import AssetEvent, event_from_record
+from assetpipe.schemas.settings import Settings
 from confluent_kafka import Consumer, Message
 
-from assetpipe.broker import free_port
-from producers import (
+from assetpipe import (
     AssetCheckEvaluation,
     AssetMaterialization,
     DeliveryError,
     LocalFileCodeReference,
     MetadataValue,
-    Publisher,
     PublishTimeoutError,
     Reporter,
     TableColumn,
@@ -33,11 +37,7 @@ from producers import (
     TableSchema,
     UrlCodeReference,
 )
-from schemas.codec import Codec
-from schemas.errors import ValidationError
-from schemas.metadata import normalize
-from schemas.model import AssetEvent, event_from_record
-from schemas.settings import Settings
+from assetpipe.broker import free_port
 
 EVERY_KIND: dict[str, Any] = {
     "rows": 1204,

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from assetpipe.consumers.exceptions import QueryLimitError, ReadOnlyQueryError, WarehouseError
+from assetpipe.consumers.readonly import ReadOnlyPolicy
+from assetpipe.consumers.warehouse import Warehouse
 
 from assetpipe.broker import free_port
 from assetpipe.control import request
-from consumers.exceptions import QueryLimitError, ReadOnlyQueryError, WarehouseError
-from consumers.readonly import ReadOnlyPolicy
-from consumers.warehouse import Warehouse
 from tests.integration.conftest import Stack
 from tests.integration.helpers import run_cli, wait_until
 

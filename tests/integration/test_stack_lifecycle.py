@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from assetpipe.schemas.settings import Settings
 
+from assetpipe import Reporter
 from assetpipe.broker import free_port
-from producers import Reporter
-from schemas.settings import Settings
 from tests.integration.helpers import run_cli, start_cli, wait_until
 
 pytestmark = pytest.mark.slow

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from assetpipe.schemas.settings import Settings
 
-from producers import Reporter
-from schemas.settings import Settings
+from assetpipe import Reporter
 from tests.integration.helpers import cli_env, read_topic, run_cli, start_cli, wait_until
 
 N = 50_000
@@ -36,7 +36,7 @@ def publish(settings: Settings, n: int, run: str) -> set[str]:
 
 
 def accepted_ids(settings: Settings, expected: int) -> set[str]:
-    from schemas.codec import Codec
+    from assetpipe.schemas.codec import Codec
 
     codec = Codec()
     return {codec.decode(m.value())[1]["event_id"] for m in read_topic(settings, settings.topics.accepted, expected)}

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from producers.http.auth import parse_api_keys
+from assetpipe.producers.http.auth import parse_api_keys
 
 # no broker listens there: a command that tried to reach one would say so in its log
 _NO_BROKER = "127.0.0.1:1"

@@ -3,13 +3,12 @@ messages are built in memory and the handler only frames them)."""
 
 from __future__ import annotations
 
+from assetpipe.consumers.ingest.handler import IngestHandler, batch_token, message_spans
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.model import build_record
+from assetpipe.schemas.settings import Settings
 from confluent_kafka import Message
-
-from consumers.ingest import IngestHandler, batch_token, message_spans
-from consumers.warehouse import Warehouse
-from schemas.codec import Codec
-from schemas.model import build_record
-from schemas.settings import Settings
 
 
 def interleaved(codec: Codec, tag: str = "") -> list[Message]:

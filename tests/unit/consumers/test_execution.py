@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from consumers.execution import JobExecutor, RunResult
-from schemas.definitions import Definitions, load_definitions
-from schemas.metadata import MetadataValue
-from schemas.model import AssetObservation
+from assetpipe.consumers.runs.execution import JobExecutor, RunResult
+from assetpipe.definitions.loader import Definitions, load_definitions
+from assetpipe.schemas.metadata import MetadataValue
+from assetpipe.schemas.model import AssetObservation
 
 DEFS = Path(__file__).parents[2] / "integration" / "defs"
 

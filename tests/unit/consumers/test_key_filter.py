@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-from consumers.key_filter import KeyFilter
+from assetpipe.consumers.ingest.key_filter import KeyFilter
 
 
 def _keys(n: int, seed: int) -> np.ndarray:

@@ -6,7 +6,7 @@ import json
 import re
 from importlib import resources
 
-from consumers.warehouse import load_migrations
+from assetpipe.consumers.warehouse import load_migrations
 
 _KIND_ENUM = re.compile(r"metadata_types Map\(String, Enum8\(([^)]*)\)\)")
 

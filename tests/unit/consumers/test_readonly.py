@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from consumers.exceptions import QueryLimitError, ReadOnlyQueryError, WarehouseError
-from consumers.readonly import ReadOnlyPolicy
-from schemas.settings import Settings
+from assetpipe.consumers.exceptions import QueryLimitError, ReadOnlyQueryError, WarehouseError
+from assetpipe.consumers.readonly import ReadOnlyPolicy
+from assetpipe.schemas.settings import Settings
 
 
 def tree(text: str) -> list[str]:

@@ -13,11 +13,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from producers.backfill import BackfillOptions, Summary, run_backfill
-from producers.http.exceptions import RequestError
-from producers.http.payload import Limits, parse_object
-from schemas.settings import Settings
+from assetpipe.producers.backfill.run import BackfillOptions, Summary, run_backfill
+from assetpipe.producers.http.exceptions import RequestError
+from assetpipe.producers.http.payload import Limits, parse_object
+from assetpipe.schemas.settings import Settings
 
 DEPTH, CHARS, ENTRIES = 32, 65_536, 1000  # the settings' defaults, as the README documents them
 

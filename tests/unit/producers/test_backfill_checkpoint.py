@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from producers.backfill_job import RateLimiter
-from producers.checkpoint import Checkpoint, CheckpointStore
+from assetpipe.producers.backfill.checkpoint import Checkpoint, CheckpointStore
+from assetpipe.producers.backfill.job import RateLimiter
 
 
 def test_checkpoints_are_keyed_by_path_and_replaced_whole(tmp_path: Path) -> None:

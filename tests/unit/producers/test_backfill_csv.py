@@ -8,11 +8,10 @@ from typing import Any
 
 import orjson
 import pytest
-
-from producers.backfill import BackfillOptions, Summary, run_backfill
-from producers.exceptions import SourceError
-from producers.sources import open_source
-from schemas.settings import Settings
+from assetpipe.producers.backfill.run import BackfillOptions, Summary, run_backfill
+from assetpipe.producers.backfill.sources import open_source
+from assetpipe.producers.exceptions import SourceError
+from assetpipe.schemas.settings import Settings
 
 
 def dry_run(path: Path, max_errors: int = 1000) -> tuple[Summary, str, list[dict[str, Any]]]:

@@ -17,12 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from assetpipe.producers.backfill.run import BackfillOptions, Summary, run_backfill
+from assetpipe.producers.exceptions import SourceError
+from assetpipe.schemas.settings import Settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from producers.backfill import BackfillOptions, Summary, run_backfill
-from producers.exceptions import SourceError
-from schemas.settings import Settings
 
 EVENTS: list[dict[str, Any]] = [
     {"type": "materialization", "asset_key": ["a", f"t{i}"], "partition": f"p{i}", "metadata": {"n": i, "x": i / 3}}

@@ -13,15 +13,20 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from producers.encoder import EventEncoder
-from producers.exceptions import BackfillError
-from producers.records import BACKFILL_NAMESPACE, EventIds, RecordConverter, derived_event_id, parse_mapping
-from producers.sources import Source, open_source
-from schemas import jsonform
-from schemas.codec import Codec
-from schemas.errors import FieldError, ValidationError
-from schemas.model import build_record
+from assetpipe.producers.backfill.records import (
+    BACKFILL_NAMESPACE,
+    EventIds,
+    RecordConverter,
+    derived_event_id,
+    parse_mapping,
+)
+from assetpipe.producers.backfill.sources import Source, open_source
+from assetpipe.producers.encoder import EventEncoder
+from assetpipe.producers.exceptions import BackfillError
+from assetpipe.schemas import jsonform
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.errors import FieldError, ValidationError
+from assetpipe.schemas.model import build_record
 
 HASH = "ab" * 32
 EVENT: dict[str, Any] = {

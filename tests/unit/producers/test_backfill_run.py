@@ -8,10 +8,9 @@ from typing import Any
 
 import orjson
 import pytest
-
-from producers.backfill import BackfillOptions, Summary, run_backfill
-from producers.exceptions import BackfillError
-from schemas.settings import Settings
+from assetpipe.producers.backfill.run import BackfillOptions, Summary, run_backfill
+from assetpipe.producers.exceptions import BackfillError
+from assetpipe.schemas.settings import Settings
 
 
 def events_file(path: Path, n: int, bad: dict[int, bytes] | None = None) -> Path:

@@ -13,9 +13,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-
-from producers.exceptions import MalformedRecordError, SourceError
-from producers.sources import AvroSource, CsvSource, JsonLinesSource, ParquetSource, detect_format, open_source
+from assetpipe.producers.backfill.sources import (
+    AvroSource,
+    CsvSource,
+    JsonLinesSource,
+    ParquetSource,
+    detect_format,
+    open_source,
+)
+from assetpipe.producers.exceptions import MalformedRecordError, SourceError
 
 LINES = [b'{"asset_key": ["a"], "n": 1}', b"", b'{"asset_key": ["b"]}', b"  ", b"{oops", b'{"asset_key": ["c"]}']
 

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from assetpipe.producers.encoder import EventEncoder
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.errors import ConfigError, EventTooLargeError, ValidationError
+from assetpipe.schemas.model import AssetObservation
 
-from producers import AssetCheckEvaluation, AssetKey, AssetMaterialization, EventEncoder, MetadataValue
-from schemas.codec import Codec
-from schemas.errors import ConfigError, EventTooLargeError, ValidationError
-from schemas.model import AssetObservation
+from assetpipe import AssetCheckEvaluation, AssetKey, AssetMaterialization, MetadataValue
 
 
 @pytest.fixture

@@ -9,16 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from producers.encoder import Encoded, EventEncoder
-from producers.http.app import REPORTING_USER_TAG, Api
-from producers.http.auth import ApiKey
-from producers.records import BACKFILL_NAMESPACE, EventIds, RecordConverter
-from producers.sources import open_source
-from schemas import jsonform
-from schemas.codec import Codec
-from schemas.model import build_record
-from schemas.settings import Settings
+from assetpipe.producers.backfill.records import BACKFILL_NAMESPACE, EventIds, RecordConverter
+from assetpipe.producers.backfill.sources import open_source
+from assetpipe.producers.encoder import Encoded, EventEncoder
+from assetpipe.producers.http.app import REPORTING_USER_TAG, Api
+from assetpipe.producers.http.auth import ApiKey
+from assetpipe.schemas import jsonform
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.model import build_record
+from assetpipe.schemas.settings import Settings
 
 HASH = "cd" * 32
 METADATA = {

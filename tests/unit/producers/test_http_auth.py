@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from producers.http.auth import Authenticator, hash_key, is_loopback, new_key, parse_api_keys
-from producers.http.exceptions import AuthenticationError, PermissionDeniedError
-from schemas.errors import ConfigError
+from assetpipe.producers.http.auth import Authenticator, hash_key, is_loopback, new_key, parse_api_keys
+from assetpipe.producers.http.exceptions import AuthenticationError, PermissionDeniedError
+from assetpipe.schemas.errors import ConfigError
 
 
 def test_a_new_key_hashes_to_an_entry_that_parses() -> None:

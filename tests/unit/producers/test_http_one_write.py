@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-from producers.http.server import OneWriteTransport
+from assetpipe.producers.http.server import OneWriteTransport
 
 
 class _Recorder:

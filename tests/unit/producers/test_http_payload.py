@@ -6,9 +6,15 @@ from typing import Any
 
 import orjson
 import pytest
-
-from producers.http.exceptions import LimitExceededError, MalformedBodyError, UnsupportedMediaTypeError
-from producers.http.payload import Limits, body_kind, check_strings, idempotency_key, parse_events, parse_object
+from assetpipe.producers.http.exceptions import LimitExceededError, MalformedBodyError, UnsupportedMediaTypeError
+from assetpipe.producers.http.payload import (
+    Limits,
+    body_kind,
+    check_strings,
+    idempotency_key,
+    parse_events,
+    parse_object,
+)
 
 LIMITS = Limits(body_bytes=1024, batch_bytes=4096, depth=4, metadata_entries=3, string_chars=100)
 
@@ -96,3 +102,16 @@ def test_idempotency_keys_are_bounded() -> None:
     assert idempotency_key({}) is None
     with pytest.raises(LimitExceededError, match="'Idempotency-Key' is longer than 200 characters"):
         idempotency_key({"idempotency-key": "k" * 201})
+
+
+@pytest.mark.parametrize("body", [b"\x0b", b"\x0b\r", b"\x0c\n", b" \x1c "])
+def test_only_json_whitespace_makes_a_body_empty(body: bytes) -> None:
+    """A vertical tab or another control byte is no JSON whitespace: such a body is malformed, not empty."""
+    with pytest.raises(MalformedBodyError):
+        parse_object(body, LIMITS)
+    with pytest.raises(MalformedBodyError):
+        parse_events(body, "json", LIMITS)
+    [line] = parse_events(body, "ndjson", LIMITS)
+    assert isinstance(line, MalformedBodyError)
+    assert parse_events(b" \t\r\n", "json", LIMITS) == []
+    assert parse_events(b"\n \r\n", "ndjson", LIMITS) == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.asset_key import AssetKey
+from assetpipe.schemas.asset_key import AssetKey
 
 
 def test_a_query_string_list_is_read_as_its_parts() -> None:

@@ -11,18 +11,20 @@ from typing import Any
 
 import fastavro
 import pytest
+from assetpipe.schemas.binary import UnsupportedSchemaError, compile_writer, decode_long, encode_long
+from assetpipe.schemas.binary_reader import compile_reader
+from assetpipe.schemas.codec import HISTORY_DIR, Codec, SchemaSet
+from assetpipe.schemas.model import build_record
 from fastavro.schema import parse_schema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import (
+from assetpipe import (
     AssetCheckEvaluation,
     AssetMaterialization,
     AssetObservation,
-    Codec,
     LocalFileCodeReference,
     MetadataValue,
-    SchemaSet,
     TableColumn,
     TableColumnDep,
     TableColumnLineage,
@@ -30,11 +32,7 @@ from schemas import (
     TableSchema,
     UrlCodeReference,
     ValidationError,
-    build_record,
 )
-from schemas.binary import UnsupportedSchemaError, compile_writer, decode_long, encode_long
-from schemas.binary_reader import compile_reader
-from schemas.codec import HISTORY_DIR
 
 WHEN = datetime(2024, 3, 4, 5, 6, 7, 890_123, tzinfo=UTC)
 SCHEMA = TableSchema([TableColumn("id", "int", "key", tags={"pii": "no"}), TableColumn("email")])

@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from assetpipe.definitions.context import collect_results
+from assetpipe.schemas.model import AssetCheckEvaluation
 
 from assetpipe import (
     AssetKey,
@@ -33,8 +35,6 @@ from assetpipe import (
     op,
     webhook_job,
 )
-from schemas.model import AssetCheckEvaluation
-from schemas.sensor_context import collect_results
 
 DEFS = Path(__file__).parents[2] / "integration" / "defs"
 

@@ -11,26 +11,24 @@ from typing import Any
 
 import fastavro
 import pytest
+from assetpipe.schemas import model
+from assetpipe.schemas.codec import Codec, SchemaSet
+from assetpipe.schemas.event_writer import CACHE_MAX, EventWriter, event_writer
+from assetpipe.schemas.model import build_record, new_event_id
+from assetpipe.schemas.report_writer import ReportWriter
+from assetpipe.schemas.validation import validate_fields, validate_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import (
+from assetpipe import (
     AssetKey,
     LocalFileCodeReference,
     MetadataValue,
-    SchemaSet,
     TableColumn,
     TableRecord,
     TableSchema,
     ValidationError,
-    build_record,
-    model,
 )
-from schemas.codec import Codec
-from schemas.event_writer import CACHE_MAX, EventWriter, event_writer
-from schemas.model import new_event_id
-from schemas.report_writer import ReportWriter
-from schemas.validation import validate_fields, validate_record
 
 EVENT_TYPES = ["materialization", "observation", "check_evaluation"]
 _SCHEMAS = SchemaSet()

@@ -8,16 +8,15 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from assetpipe.producers.encoder import EventEncoder
+from assetpipe.schemas import jsonform
+from assetpipe.schemas.binary import encode_long
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.event_writer import long
+from assetpipe.schemas.form_writer import FormWriter
+from assetpipe.schemas.model import EventType, build_record, event_id_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from producers.encoder import EventEncoder
-from schemas import jsonform
-from schemas.binary import encode_long
-from schemas.codec import Codec
-from schemas.event_writer import long
-from schemas.form_writer import FormWriter
-from schemas.model import EventType, build_record, event_id_for
 
 EVENT_TYPES: list[EventType] = ["materialization", "observation", "check_evaluation"]
 HOST = "h-1"

@@ -6,12 +6,11 @@ import re
 from typing import Any
 
 import pytest
-
-from schemas import jsonform
-from schemas.errors import FieldError, ValidationError
-from schemas.metadata import MetadataValue, to_wire
-from schemas.model import build_record
-from schemas.validation import validate_record
+from assetpipe.schemas import jsonform
+from assetpipe.schemas.errors import FieldError, ValidationError
+from assetpipe.schemas.metadata import MetadataValue, to_wire
+from assetpipe.schemas.model import build_record
+from assetpipe.schemas.validation import validate_record
 
 
 def test_asset_key_precedence_path_then_body_then_query() -> None:

@@ -9,15 +9,27 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.metadata import (
+    INT64_MAX,
+    INT64_MIN,
+    KINDS,
+    from_text,
+    from_wire,
+    metadata_to_wire,
+    normalize,
+    to_text,
+    to_wire,
+)
+from assetpipe.schemas.model import build_record, event_from_record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import (
+from assetpipe import (
     AssetCheckEvaluation,
     AssetKey,
     AssetMaterialization,
     AssetObservation,
-    Codec,
     LocalFileCodeReference,
     MetadataValue,
     TableColumn,
@@ -29,19 +41,6 @@ from schemas import (
     TableSchema,
     UrlCodeReference,
     ValidationError,
-    build_record,
-    event_from_record,
-)
-from schemas.metadata import (
-    INT64_MAX,
-    INT64_MIN,
-    KINDS,
-    from_text,
-    from_wire,
-    metadata_to_wire,
-    normalize,
-    to_text,
-    to_wire,
 )
 
 SCHEMA = TableSchema(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from assetpipe.schemas.errors import ConfigError
 
-from schemas import ConfigError, Settings
+from assetpipe import Settings
 
 
 def test_defaults() -> None:

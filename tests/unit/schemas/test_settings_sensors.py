@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from schemas.errors import ConfigError
-from schemas.settings import Settings
+from assetpipe.schemas.errors import ConfigError
+from assetpipe.schemas.settings import Settings
 
 
 def test_sensor_and_run_settings_are_read_from_the_environment() -> None:

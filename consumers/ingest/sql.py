@@ -1,0 +1,176 @@
+"""The SQL the ingest worker runs over a staged batch: the checks that send rows to Python, the dedup
+verdicts, and the insert into ``asset_events``.
+
+Validation stays Python's (``schemas.validation``): the check here is a filter built from the same
+patterns and names, true for every row that Python could reject (and for rows whose bytes Python would
+refuse, such as invalid UTF-8). Those rows are decoded and validated in Python, which has the last word.
+Metadata text is rendered here exactly as ``schemas.metadata.to_text`` renders it, for the kinds where
+ClickHouse can (strings, ints, bools, assets, and floats where Python's repr and ClickHouse's shortest
+form agree up to a trailing ``.0``); an event with any other entry is rendered in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from assetpipe.consumers.ingest.staging import FLAGS, LOOKUP, STAGE, VERDICTS, sql_string
+from assetpipe.schemas.metadata import STRING_KINDS
+from assetpipe.schemas.validation import (
+    _UUID,
+    SYSTEM_TAG_PREFIXES,
+    SYSTEM_TAGS,
+    TAG_KEY,
+    TAG_VALUE,
+    TIMESTAMP_MAX_US,
+    TIMESTAMP_MIN_US,
+)
+
+NEW, REDELIVERED, DUPLICATE = 0, 1, 2
+EVENT_TYPE_NAME = "transform(code, [1, 2, 3], ['materialization', 'observation', 'check_evaluation'], '')"
+
+
+def _strings(values: Sequence[str]) -> str:
+    return "[" + ", ".join(sql_string(v) for v in values) + "]"
+
+
+def dedup_key_expr(event_type: str, asset_key: str, partition: str, data_version: str, event_id: str) -> str:
+    """The UInt64 identity of an event (see ``consumers.ingest``), over SQL expressions for its parts:
+    (type, asset key, partition, data version) when a data version is set, else the event id."""
+    return (
+        f"if({data_version} != '', "
+        f"xxh3(concat('v', char(0), {event_type}, char(0), {asset_key}, char(0), {partition}, char(0), "
+        f"{data_version})), xxh3(concat('e', char(0), lower({event_id}))))"
+    )
+
+
+STAGED_DEDUP_KEY = dedup_key_expr(
+    EVENT_TYPE_NAME,
+    "arrayStringConcat(asset_key, '/')",
+    "ifNull(partition, '')",
+    "ifNull(data_version, '')",
+    "event_id",
+)
+# Computed once per staged row, as it is loaded: the dedup key, and the CRC32 of the asset key
+# (librdkafka's default partitioner sends a message to CRC32(its key, the asset key) % partitions).
+STAGED_COMPUTED = (
+    f"dk UInt64 MATERIALIZED {STAGED_DEDUP_KEY}",
+    "crc UInt32 MATERIALIZED CRC32(arrayStringConcat(asset_key, '/'))",
+)
+
+_STRING_KINDS = _strings(sorted(STRING_KINDS | {"json"}))
+_FLOAT = "variantElement(e.value, 'Float64')"
+# Python's repr and ClickHouse's toString both print the shortest round-trip digits; they differ in
+# form only outside [1e-4, 1e16), for -0.0 and NaN, and by Python's ".0" on integral values.
+_FLOAT_AGREES = (
+    f"(isInfinite({_FLOAT}) OR ({_FLOAT} = 0 AND NOT bitTest(reinterpretAsUInt64({_FLOAT}), 63)) "
+    f"OR (abs({_FLOAT}) >= 1e-4 AND abs({_FLOAT}) < 1e16))"
+)
+_SQL_RENDERS = (
+    f"multiIf(e.kind IN {_STRING_KINDS}, variantType(e.value) = 'String', "
+    "e.kind = 'int', variantType(e.value) = 'Int64', "
+    f"e.kind IN ('float', 'timestamp'), variantType(e.value) = 'Float64' AND {_FLOAT_AGREES}, "
+    "e.kind = 'bool', variantType(e.value) = 'Bool', "
+    "e.kind = 'null', true, "
+    "e.kind = 'asset', variantType(e.value) = 'Array(String)', "
+    "false)"
+)
+_TEXT = (
+    f"ifNull(multiIf(e.kind IN {_STRING_KINDS}, variantElement(e.value, 'String'), "
+    "e.kind = 'int', toString(variantElement(e.value, 'Int64')), "
+    f"e.kind IN ('float', 'timestamp'), if(isFinite({_FLOAT}) AND {_FLOAT} = floor({_FLOAT}), "
+    f"concat(toString({_FLOAT}), '.0'), toString({_FLOAT})), "
+    "e.kind = 'bool', if(variantElement(e.value, 'Bool'), 'true', 'false'), "
+    "e.kind = 'asset', arrayStringConcat(variantElement(e.value, 'Array(String)'), '/'), "
+    "''), '')"
+)
+PYTHON_RENDERS = (
+    f"arrayExists(e -> NOT {_SQL_RENDERS}, mapValues(metadata)) "
+    "OR length(mapKeys(metadata)) != length(arrayDistinct(mapKeys(metadata))) "
+    "OR length(mapKeys(tags)) != length(arrayDistinct(mapKeys(tags)))"
+)
+
+_SYSTEM_TAG = " OR ".join(
+    [f"k IN {_strings(sorted(SYSTEM_TAGS))}"] + [f"startsWith(k, {sql_string(p)})" for p in SYSTEM_TAG_PREFIXES]
+)
+_UTF8 = (  # each string on its own: two invalid halves can join into a valid character
+    "arrayAll(x -> isValidUTF8(x), asset_key) AND isValidUTF8(ifNull(partition, '')) "
+    "AND isValidUTF8(ifNull(data_version, '')) AND isValidUTF8(ifNull(description, '')) "
+    "AND isValidUTF8(ifNull(run_id, '')) AND isValidUTF8(check_name) AND isValidUTF8(source.host) "
+    "AND arrayAll(x -> isValidUTF8(x), mapKeys(metadata)) AND arrayAll(x -> isValidUTF8(x), mapKeys(tags)) "
+    "AND arrayAll(x -> isValidUTF8(x), mapValues(tags)) "
+    "AND arrayAll(e -> multiIf(variantType(e.value) = 'String', isValidUTF8(variantElement(e.value, 'String')), "
+    "variantType(e.value) = 'Array(String)', arrayAll(x -> isValidUTF8(x), variantElement(e.value, 'Array(String)')), "
+    "true), mapValues(metadata))"
+)
+MAY_BE_INVALID = (
+    f"NOT match(event_id, {sql_string(_UUID.pattern.replace(chr(92) + 'Z', '$'))}) "
+    "OR empty(asset_key) OR has(asset_key, '') "
+    "OR ifNull(partition = '', false) OR ifNull(data_version = '', false) "
+    "OR has(mapKeys(metadata), '') "
+    f"OR arrayExists((k, v) -> NOT ({_SYSTEM_TAG}) AND NOT (match(k, {sql_string(TAG_KEY.pattern)}) "
+    f"AND match(v, {sql_string(TAG_VALUE.pattern)})), mapKeys(tags), mapValues(tags)) "
+    f"OR toUnixTimestamp64Micro(timestamp) NOT BETWEEN {TIMESTAMP_MIN_US} AND {TIMESTAMP_MAX_US} "
+    "OR (code = 3 AND check_name = '') "
+    f"OR NOT ({_UTF8})"
+)
+
+
+def framing_sql(nonce: bytes) -> str:
+    """-> one row: rows staged, rows whose trailer carries the nonce, distinct positions, the largest."""
+    carries = f"substring(_x, 1, 8) = unhex('{nonce.hex()}')"
+    return f"SELECT count(), countIf({carries}), uniqExact(i), max(i) FROM {STAGE}"
+
+
+def flagged_sql() -> str:
+    """-> (position, may be invalid, rendered in Python) for the rows Python must look at."""
+    return f"SELECT i, ({MAY_BE_INVALID}) AS suspect, ({PYTHON_RENDERS}) AS python FROM {STAGE} WHERE suspect OR python"
+
+
+def probe_sql() -> str:
+    """-> per staged row: its dedup key, the CRC32 of its asset key and the partition it came from."""
+    return f"SELECT dk, crc, kafka_partition FROM {STAGE}"
+
+
+def verdicts_sql(database: str, *, filtered: bool = False) -> str:
+    """Dedup verdicts of the staged rows (less the rejected ones in FLAGS): NEW for the first holder of
+    an identity not stored yet; REDELIVERED for an event that is itself the stored (or first) holder;
+    DUPLICATE otherwise. ``filtered``: only the keys in LOOKUP may be stored (the key filter ruled out
+    the rest), so only they are looked up."""
+    candidates = f"SELECT dk FROM {LOOKUP}" if filtered else f"SELECT dk FROM {STAGE}"
+    return (
+        f"INSERT INTO {VERDICTS} (i, dedup_key, verdict) "
+        f"SELECT i, dk, multiIf(k.known = 1, if(k.owner = uid, {REDELIVERED}, {DUPLICATE}), nth = 1, {NEW}, "
+        f"if(first_uid = uid, {REDELIVERED}, {DUPLICATE})) "
+        "FROM (SELECT i, dk, uid, row_number() OVER w AS nth, first_value(uid) OVER w AS first_uid "
+        f"FROM (SELECT i, dk, toUUIDOrZero(event_id) AS uid FROM {STAGE} "
+        f"WHERE i NOT IN (SELECT i FROM {FLAGS} WHERE rejected)) "
+        "WINDOW w AS (PARTITION BY dk ORDER BY i ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) AS b "
+        f"LEFT JOIN (SELECT dedup_key, any(event_id) AS owner, 1 AS known FROM {database}.asset_event_keys "
+        f"WHERE dedup_key IN ({candidates}) GROUP BY dedup_key) AS k "
+        "ON b.dk = k.dedup_key"
+    )
+
+
+INSERT_COLUMNS = (
+    "event_id", "event_type", "asset_key", "asset_key_path", "partition", "data_version", "description",
+    "metadata", "metadata_types", "tags", "check_name", "check_passed", "check_severity", "timestamp",
+    "source", "producer_host", "run_id", "dedup_key", "kafka_partition", "kafka_offset",
+)  # fmt: skip
+_INSERT_EXPRESSIONS = (
+    "toUUID(s.event_id)", EVENT_TYPE_NAME, "arrayStringConcat(s.asset_key, '/')", "s.asset_key",
+    "ifNull(s.partition, '')", "ifNull(s.data_version, '')", "ifNull(s.description, '')",
+    f"mapApply((k, e) -> (k, {_TEXT}), s.metadata)", "mapApply((k, e) -> (k, e.kind), s.metadata)",
+    "s.tags", "s.check_name", "if(code = 3, s.passed, NULL)", "if(code = 3, toString(s.severity), NULL)",
+    "s.timestamp", "toString(s.source.kind)", "s.source.host", "ifNull(s.run_id, '')", "v.dedup_key",
+    "s.kafka_partition", "s.kafka_offset",
+)  # fmt: skip
+
+
+def insert_sql(database: str) -> str:
+    """The NEW rows that ClickHouse renders (not in FLAGS) into ``asset_events``."""
+    return (
+        f"INSERT INTO {database}.asset_events ({', '.join(INSERT_COLUMNS)}) "
+        f"SELECT {', '.join(_INSERT_EXPRESSIONS)} FROM {STAGE} AS s "
+        f"INNER JOIN (SELECT i, dedup_key FROM {VERDICTS} WHERE verdict = {NEW}) AS v ON s.i = v.i "
+        f"WHERE s.i NOT IN (SELECT i FROM {FLAGS})"
+    )

@@ -1,0 +1,221 @@
+"""What the sensor worker keeps in ClickHouse, per code location: registered sensors, ticks (with their
+cursors and run requests), and the lookups that make evaluation safe to repeat: events already
+evaluated, run keys already requested, requests to publish again after a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from assetpipe.consumers.sensors.ticks import TICK_COLUMNS, Tick, TickColumns
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.definitions.sensors import SensorDefinition
+from assetpipe.schemas.asset_key import AssetKey
+from assetpipe.schemas.metadata import from_text
+from assetpipe.schemas.model import AssetMaterialization
+
+_SENSOR_COLUMNS = (
+    "code_location", "sensor_name", "sensor_type", "event_type", "asset_keys", "job_name", "status", "start_at",
+    "description", "registered_at", "updated_at",
+)  # fmt: skip
+_REQUEST_FIELDS = (
+    "toString(run_id)", "job_name", "run_key", "run_config", "tags", "partition_key", "sensor_name", "tick_id",
+    "trigger_event_id", "trigger_event_type", "trigger_asset_key", "trigger_partition", "trigger_data_version",
+    "toUnixTimestamp64Micro(trigger_timestamp)", "toUnixTimestamp64Micro(requested_at)",
+)  # fmt: skip
+_CHUNK = 5_000  # ids per lookup query
+
+
+class SensorStore:
+    def __init__(self, warehouse: Warehouse, code_location: str) -> None:
+        self.warehouse = warehouse
+        self.location = code_location
+        self._db = warehouse.database
+
+    def register(self, sensors: Sequence[SensorDefinition], now_us: int) -> dict[str, int]:
+        """Record the sensors; returns when each was first registered (microseconds)."""
+        known = {
+            name: int(first)
+            for name, first in self.warehouse.query(
+                f"SELECT sensor_name, toUnixTimestamp64Micro(min(registered_at)) FROM {self._db}.sensors "
+                "WHERE code_location = %(loc)s GROUP BY sensor_name",
+                parameters={"loc": self.location},
+            ).rows
+        }
+        registered = {s.name: known.get(s.name, now_us) for s in sensors}
+        rows = [
+            (
+                self.location,
+                s.name,
+                s.kind,
+                s.event_type,
+                [str(k) for k in s.asset_keys],
+                s.target or "",
+                "running" if s.running else "stopped",
+                s.start_at,
+                s.description or "",
+                registered[s.name],
+                now_us,
+            )
+            for s in sensors
+        ]
+        if rows:
+            self.warehouse.insert("sensors", [list(c) for c in zip(*rows, strict=True)], _SENSOR_COLUMNS)
+        return registered
+
+    def record(self, ticks: Iterable[Tick], worker_id: str, dedup_token: str) -> None:
+        columns = TickColumns()
+        for tick in ticks:
+            columns.append(tick, self.location, worker_id)
+        if len(columns):
+            self.warehouse.insert("sensor_ticks", columns.columns, TICK_COLUMNS, dedup_token=dedup_token)
+
+    def evaluated(self, event_ids: Collection[str]) -> set[str]:
+        """Which of these events this code location's sensors have already evaluated."""
+        if not event_ids:
+            return set()
+        rows = self._query_in(
+            f"SELECT DISTINCT toString(trigger_event_id) FROM {self._db}.sensor_ticks "
+            "WHERE code_location = %(loc)s AND has(%(ids)s, toString(trigger_event_id))",
+            "ids",
+            event_ids,
+        )
+        return {row[0] for row in rows}
+
+    def requested(self, sensor_names: Collection[str], run_keys: Collection[str]) -> dict[tuple[str, str], str]:
+        """(sensor, run key) -> the event whose evaluation first requested it, for keys already requested."""
+        if not run_keys:
+            return {}
+        rows = self._query_in(
+            f"SELECT sensor_name, run_key, any(trigger_event_id) FROM {self._db}.run_requests "
+            "WHERE code_location = %(loc)s AND has(%(sensors)s, sensor_name) AND has(%(keys)s, run_key) "
+            "GROUP BY sensor_name, run_key",
+            "keys",
+            run_keys,
+            sensors=list(sensor_names),
+        )
+        return {(sensor, key): event_id for sensor, key, event_id in rows}
+
+    def recorded_requests(self, event_ids: Collection[str]) -> list[dict[str, Any]]:
+        """The run requests already recorded for these events, as wire records (to publish again)."""
+        if not event_ids:
+            return []
+        rows = self._query_in(
+            f"SELECT {', '.join(_REQUEST_FIELDS)} FROM {self._db}.run_requests FINAL "
+            "WHERE code_location = %(loc)s AND has(%(ids)s, trigger_event_id)",
+            "ids",
+            event_ids,
+        )
+        records = []
+        for (
+            run_id,
+            job,
+            key,
+            config,
+            tags,
+            partition_key,
+            sensor,
+            tick,
+            event_id,
+            event_type,
+            asset,
+            partition,
+            version,
+            event_ts,
+            requested_at,
+        ) in rows:
+            trigger = {
+                "event_id": event_id,
+                "event_type": event_type,
+                "asset_key": asset.split("/"),
+                "partition": partition or None,
+                "data_version": version or None,
+                "timestamp": event_ts,
+            }
+            records.append(
+                {
+                    "run_id": run_id,
+                    "job_name": job,
+                    "code_location": self.location,
+                    "run_key": key or None,
+                    "run_config": config,
+                    "tags": dict(tags),
+                    "partition_key": partition_key or None,
+                    "sensor_name": sensor,
+                    "tick_id": tick,
+                    "trigger": trigger,
+                    "requested_at": requested_at,
+                }
+            )
+        return records
+
+    def cursor_changes(
+        self, sensor_names: Collection[str], since_us: int, exclude_worker: str
+    ) -> list[tuple[str, str]]:
+        """(sensor, cursor change) of ticks that other workers than ``exclude_worker`` evaluated after
+        ``since_us``, oldest first."""
+        if not sensor_names:
+            return []
+        rows = self.warehouse.query(
+            f"SELECT sensor_name, cursor FROM {self._db}.sensor_ticks WHERE code_location = %(loc)s "
+            "AND has(%(names)s, sensor_name) AND worker_id != %(me)s "
+            "AND evaluated_at > fromUnixTimestamp64Micro(%(since)s) ORDER BY evaluated_at",
+            parameters={"loc": self.location, "names": list(sensor_names), "since": since_us, "me": exclude_worker},
+        ).rows
+        return [(str(name), str(cursor)) for name, cursor in rows]
+
+    def multi_asset_cursors(self, sensor_names: Collection[str]) -> list[tuple[str, str, str, bool, int]]:
+        """(sensor, asset, event id, consumed, updated_us) of every monitored asset seen so far."""
+        if not sensor_names:
+            return []
+        rows = self.warehouse.query(
+            f"SELECT sensor_name, asset_key, event_id, consumed, toUnixTimestamp64Micro(updated_at) "
+            f"FROM {self._db}.multi_asset_cursors WHERE code_location = %(loc)s AND has(%(names)s, sensor_name)",
+            parameters={"loc": self.location, "names": list(sensor_names)},
+        ).rows
+        return [(str(s), str(a), str(e), bool(c), int(u)) for s, a, e, c, u in rows]
+
+    def materializations(self, event_ids: Collection[str]) -> dict[str, AssetMaterialization]:
+        """Accepted materializations by event id, rebuilt from ``asset_events``."""
+        if not event_ids:
+            return {}
+        rows = self._query_in(
+            "SELECT toString(event_id), asset_key_path, partition, data_version, description, metadata, "
+            f"metadata_types, tags, toUnixTimestamp64Micro(timestamp), run_id, source, producer_host "
+            f"FROM {self._db}.asset_events WHERE event_type = 'materialization' AND has(%(ids)s, toString(event_id))",
+            "ids",
+            event_ids,
+        )
+        events = {}
+        for event_id, path, partition, version, description, metadata, types, tags, ts, run_id, source, host in rows:
+            events[event_id] = AssetMaterialization(
+                AssetKey(path),
+                partition=partition or None,
+                data_version=version or None,
+                description=description or None,
+                metadata={k: from_text(types.get(k, "text"), v) for k, v in metadata.items()},
+                tags=dict(tags),
+                event_id=event_id,
+                timestamp=datetime.fromtimestamp(ts / 1e6, tz=UTC),
+                source=source,
+                host=host,
+                run_id=run_id or None,
+            )
+        return events
+
+    def _query_in(self, sql: str, name: str, values: Collection[str], **params: Any) -> list[tuple[Any, ...]]:
+        """``sql`` with the array parameter ``name`` bound to ``values``, a chunk at a time: a query's
+        text is bounded in size."""
+        ordered = list(values)
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(ordered), _CHUNK):
+            parameters = {"loc": self.location, **params, name: ordered[start : start + _CHUNK]}
+            rows += self.warehouse.query(sql, parameters=parameters, settings={"max_query_size": 2_000_000}).rows
+        return rows
+
+
+def cursor_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

@@ -1,0 +1,219 @@
+"""What user code hands back to assetpipe: a sensor's ``RunRequest`` or ``SkipReason``; an op's ``Output``
+and ``ExpectationResult``; the ``Failure`` and ``RetryRequested`` an op raises; ``RetryPolicy``; typed run
+config (``Config``, ``RunConfig``). Dagster's names and fields, so Dagster code reads the same.
+
+``DefinitionError`` is raised when definitions or what a sensor returns break these rules.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import pydantic
+from assetpipe.schemas.errors import AssetpipeError
+from assetpipe.schemas.metadata import MetadataValue, normalize
+
+T = TypeVar("T")
+
+
+class DefinitionError(AssetpipeError):
+    """A job, op or sensor definition (or what a sensor returned) is invalid."""
+
+    code = "invalid_definition"
+
+
+class Failure(AssetpipeError):
+    """Raised in an op: the run fails, with ``metadata`` recorded. ``allow_retries=False`` bypasses the
+    retry policy. (Dagster's name, so without the ``Error`` suffix.)"""
+
+    code = "op_failure"
+
+    def __init__(
+        self,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        allow_retries: bool = True,
+    ) -> None:
+        super().__init__(description or "op failed")
+        self.description = description
+        self.metadata: dict[str, MetadataValue] = {k: normalize(k, v) for k, v in (metadata or {}).items()}
+        self.allow_retries = allow_retries
+
+
+class RetryRequested(AssetpipeError):
+    """Raised in an op: run the op again after ``seconds_to_wait``, at most ``max_retries`` times."""
+
+    code = "retry_requested"
+
+    def __init__(self, max_retries: int = 1, seconds_to_wait: float | None = None) -> None:
+        if max_retries < 0:
+            raise DefinitionError(f"RetryRequested: max_retries must be >= 0, got {max_retries}")
+        if seconds_to_wait is not None and seconds_to_wait < 0:
+            raise DefinitionError(f"RetryRequested: seconds_to_wait must be >= 0, got {seconds_to_wait}")
+        super().__init__(f"retry requested (max_retries={max_retries})")
+        self.max_retries = max_retries
+        self.seconds_to_wait = seconds_to_wait
+
+
+class Backoff(enum.Enum):
+    LINEAR = "LINEAR"
+    EXPONENTIAL = "EXPONENTIAL"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often an op that raised is run again, and how long to wait between attempts."""
+
+    max_retries: int = 1
+    delay: float | None = None
+    backoff: Backoff | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise DefinitionError(f"RetryPolicy: max_retries must be >= 0, got {self.max_retries}")
+        if self.delay is not None and self.delay < 0:
+            raise DefinitionError(f"RetryPolicy: delay must be >= 0, got {self.delay}")
+
+    def wait_before(self, retry_number: int) -> float:
+        """Seconds to wait before retry ``retry_number`` (1 for the first retry)."""
+        delay = self.delay or 0.0
+        if self.backoff is Backoff.EXPONENTIAL:
+            return delay * float(2 ** (retry_number - 1))
+        if self.backoff is Backoff.LINEAR:
+            return delay * retry_number
+        return delay
+
+
+class Config(pydantic.BaseModel):
+    """Typed config of an op: an op parameter annotated with a ``Config`` subclass receives its
+    ``run_config["ops"][op_name]["config"]`` validated into that class."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """``RunConfig(ops={"op_name": MyConfig(...)})``: the run config dict built from ``Config`` objects."""
+
+    ops: Mapping[str, Config | Mapping[str, Any]] = field(default_factory=dict)
+
+    def to_config_dict(self) -> dict[str, Any]:
+        ops: dict[str, Any] = {}
+        for name, config in self.ops.items():
+            ops[name] = {"config": config.model_dump(mode="json") if isinstance(config, Config) else dict(config)}
+        return {"ops": ops} if ops else {}
+
+
+def run_config_dict(run_config: RunConfig | Mapping[str, Any] | None) -> dict[str, Any]:
+    """A run config as a JSON-serializable dict (it travels as JSON text)."""
+    if run_config is None:
+        return {}
+    value = run_config.to_config_dict() if isinstance(run_config, RunConfig) else dict(run_config)
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise DefinitionError(f"run_config must be JSON-serializable: {exc}") from exc
+    return value
+
+
+def run_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    """Run tags as Dagster takes them: strings as they are; other values that survive a JSON round trip
+    are stored as their JSON text."""
+    out: dict[str, str] = {}
+    for key, value in (tags or {}).items():
+        if not isinstance(key, str) or not key:
+            raise DefinitionError(f"run tag keys must be non-empty strings, got {key!r}")
+        if isinstance(value, str):
+            out[key] = value
+            continue
+        try:
+            text = json.dumps(value)
+            ok = json.loads(text) == value
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise DefinitionError(
+                f'invalid value for tag "{key}": tag values must be strings or meet the constraint that '
+                "json.loads(json.dumps(value)) == value"
+            )
+        out[key] = text
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """Returned or yielded by a sensor: run ``job_name`` (default: the sensor's job) with ``run_config``.
+    A ``run_key`` already requested by the same sensor is never requested again."""
+
+    run_key: str | None = None
+    run_config: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    job_name: str | None = None
+    partition_key: str | None = None
+
+    def __init__(
+        self,
+        run_key: str | None = None,
+        run_config: RunConfig | Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        job_name: str | None = None,
+        partition_key: str | None = None,
+    ) -> None:
+        if run_key is not None and not isinstance(run_key, str):
+            raise DefinitionError(f"RunRequest: run_key must be a string or None, got {type(run_key).__name__}")
+        if partition_key is not None and (not isinstance(partition_key, str) or not partition_key):
+            raise DefinitionError("RunRequest: partition_key must be a non-empty string or None")
+        object.__setattr__(self, "run_key", run_key)
+        object.__setattr__(self, "run_config", run_config_dict(run_config))
+        object.__setattr__(self, "tags", run_tags(tags))
+        object.__setattr__(self, "job_name", job_name)
+        object.__setattr__(self, "partition_key", partition_key)
+
+
+@dataclass(frozen=True, slots=True)
+class SkipReason:
+    """Returned or yielded by a sensor: no run this time, and why (recorded on the tick)."""
+
+    skip_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Output(Generic[T]):
+    """An op's output value, with metadata recorded on the run."""
+
+    value: T
+    output_name: str = "result"
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
+
+    def __init__(self, value: T, output_name: str = "result", metadata: Mapping[str, Any] | None = None) -> None:
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "output_name", output_name)
+        object.__setattr__(self, "metadata", {k: normalize(k, v) for k, v in (metadata or {}).items()})
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectationResult:
+    """The result of a data-quality test inside an op, recorded on the run."""
+
+    success: bool
+    label: str | None = "result"
+    description: str | None = None
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        success: bool,
+        label: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(success, bool):
+            raise DefinitionError(f"ExpectationResult: success must be a bool, got {type(success).__name__}")
+        object.__setattr__(self, "success", success)
+        object.__setattr__(self, "label", label or "result")
+        object.__setattr__(self, "description", description)
+        object.__setattr__(self, "metadata", {k: normalize(k, v) for k, v in (metadata or {}).items()})
