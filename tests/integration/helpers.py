@@ -18,6 +18,8 @@ from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.schemas.settings import Settings
 from confluent_kafka import Consumer, Message
 
+from assetpipe.broker import free_port
+
 
 def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:
     deadline = time.monotonic() + timeout
@@ -29,26 +31,33 @@ def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> N
 
 
 @contextmanager
-def running_worker(settings: Settings, warehouse: Warehouse) -> Iterator[IngestWorker]:
-    """An ingest worker in a thread of this process (it shares this process's ClickHouse engine)."""
-    worker = IngestWorker(settings, warehouse)
+def running(target: Callable[[threading.Event], None], name: str) -> Iterator[threading.Event]:
+    """``target(stop)`` in a thread of this process until the block ends; its error, if any, fails the test."""
     stop = threading.Event()
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            worker.run(stop)
+            target(stop)
         except BaseException as exc:
             errors.append(exc)
 
-    thread = threading.Thread(target=run, name="ingest-under-test")
+    thread = threading.Thread(target=run, name=name)
     thread.start()
     try:
-        yield worker
+        yield stop
     finally:
         stop.set()
         thread.join(60)
-    assert not errors, f"worker failed: {errors[0]!r}"
+    assert not errors, f"{name} failed: {errors[0]!r}"
+
+
+@contextmanager
+def running_worker(settings: Settings, warehouse: Warehouse) -> Iterator[IngestWorker]:
+    """An ingest worker in a thread of this process (it shares this process's ClickHouse engine)."""
+    worker = IngestWorker(settings, warehouse)
+    with running(worker.run, "ingest-under-test"):
+        yield worker
 
 
 def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 60.0) -> list[Message]:
@@ -80,6 +89,20 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
         env[f"ASSETPIPE_{name.upper()}"] = str(value)
     env.update(extra)
     return env
+
+
+def up_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of an ``assetpipe up`` of its own: ``data_dir``, free ports, quick group joins."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETPIPE_")}
+    return env | {
+        "ASSETPIPE_DATA_DIR": str(data_dir),
+        "ASSETPIPE_EMBEDDED_KAFKA_PORT": str(free_port()),
+        "ASSETPIPE_HTTP_PORT": str(free_port()),
+        "ASSETPIPE_KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "ASSETPIPE_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+        "ASSETPIPE_INGEST_BATCH_MAX_SECONDS": "0.2",
+        **extra,
+    }
 
 
 def start_cli(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:

@@ -9,7 +9,6 @@ it share one.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -22,7 +21,7 @@ import httpx
 import pytest
 
 from assetpipe.broker import free_port
-from tests.integration.helpers import run_cli, start_cli, wait_until
+from tests.integration.helpers import run_cli, start_cli, up_env, wait_until
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -57,15 +56,10 @@ class Up:
 
 
 def _env(data_dir: Path, **ports: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETPIPE_")}
-    return env | {
-        "ASSETPIPE_DATA_DIR": str(data_dir),
-        "ASSETPIPE_EMBEDDED_KAFKA_PORT": str(ports.get("kafka", free_port())),
-        "ASSETPIPE_HTTP_PORT": str(ports.get("http", free_port())),
-        "ASSETPIPE_KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "ASSETPIPE_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
-        "ASSETPIPE_INGEST_BATCH_MAX_SECONDS": "0.2",
+    chosen = {
+        f"ASSETPIPE_{'EMBEDDED_KAFKA' if name == 'kafka' else 'HTTP'}_PORT": str(port) for name, port in ports.items()
     }
+    return up_env(data_dir, **chosen)
 
 
 def _start(env: dict[str, str], log: Path, *options: str) -> Up:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from assetpipe.schemas.settings import Settings
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.integration.helpers import read_topic, wait_until
+from tests.integration.helpers import read_topic, running, wait_until
 
 MODES = {"inline": False, "overlapped": True}
 
@@ -83,25 +83,8 @@ def _committed(settings: Settings, group: str, topic: str, partitions: int) -> d
     return {tp.partition: tp.offset for tp in found}
 
 
-@contextmanager
-def _running(loop: ConsumerLoop) -> Iterator[threading.Event]:
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            loop.run(stop)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, name="loop-under-test")
-    thread.start()
-    try:
-        yield stop
-    finally:
-        stop.set()
-        thread.join(60)
-    assert not errors, f"loop failed: {errors[0]!r}"
+def _running(loop: ConsumerLoop) -> AbstractContextManager[threading.Event]:
+    return running(loop.run, "loop-under-test")
 
 
 def _loop(mode: str, settings: Settings, group: str, topic: str, handler: Recorder, **options: Any) -> ConsumerLoop:

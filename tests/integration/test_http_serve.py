@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.schemas.settings import Settings
 
 from assetpipe.broker import free_port
-from tests.integration.helpers import cli_env, run_cli, start_cli, wait_until
+from tests.integration.helpers import cli_env, run_cli, start_cli, up_env, wait_until
 from tests.integration.http_server import event_id, ingested
 
 
@@ -72,15 +71,7 @@ def test_serving_beyond_loopback_needs_api_keys(settings_factory: Callable[..., 
 
 
 def test_up_serves_the_api_and_remembers_assets_across_restarts(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETPIPE_")}
-    env |= {
-        "ASSETPIPE_DATA_DIR": str(tmp_path),
-        "ASSETPIPE_EMBEDDED_KAFKA_PORT": str(free_port()),
-        "ASSETPIPE_HTTP_PORT": str(free_port()),
-        "ASSETPIPE_KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "ASSETPIPE_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
-        "ASSETPIPE_INGEST_BATCH_MAX_SECONDS": "0.2",
-    }
+    env = up_env(tmp_path)
     url = f"http://127.0.0.1:{env['ASSETPIPE_HTTP_PORT']}"
 
     def stored(event: str) -> bool:

@@ -6,7 +6,6 @@ Then the limits, each with its message, and unqualified names resolving in the w
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,10 +19,9 @@ from assetpipe.consumers.exceptions import QueryLimitError, ReadOnlyQueryError, 
 from assetpipe.consumers.readonly import ReadOnlyPolicy
 from assetpipe.consumers.warehouse import Warehouse
 
-from assetpipe.broker import free_port
 from assetpipe.control import request
 from tests.integration.conftest import Stack
-from tests.integration.helpers import run_cli, wait_until
+from tests.integration.helpers import run_cli, up_env, wait_until
 
 _SNAPSHOT = (
     "SELECT database, name, total_rows FROM system.tables "
@@ -244,18 +242,6 @@ def test_limits_refuse_with_a_message_that_says_what_to_change(warehouse: Wareho
 # -- through the command, opening the data directory, and through a running stack ----------------------------
 
 
-def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETPIPE_")}
-    env |= {
-        "ASSETPIPE_DATA_DIR": str(data_dir),
-        "ASSETPIPE_EMBEDDED_KAFKA_PORT": str(free_port()),
-        "ASSETPIPE_HTTP_PORT": str(free_port()),
-        "ASSETPIPE_KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "ASSETPIPE_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
-    }
-    return env | extra
-
-
 def _seed(data_dir: Path) -> None:
     """The warehouse's DDL and a canary database of 100 rows in ``data_dir``, by a process of its own."""
     script = (
@@ -280,7 +266,7 @@ def test_the_command_opening_the_data_directory(stack: Stack, tmp_path: Path) ->
         pytest.skip("opens an embedded ClickHouse directory of its own")
     _seed(tmp_path)
     target = make_target(tmp_path, "assetpipe", "canary")
-    env = _env(tmp_path, ASSETPIPE_SQL_MAX_RESULT_ROWS="50")
+    env = up_env(tmp_path, ASSETPIPE_SQL_MAX_RESULT_ROWS="50")
     files = target.host_files()
 
     done = _cli_sql(env, "SELECT count() AS n FROM asset_events")
@@ -306,7 +292,7 @@ def running_stack(stack: Stack, tmp_path: Path) -> Iterator[tuple[dict[str, str]
     if stack.clickhouse_url.startswith("http"):
         pytest.skip("the local stack runs the embedded ClickHouse")
     _seed(tmp_path)
-    env = _env(tmp_path, ASSETPIPE_SQL_MAX_RESULT_ROWS="50000")  # the stack's queries take its settings
+    env = up_env(tmp_path, ASSETPIPE_SQL_MAX_RESULT_ROWS="50000")  # the stack's queries take its settings
     log = tmp_path / "up.log"
     with open(log, "ab") as out:
         up = subprocess.Popen([sys.executable, "-m", "assetpipe.cli", "up"], env=env, stdout=out, stderr=out,

@@ -18,25 +18,12 @@ import pytest
 from assetpipe.schemas.settings import Settings
 
 from assetpipe import Reporter
-from assetpipe.broker import free_port
+from tests.integration import helpers
 from tests.integration.helpers import run_cli, start_cli, wait_until
 
 pytestmark = pytest.mark.slow
 
 _BATCH = 2_000
-
-
-def _up_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETPIPE_")}
-    return env | {
-        "ASSETPIPE_DATA_DIR": str(data_dir),
-        "ASSETPIPE_EMBEDDED_KAFKA_PORT": str(free_port()),
-        "ASSETPIPE_HTTP_PORT": str(free_port()),
-        "ASSETPIPE_KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "ASSETPIPE_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
-        # small batches: ingest stays well behind a fast producer, so a stop meets a backlog
-        "ASSETPIPE_INGEST_BATCH_MAX_ROWS": "5000",
-    }
 
 
 def _ready(env: dict[str, str]) -> bool:
@@ -52,7 +39,8 @@ def _count(env: dict[str, str], run: str) -> int:
 
 @pytest.fixture
 def up_env(tmp_path: Path) -> dict[str, str]:
-    return _up_env(tmp_path / "data")
+    # small batches: ingest stays well behind a fast producer, so a stop meets a backlog
+    return helpers.up_env(tmp_path / "data", ASSETPIPE_INGEST_BATCH_MAX_ROWS="5000")
 
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
