@@ -23,16 +23,16 @@ import time
 from pathlib import Path
 
 import orjson
+from benchstack import bench_settings, broker_cpu_seconds
+
+from assetpipe.broker import EmbeddedBroker, free_port
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.producers.backfill.records import RecordConverter
 from assetpipe.producers.backfill.sources import open_source
-from assetpipe.producers.encoder import EventEncoder
 from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.encoder import EventEncoder
 from assetpipe.schemas.settings import Settings
-from benchstack import bench_settings, broker_cpu_seconds
-
-from assetpipe.broker import EmbeddedBroker, free_port
 
 SAMPLE = 100_000
 # Runs the backfill as its child and prints the child's peak RSS. A child forked straight from this

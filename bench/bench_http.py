@@ -29,9 +29,9 @@ from pathlib import Path
 
 import httpx
 import orjson
-from assetpipe.schemas.settings import Settings
 
 from assetpipe.broker import EmbeddedBroker, create_topics, free_port
+from assetpipe.schemas.settings import Settings
 
 EVENT = {
     "partition": "2024-06-01",

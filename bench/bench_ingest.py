@@ -23,15 +23,15 @@ import time
 import uuid
 
 import fastavro
+from benchstack import bench_settings, broker_cpu_seconds, produce_all
+from confluent_kafka import Consumer, Producer
+
+from assetpipe.broker import EmbeddedBroker, free_port
 from assetpipe.consumers.ingest.rows import EVENT_COLUMNS, EventColumns
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.model import build_record
-from benchstack import bench_settings, broker_cpu_seconds, produce_all
-from confluent_kafka import Consumer, Producer
-
-from assetpipe.broker import EmbeddedBroker, free_port
 
 
 def reference_event(i: int) -> dict[str, object]:

@@ -28,14 +28,14 @@ from importlib.metadata import version
 from typing import Any
 
 import fastavro
-from assetpipe.producers.encoder import EventEncoder
-from assetpipe.producers.publisher import Publisher
-from assetpipe.schemas.codec import make_codec
-from assetpipe.schemas.settings import Settings
 from confluent_kafka import Producer, libversion
 
 from assetpipe import MetadataValue, Reporter
 from assetpipe.broker import EmbeddedBroker, create_topics, free_port
+from assetpipe.producers.publisher import Publisher
+from assetpipe.schemas.codec import make_codec
+from assetpipe.schemas.encoder import EventEncoder
+from assetpipe.schemas.settings import Settings
 
 ASSET = "sales/daily"
 METADATA = {

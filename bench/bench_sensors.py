@@ -21,6 +21,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from benchstack import bench_settings, produce_all
+from confluent_kafka import Consumer, Producer
+
+from assetpipe import Reporter
+from assetpipe.broker import EmbeddedBroker, free_port
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.sensors.worker import SensorWorker
 from assetpipe.consumers.warehouse import Warehouse
@@ -28,11 +33,6 @@ from assetpipe.definitions.loader import load_definitions
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.model import build_record
 from assetpipe.schemas.settings import Settings
-from benchstack import bench_settings, produce_all
-from confluent_kafka import Consumer, Producer
-
-from assetpipe import Reporter
-from assetpipe.broker import EmbeddedBroker, free_port
 
 DEFS = """
 from assetpipe import Definitions, RunRequest, SkipReason, asset_sensor, job, multi_asset_sensor

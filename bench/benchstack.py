@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from assetpipe.schemas.settings import Settings
 from confluent_kafka import Producer
 
 from assetpipe.broker import EmbeddedBroker, create_topics
+from assetpipe.schemas.settings import Settings
 
 
 def bench_settings(broker: EmbeddedBroker, directory: str | Path, prefix: str = "b", **overrides: Any) -> Settings:

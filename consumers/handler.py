@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from confluent_kafka import Message
+
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.errors import AssetpipeError, DecodeError
-from confluent_kafka import Message
 
 Headers = list[tuple[str, bytes]]
 

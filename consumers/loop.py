@@ -26,13 +26,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
 from assetpipe.consumers.exceptions import ConsumerError
 from assetpipe.consumers.handler import Handler, Outcome, PartitionAware
 from assetpipe.producers.exceptions import PublishError
 from assetpipe.producers.publisher import LIBRDKAFKA_LOG, Publisher
 from assetpipe.schemas.errors import AssetpipeError
 from assetpipe.schemas.settings import Settings
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import pydantic
+
 from assetpipe.schemas.errors import AssetpipeError
 from assetpipe.schemas.metadata import MetadataValue, normalize
 

@@ -35,6 +35,8 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
 from assetpipe.producers.exceptions import (
     DeliveryError,
     PublisherClosedError,
@@ -44,7 +46,6 @@ from assetpipe.producers.exceptions import (
 )
 from assetpipe.schemas.errors import ConfigError
 from assetpipe.schemas.settings import Settings
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 Headers = dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]]
 

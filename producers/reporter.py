@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar, overload
 
-from assetpipe.producers.encoder import EventEncoder
 from assetpipe.producers.publisher import Publisher, Receipt
 from assetpipe.schemas.asset_key import CoercibleToAssetKey
 from assetpipe.schemas.codec import codec_for
+from assetpipe.schemas.encoder import EventEncoder
 from assetpipe.schemas.errors import ConfigError
 from assetpipe.schemas.model import AssetEvent, Severity, SourceKind
 from assetpipe.schemas.settings import Settings
@@ -99,14 +99,13 @@ class Reporter(Generic[R]):
             self.settings, producer_overrides, receipts=receipts, label=None if receipts else self._event_id_of
         )
         self._topic = self.settings.topics.events
-        # Bound once: these run once per event. The fused path of each type (None where the codec has none)
-        # takes what it can; ``encode_general`` the rest, raising for what is invalid.
-        self._encode = self._encoder.encode_general
+        # Bound once: these run once per event. Each type's path (``EventEncoder.reporter``) builds, checks and
+        # encodes a report, raising ``ValidationError`` for what is invalid.
         self._publish = self._publisher.publish
         self._send = self._publisher.send
-        self._materialization = self._encoder.reporter("materialization") or _general
-        self._observation = self._encoder.reporter("observation") or _general
-        self._check = self._encoder.reporter("check_evaluation") or _general
+        self._materialization = self._encoder.reporter("materialization")
+        self._observation = self._encoder.reporter("observation")
+        self._check = self._encoder.reporter("check_evaluation")
 
     @overload
     @classmethod
@@ -164,15 +163,9 @@ class Reporter(Generic[R]):
         """Report that an asset was written. ``asset_key``: ``"a/b"``, ``["a", "b"]`` or an ``AssetKey``.
         ``metadata`` values may be raw (int, float, str, bool, dict, list, ...) or ``MetadataValue``s.
         The same ``idempotency_key`` for the same asset gives the same event id (a safe retry)."""
-        done = self._materialization(asset_key, partition, data_version, description, metadata, tags, idempotency_key)
-        if done is None:
-            done = self._encode(
-                "materialization", asset_key, partition, data_version, description, metadata, tags, idempotency_key
-            )
-        if self._receipts:  # inline, not ``_queue``: a call is a sixtieth of a report
-            return self._publish(self._topic, done[1], done[2], event_id=done[0])  # type: ignore[return-value]
-        self._send(self._topic, done[1], done[2])
-        return done[0]  # type: ignore[return-value]
+        return self._queue(
+            self._materialization(asset_key, partition, data_version, description, metadata, tags, idempotency_key)
+        )
 
     def report_observation(
         self,
@@ -187,15 +180,9 @@ class Reporter(Generic[R]):
     ) -> R:
         """Report that an asset was seen (its metadata or data version) without being changed; arguments
         as ``report_materialization``."""
-        done = self._observation(asset_key, partition, data_version, description, metadata, tags, idempotency_key)
-        if done is None:
-            done = self._encode(
-                "observation", asset_key, partition, data_version, description, metadata, tags, idempotency_key
-            )
-        if self._receipts:  # inline, not ``_queue``: a call is a sixtieth of a report
-            return self._publish(self._topic, done[1], done[2], event_id=done[0])  # type: ignore[return-value]
-        self._send(self._topic, done[1], done[2])
-        return done[0]  # type: ignore[return-value]
+        return self._queue(
+            self._observation(asset_key, partition, data_version, description, metadata, tags, idempotency_key)
+        )
 
     def report_check(
         self,
@@ -211,13 +198,7 @@ class Reporter(Generic[R]):
     ) -> R:
         """Report a data-quality check's result. ``severity`` is ``"WARN"`` or ``"ERROR"``."""
         args = (asset_key, partition, None, description, metadata, None, idempotency_key, check_name, passed, severity)
-        done = self._check(*args)
-        if done is None:
-            done = self._encode("check_evaluation", *args)
-        if self._receipts:  # inline, not ``_queue``: a call is a sixtieth of a report
-            return self._publish(self._topic, done[1], done[2], event_id=done[0])  # type: ignore[return-value]
-        self._send(self._topic, done[1], done[2])
-        return done[0]  # type: ignore[return-value]
+        return self._queue(self._check(*args))
 
     def report(self, event: AssetEvent, *, idempotency_key: str | None = None) -> R:
         """Report an ``AssetMaterialization``, ``AssetObservation`` or ``AssetCheckEvaluation``. The
@@ -225,7 +206,8 @@ class Reporter(Generic[R]):
         return self._queue(self._encoder.encode_event(event, idempotency_key=idempotency_key))
 
     def _queue(self, done: tuple[str, bytes, bytes]) -> R:
-        """Publish an encoded event (event id, key, value): its receipt, or its id (``receipts=False``)."""
+        """The one publishing path of every report: an encoded event (event id, key, value) queued -> its
+        receipt, or its id (``receipts=False``)."""
         if self._receipts:
             return self._publish(self._topic, done[1], done[2], event_id=done[0])  # type: ignore[return-value]
         self._send(self._topic, done[1], done[2])
@@ -261,8 +243,3 @@ class Reporter(Generic[R]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _general(*_args: Any) -> None:
-    """The fused path of a type the codec writes without one: none, so every report goes the general way."""
-    return None

@@ -21,14 +21,18 @@ from pathlib import Path
 from typing import Any, cast
 
 import fastavro
-from assetpipe.schemas.binary import Reader, UnsupportedSchemaError, Writer
-from assetpipe.schemas.binary_reader import compile_reader
+from fastavro.schema import fingerprint, load_schema, parse_schema, to_parsing_canonical_form
+
+from assetpipe.schemas.binary.event import event_writer
+from assetpipe.schemas.binary.reader import compile_reader
+from assetpipe.schemas.binary.writer import Reader, UnsupportedSchemaError, Writer, encode_long
 from assetpipe.schemas.errors import DecodeError, SchemaRegistryError, UnknownSchemaError, ValidationError
-from assetpipe.schemas.event_writer import event_writer
 from assetpipe.schemas.model import EVENT_TYPES, SCHEMA_NAMES
 from assetpipe.schemas.settings import Settings
 from assetpipe.schemas.validation import validate_size
-from fastavro.schema import fingerprint, load_schema, parse_schema, to_parsing_canonical_form
+
+# Avro's zig-zag varint, for what frames Avro data itself (the ingest worker's staging container)
+avro_long = encode_long
 
 AVRO_DIR = Path(__file__).parent / "avro"
 HISTORY_DIR = AVRO_DIR / "history"

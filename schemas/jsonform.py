@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+
 from assetpipe.schemas.errors import FieldError, ValidationError
 from assetpipe.schemas.metadata import (
     INT64_MAX,

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from assetpipe.schemas.errors import ConfigError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from assetpipe.schemas.errors import ConfigError
 
 ENV_PREFIX = "ASSETPIPE_"
 

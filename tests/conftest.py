@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from assetpipe.schemas.codec import Codec, SchemaSet
 
 

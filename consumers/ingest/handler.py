@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from confluent_kafka import Message
+
 from assetpipe.consumers.exceptions import WarehouseError, WarehouseUnavailableError
 from assetpipe.consumers.handler import Outbound, Outcome, dead_letter
 from assetpipe.consumers.ingest import sql as ingest_sql
@@ -48,7 +50,6 @@ from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.errors import AssetpipeError
 from assetpipe.schemas.settings import Settings
 from assetpipe.schemas.validation import validate_record, validate_size
-from confluent_kafka import Message
 
 
 @dataclass(slots=True)

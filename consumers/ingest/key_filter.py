@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import numpy.typing as npt
+
 from assetpipe.consumers.warehouse import Warehouse
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from assetpipe.schemas.binary import encode_long
+from assetpipe.schemas.codec import avro_long as encode_long
 
 TRAILER_FIELD = "_x"
 TRAILER = struct.Struct("<8sIIQB")

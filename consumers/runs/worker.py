@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import Message
+
 from assetpipe.consumers.exceptions import LaunchError, WarehouseUnavailableError
 from assetpipe.consumers.handler import Decoded, Decoding, Outbound, Outcome, dead_letter
 from assetpipe.consumers.loop import ConsumerLoop
@@ -29,14 +31,13 @@ from assetpipe.consumers.runs.store import RunStore
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.jobs import JobDefinition
 from assetpipe.definitions.loader import Definitions
-from assetpipe.producers.encoder import EventEncoder
 from assetpipe.producers.publisher import Publisher
 from assetpipe.schemas.codec import codec_for
+from assetpipe.schemas.encoder import EventEncoder
 from assetpipe.schemas.errors import ValidationError
 from assetpipe.schemas.model import now_us
 from assetpipe.schemas.run_request import run_request_json
 from assetpipe.schemas.settings import Settings
-from confluent_kafka import Message
 
 log = logging.getLogger(__name__)
 

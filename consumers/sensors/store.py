@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
 from assetpipe.consumers.sensors.ticks import TICK_COLUMNS, Tick, TickColumns
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.sensors import SensorDefinition

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
+
 from assetpipe.consumers.exceptions import WarehouseUnavailableError
 from assetpipe.consumers.handler import Decoded, Decoding, Outbound, Outcome
 from assetpipe.consumers.ingest.handler import batch_token
@@ -38,7 +40,6 @@ from assetpipe.schemas.codec import Codec, codec_for
 from assetpipe.schemas.model import AssetEvent, AssetMaterialization, event_from_record, now_us
 from assetpipe.schemas.run_request import tick_id_for
 from assetpipe.schemas.settings import Settings
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
+
 from assetpipe.producers.exceptions import RecordLimitError
 from assetpipe.schemas import jsonform
 from assetpipe.schemas.errors import FieldError

@@ -24,10 +24,10 @@ from assetpipe.producers.backfill.checkpoint import Checkpoint, CheckpointStore
 from assetpipe.producers.backfill.records import RecordConverter
 from assetpipe.producers.backfill.rejects import Reject, RejectSink
 from assetpipe.producers.backfill.sources import open_source
-from assetpipe.producers.encoder import EventEncoder
 from assetpipe.producers.exceptions import DeliveryError, MalformedRecordError
 from assetpipe.producers.publisher import Publisher
 from assetpipe.schemas.codec import codec_for
+from assetpipe.schemas.encoder import EventEncoder
 from assetpipe.schemas.errors import AssetpipeError, ValidationError
 from assetpipe.schemas.model import EventType
 from assetpipe.schemas.settings import Settings

@@ -4,7 +4,7 @@ A record is read in the JSON form of ``schemas.jsonform`` (the HTTP API's field 
 the ``--map`` options; JSON Lines, Parquet and Avro records are bodies, CSV rows string forms. Its event
 id is the record's own ``event_id`` if it has one, else derived from (the file's content hash, the
 record's position): the same file backfilled twice yields the same ids, which the ingest worker keeps
-once. A body (JSON Lines, Parquet, Avro) is written straight to the message by ``schemas.form_writer``
+once. A body (JSON Lines, Parquet, Avro) is written straight to the message by the encoder's form path
 where it can be; the rest is built field by field. Everything a bad record can break raises
 ``ValidationError`` (naming the field) or ``MalformedRecordError``; the caller rejects that record and
 goes on.
@@ -19,11 +19,11 @@ from typing import Any
 
 from assetpipe.producers.backfill.bounds import Bounds
 from assetpipe.producers.backfill.sources import Source
-from assetpipe.producers.encoder import Encoded, EventEncoder
 from assetpipe.producers.exceptions import BackfillError
 from assetpipe.schemas import jsonform
+from assetpipe.schemas.encoder import Encoded, EventEncoder
 from assetpipe.schemas.errors import FieldError
-from assetpipe.schemas.model import EventType, build_record, uuid5_from_hex
+from assetpipe.schemas.model import EventType, uuid5_from_hex
 
 BACKFILL_NAMESPACE = uuid.UUID("3b6f1e52-7c1d-4f0a-9d47-2a8e5c9b1f30")
 FIELD_NAMES = frozenset({"type", "asset_key"} | {name for names in jsonform.FIELDS.values() for name in names})
@@ -85,7 +85,6 @@ class RecordConverter:
         self._ids = EventIds(content_hash)
         self._default_type = default_type
         self._mapping = dict(mapping or {})
-        self._form_writer = encoder.form_writer
         self._bounds = bounds or Bounds()
 
     def convert(self, position: int, payload: Any) -> Encoded:
@@ -103,18 +102,11 @@ class RecordConverter:
                 if obj.get(name) == "":  # an empty cell is absent, as in a CSV row
                     del obj[name]
         self._bounds.check(obj, payload if type(payload) is bytes else None, strict=self._json_text)
-        # A body: written straight to the message where it is plain (``schemas.form_writer``); anything
-        # the form writer leaves takes the general path, which raises what it always has.
+        # A body: written straight to the message where it is plain (the encoder decides), else built field
+        # by field, which raises what it always has.
         kind_name = obj.get("type")
         kind = jsonform.EVENT_TYPE_NAMES.get(kind_name) if type(kind_name) is str else None
-        form = self._form_writer(kind or self._kind(kind_name))
-        parts = obj.get("asset_key")
-        if form is not None and parts is not None and type(obj) is dict:
-            done = form.write(obj, [parts] if type(parts) is str else parts, self._host,
-                              None if obj.get("event_id") else self._ids(position))  # fmt: skip
-            if done is not None:
-                return Encoded._make(done)
-        return self._build(position, obj, obj, None)
+        return self._build(position, obj, obj, None, kind)
 
     def _json_cells(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """The JSON text fields of ``obj`` parsed, as the HTTP body is parsed (``producers.bounds``)."""
@@ -125,16 +117,19 @@ class RecordConverter:
         }
 
     def _build(
-        self, position: int, obj: Mapping[str, Any], body: Mapping[str, Any], strings: Mapping[str, str] | None
+        self,
+        position: int,
+        obj: Mapping[str, Any],
+        body: Mapping[str, Any],
+        strings: Mapping[str, str] | None,
+        kind: EventType | None = None,
     ) -> Encoded:
-        kind = self._kind(obj.get("type"))
+        kind = kind or self._kind(obj.get("type"))
         if body.get("asset_key") is None and not (strings or {}).get("asset_key"):  # absent, or a null column
             raise FieldError("asset_key", "Missing required field: asset_key")
         parts = jsonform.asset_key(None, body, strings)
-        fields = jsonform.build_fields(kind, body, strings, plain_metadata=True)
-        event_id = fields.pop("event_id", None) or self._ids(position)
-        record = build_record(kind, parts, source="backfill", host=self._host, event_id=event_id, **fields)
-        return self._encoder.encode_record(kind, record)
+        event_id = None if body.get("event_id") or (strings or {}).get("event_id") else self._ids(position)
+        return self._encoder.encode_form(kind, body, parts, host=self._host, strings=strings, event_id=event_id)
 
     def _kind(self, value: Any) -> EventType:
         if value is None or value == "":

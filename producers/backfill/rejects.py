@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 import orjson
+
 from assetpipe.schemas.errors import AssetpipeError, ValidationError
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, NamedTuple, cast
 
 import orjson
+
 from assetpipe.producers.backfill import bounds
 from assetpipe.producers.exceptions import MalformedRecordError, SourceError
 

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from assetpipe.producers.encoder import Encoded, EventEncoder
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
 from assetpipe.producers.http import docs, errors
 from assetpipe.producers.http.auth import ApiKey, Authenticator
 from assetpipe.producers.http.delivery import Delivery
@@ -42,15 +48,10 @@ from assetpipe.producers.http.payload import (
 )
 from assetpipe.schemas import jsonform
 from assetpipe.schemas.codec import codec_for
+from assetpipe.schemas.encoder import Encoded, EventEncoder
 from assetpipe.schemas.errors import AssetpipeError, FieldError
-from assetpipe.schemas.model import EventType, build_record
+from assetpipe.schemas.model import EventType
 from assetpipe.schemas.settings import Settings
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
-from starlette.types import ASGIApp
 
 VERSION = "0.1.0"
 BATCH_PATH = "/report_asset_events"
@@ -227,16 +228,14 @@ class Api:
         tags = body.get("tags")
         if type(tags) is dict and REPORTING_USER_TAG in tags:
             _check_reporting_user(tags[REPORTING_USER_TAG], user)
-        form = None if strings else self.encoder.form_writer(event_type)
-        # A plain body is written straight to the message (``schemas.form_writer``); the rest, and anything
-        # invalid, is built and checked field by field, which names the problem.
-        done = form.write(body, parts, host, None, idempotency_key, extra) if form is not None else None
-        if done is None:
-            fields = jsonform.build_fields(event_type, body, strings, plain_metadata=True)
-            if REPORTING_USER_TAG in fields.get("tags", ()):  # from the query string
+
+        def check_fields(fields: dict[str, Any]) -> None:  # the query string's tags, read by jsonform
+            if REPORTING_USER_TAG in fields.get("tags", ()):
                 _check_reporting_user(fields["tags"][REPORTING_USER_TAG], user)
-            if extra is not None:
-                fields["tags"] = {**fields.get("tags", {}), **extra}
+
+        encoded = self.encoder.encode_form(event_type, body, parts, host=host, strings=strings,
+                                           idempotency_key=idempotency_key, server_tags=extra,
+                                           check_fields=check_fields)  # fmt: skip
         asset_key = "/".join(parts)
         if (
             event_type != "materialization"
@@ -245,10 +244,7 @@ class Api:
             and asset_key not in materialized
         ):
             raise UnknownAssetError(asset_key)
-        if done is not None:
-            return Encoded._make(done), asset_key
-        record = build_record(event_type, parts, source="http", host=host, idempotency_key=idempotency_key, **fields)
-        return self.encoder.encode_record(event_type, record), asset_key
+        return encoded, asset_key
 
     async def healthz(self, _request: Request) -> Response:
         return errors.json_response({"status": "ok"})

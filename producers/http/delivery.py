@@ -30,13 +30,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assetpipe.producers.encoder import Encoded
+from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka.admin import AdminClient
+
 from assetpipe.producers.exceptions import PublishError, QueueFullError
 from assetpipe.producers.http.exceptions import BrokerUnavailableError, NotAcknowledgedError
 from assetpipe.producers.publisher import Publisher
+from assetpipe.schemas.encoder import Encoded
 from assetpipe.schemas.settings import Settings
-from confluent_kafka import KafkaError, KafkaException, Message
-from confluent_kafka.admin import AdminClient
 
 log = logging.getLogger(__name__)
 _KAFKA_LOG = logging.getLogger("producers.librdkafka")

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from assetpipe.producers.http import errors
 from assetpipe.schemas.errors import FieldError
 from assetpipe.schemas.validation import cut
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 # (status, JSON content, extra headers)
 Answer = tuple[int, object, Mapping[str, str] | None]

@@ -10,6 +10,10 @@ from __future__ import annotations
 import logging
 
 import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
 from assetpipe.producers.exceptions import PublishError
 from assetpipe.producers.http.exceptions import (
     AuthenticationError,
@@ -20,9 +24,6 @@ from assetpipe.producers.http.exceptions import (
     UnsupportedMediaTypeError,
 )
 from assetpipe.schemas.errors import EventTooLargeError, ValidationError
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 
 log = logging.getLogger(__name__)
 

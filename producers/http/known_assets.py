@@ -18,10 +18,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+
 from assetpipe.schemas.codec import SINGLE_OBJECT_MARKER, codec_for
 from assetpipe.schemas.errors import AssetpipeError, DecodeError
 from assetpipe.schemas.settings import Settings
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 log = logging.getLogger(__name__)
 

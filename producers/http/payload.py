@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
+from starlette.requests import ClientDisconnect
+
 from assetpipe.producers.http.endpoint import READ, READING, Incoming
 from assetpipe.producers.http.exceptions import (
     BodyTooLargeError,
@@ -24,7 +26,6 @@ from assetpipe.producers.http.exceptions import (
 from assetpipe.schemas import jsonform
 from assetpipe.schemas.jsonform import json_type
 from assetpipe.schemas.settings import Settings
-from starlette.requests import ClientDisconnect
 
 BodyKind = Literal["json", "ndjson"]
 MAX_IDEMPOTENCY_KEY = 200

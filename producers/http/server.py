@@ -24,11 +24,12 @@ from typing import Any, cast
 
 import orjson
 import uvicorn
+from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
 from assetpipe.producers.http.exceptions import ListenError
 from assetpipe.producers.http.metrics import MULTIPROCESS_DIR
 from assetpipe.schemas.settings import Settings
-from starlette.types import ASGIApp
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from assetpipe.consumers.warehouse import Warehouse
-from assetpipe.schemas.settings import Settings
 
 from assetpipe.broker import EmbeddedBroker, create_topics, free_port
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.schemas.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from assetpipe.consumers.ingest.worker import IngestWorker
-from assetpipe.consumers.warehouse import Warehouse
-from assetpipe.schemas.settings import Settings
 from confluent_kafka import Consumer, Message
 
 from assetpipe.broker import free_port
+from assetpipe.consumers.ingest.worker import IngestWorker
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.schemas.settings import Settings
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, message: str) -> None:

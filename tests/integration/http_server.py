@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.producers.http import ApiServer, create_app
 from assetpipe.producers.http.known_assets import Seed
 from assetpipe.schemas.settings import Settings
-
 from tests.integration.helpers import running_worker, wait_until
 
 COLUMNS = (

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from confluent_kafka import Producer
+
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.runs.worker import RunWorker
 from assetpipe.consumers.sensors.run_keys import run_request_record
@@ -21,7 +23,6 @@ from assetpipe.definitions.loader import load_definitions
 from assetpipe.definitions.ops import RunRequest
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.settings import Settings
-from confluent_kafka import Producer
 
 DEFS = Path(__file__).parent / "defs"
 

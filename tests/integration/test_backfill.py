@@ -25,15 +25,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+
+from assetpipe import Reporter
+from assetpipe.broker import free_port
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.producers.backfill import job as backfill_job
 from assetpipe.producers.backfill.checkpoint import CheckpointStore
 from assetpipe.producers.backfill.records import derived_event_id
 from assetpipe.producers.backfill.run import BackfillOptions, run_backfill
 from assetpipe.schemas.settings import Settings
-
-from assetpipe import Reporter
-from assetpipe.broker import free_port
 from tests.integration.helpers import cli_env, count_rows, read_topic, run_cli, running_worker, start_cli, wait_until
 
 EPOCH_2024 = datetime(2024, 1, 1, tzinfo=UTC)

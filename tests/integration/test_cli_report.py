@@ -6,7 +6,6 @@ import json
 
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.schemas.settings import Settings
-
 from tests.integration.helpers import cli_env, count_rows, run_cli, running_worker, wait_until
 
 

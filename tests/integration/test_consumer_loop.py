@@ -12,13 +12,13 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from assetpipe.consumers.exceptions import WarehouseUnavailableError
 from assetpipe.consumers.handler import Outcome
 from assetpipe.consumers.loop import ConsumerLoop
 from assetpipe.schemas.settings import Settings
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
-
 from tests.integration.helpers import read_topic, running, wait_until
 
 MODES = {"inline": False, "overlapped": True}

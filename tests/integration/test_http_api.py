@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+
+from assetpipe.api import known_seed, warehouse_seed
+from assetpipe.broker import free_port
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.loader import Definitions
 from assetpipe.producers.http import hash_key
 from assetpipe.schemas.settings import Settings
-
-from assetpipe.api import known_seed, warehouse_seed
-from assetpipe.broker import free_port
 from tests.integration.http_server import event_id, ingested, serving, wait_known_assets_loaded
 
 MAT, CHECK, OBS = "/report_asset_materialization", "/report_asset_check", "/report_asset_observation"

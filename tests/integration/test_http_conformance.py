@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import schemathesis
-from assetpipe.schemas.settings import Settings
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from assetpipe.broker import free_port
+from assetpipe.schemas.settings import Settings
 from tests.integration.http_server import serving
 
 EXAMPLES_PER_OPERATION = 40

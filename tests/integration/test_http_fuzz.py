@@ -16,12 +16,12 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from assetpipe.schemas.settings import Settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from assetpipe.broker import free_port
+from assetpipe.schemas.settings import Settings
 from tests.integration.http_server import serving
 
 EXAMPLES_PER_OPERATION = 60

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 
 import httpx
+
+from assetpipe.broker import EmbeddedBroker, free_port
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.producers.exceptions import PublishError
 from assetpipe.schemas.settings import Settings
-
-from assetpipe.broker import EmbeddedBroker, free_port
 from tests.integration.http_server import event_id, ingested, retry_until_200, serving
 
 PUBLISH_TIMEOUT_S = 2.0
@@ -67,9 +67,8 @@ def test_outage_answers_503_and_every_200_is_stored(
 
 
 def test_publisher_calls_on_settled_once_per_message() -> None:
-    from assetpipe.producers.publisher import Publisher
-
     from assetpipe import Receipt
+    from assetpipe.producers.publisher import Publisher
 
     settled: list[Receipt] = []
     nowhere = Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")

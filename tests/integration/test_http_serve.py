@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from assetpipe.consumers.warehouse import Warehouse
-from assetpipe.schemas.settings import Settings
 
 from assetpipe.broker import free_port
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.schemas.settings import Settings
 from tests.integration.helpers import cli_env, run_cli, start_cli, up_env, wait_until
 from tests.integration.http_server import event_id, ingested
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from assetpipe.schemas.settings import Settings
 
 from assetpipe.broker import free_port
+from assetpipe.schemas.settings import Settings
 from tests.integration.http_server import serving
 
 MAT = "/report_asset_materialization"

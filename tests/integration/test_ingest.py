@@ -12,6 +12,10 @@ from typing import Any
 
 import fastavro
 import pytest
+from confluent_kafka import Producer
+from fastavro.schema import parse_schema
+
+from assetpipe import Reporter
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.schemas.codec import HISTORY_DIR, Codec, schema_fingerprint
 from assetpipe.schemas.metadata import (
@@ -29,10 +33,6 @@ from assetpipe.schemas.metadata import (
 )
 from assetpipe.schemas.model import build_record
 from assetpipe.schemas.settings import Settings
-from confluent_kafka import Producer
-from fastavro.schema import parse_schema
-
-from assetpipe import Reporter
 from tests.integration.helpers import read_topic, running_worker, wait_until
 
 N = 100_000

@@ -8,12 +8,12 @@ import uuid
 import zlib
 
 import numpy as np
-from assetpipe.consumers.ingest.key_filter import OwnedKeys
-from assetpipe.consumers.warehouse import Warehouse
-from assetpipe.schemas.settings import Settings
 from confluent_kafka import Producer
 
 from assetpipe import Reporter
+from assetpipe.consumers.ingest.key_filter import OwnedKeys
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.schemas.settings import Settings
 from tests.integration.helpers import read_topic, running_worker, wait_until
 
 PROBE = np.dtype([("dk", "<u8"), ("crc", "<u4"), ("kafka_partition", "<u4")])

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from confluent_kafka import Message, Producer
+
 from assetpipe.consumers.exceptions import WarehouseUnavailableError
 from assetpipe.consumers.ingest.handler import IngestHandler
 from assetpipe.consumers.ingest.worker import IngestWorker
@@ -29,8 +31,6 @@ from assetpipe.schemas.metadata import to_text
 from assetpipe.schemas.model import build_record
 from assetpipe.schemas.settings import Settings
 from assetpipe.schemas.validation import TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, validate_record
-from confluent_kafka import Message, Producer
-
 from tests.integration.helpers import wait_until
 
 HOST = {"source": "sdk", "host": "test"}

@@ -12,12 +12,6 @@ import uuid
 from typing import Any
 
 import pytest
-from assetpipe.producers.publisher import Publisher
-from assetpipe.schemas.codec import Codec
-from assetpipe.schemas.errors import ValidationError
-from assetpipe.schemas.metadata import normalize
-from assetpipe.schemas.model import AssetEvent, event_from_record
-from assetpipe.schemas.settings import Settings
 from confluent_kafka import Consumer, Message
 
 from assetpipe import (
@@ -38,6 +32,12 @@ from assetpipe import (
     UrlCodeReference,
 )
 from assetpipe.broker import free_port
+from assetpipe.producers.publisher import Publisher
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.errors import ValidationError
+from assetpipe.schemas.metadata import normalize
+from assetpipe.schemas.model import AssetEvent, event_from_record
+from assetpipe.schemas.settings import Settings
 
 EVERY_KIND: dict[str, Any] = {
     "rows": 1204,

@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
 import pytest
-from assetpipe.consumers.warehouse import Warehouse
-from assetpipe.schemas.settings import Settings
 from confluent_kafka import Producer
 
 from assetpipe import Reporter
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.schemas.settings import Settings
 from tests.integration.helpers import read_topic, wait_until
 from tests.integration.pipeline import finished_runs, location_settings, pipeline, request_run, rows, wait_rows
 

@@ -9,12 +9,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from assetpipe import Reporter
+from assetpipe.broker import free_port
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.settings import Settings
-
-from assetpipe import Reporter
-from assetpipe.broker import free_port
 from tests.integration.helpers import cli_env, read_topic, run_cli, start_cli, wait_until
 from tests.integration.pipeline import (
     DEFS,

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from assetpipe.consumers.exceptions import QueryLimitError, ReadOnlyQueryError, WarehouseError
 from assetpipe.consumers.readonly import ReadOnlyPolicy
 from assetpipe.consumers.warehouse import Warehouse
-
 from assetpipe.control import request
 from tests.integration.conftest import Stack
 from tests.integration.helpers import run_cli, up_env, wait_until

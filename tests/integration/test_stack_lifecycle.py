@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from assetpipe.schemas.settings import Settings
 
 from assetpipe import Reporter
+from assetpipe.schemas.settings import Settings
 from tests.integration import helpers
 from tests.integration.helpers import run_cli, start_cli, wait_until
 

@@ -4,6 +4,7 @@ wheel): everything of assetpipe lives under ``assetpipe.*``, so the project's mo
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -13,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.schemas.settings import Settings
-
 from tests.integration.helpers import cli_env, count_rows, running_worker, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,8 +52,12 @@ def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtual environment with assetpipe installed from a wheel built here (its dependencies come from
     this environment's site-packages)."""
     where = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                    str(where / "dist"), str(ROOT)], check=True, capture_output=True)  # fmt: skip
+    # built from a copy: setuptools leaves a build/ folder beside the sources, whose stale files a later
+    # build would pack
+    source = where / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "dist", ".assetpipe", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(where / "dist"), str(source)],
+                   check=True, capture_output=True)  # fmt: skip
     [wheel] = (where / "dist").glob("assetpipe-*.whl")
     venv.create(where / "venv", system_site_packages=True, with_pip=False)
     python = where / "venv" / "bin" / "python"

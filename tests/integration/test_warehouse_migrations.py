@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
 from assetpipe.consumers.ingest.rows import EVENT_COLUMNS, EventColumns
 from assetpipe.consumers.warehouse import Warehouse, load_migrations
 from assetpipe.schemas.model import build_record
-
 from tests.integration.conftest import Stack
 
 NUMERIC = "SELECT asset_key, key, partition, value FROM {db}.asset_metadata_numeric ORDER BY asset_key, key, partition"

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from assetpipe.schemas.settings import Settings
 
 from assetpipe import Reporter
+from assetpipe.schemas.settings import Settings
 from tests.integration.helpers import cli_env, read_topic, run_cli, start_cli, wait_until
 
 N = 50_000

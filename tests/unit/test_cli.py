@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from assetpipe.producers.http.auth import parse_api_keys
 
 # no broker listens there: a command that tried to reach one would say so in its log

@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from assetpipe.producers.http.auth import Authenticator, hash_key
 
 from assetpipe import Settings
+from assetpipe.producers.http.auth import Authenticator, hash_key
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read `docker-compose config` output")
 

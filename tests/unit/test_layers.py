@@ -5,8 +5,9 @@
     the front door (assetpipe's own modules: cli, stack, api, ...) on top of everything
 
 Workers publish through the one Kafka writer, so ``consumers`` may import ``producers.publisher`` and
-``producers.exceptions`` and nothing else of ``producers``. A module's imports are read from its syntax
-tree, those inside functions and ``TYPE_CHECKING`` blocks included.
+``producers.exceptions`` and nothing else of ``producers``. The compiled Avro engine ``schemas.binary`` is
+private to the contract: only ``schemas.codec`` and ``schemas.encoder`` reach it. A module's imports are read
+from its syntax tree, those inside functions and ``TYPE_CHECKING`` blocks included.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "assetpipe.definitions",
         "assetpipe.producers.publisher",
         "assetpipe.producers.exceptions",
-        "assetpipe.producers.encoder",
+        "assetpipe.schemas.encoder",
     ),
 }
 
@@ -68,9 +69,16 @@ def within(module: str, allowed: tuple[str, ...]) -> bool:
     return any(module == a or module.startswith(a + ".") for a in allowed)
 
 
+PRIVATE = "assetpipe.schemas.binary"
+PRIVATE_USERS = ("assetpipe.schemas.codec", "assetpipe.schemas.encoder", PRIVATE)
+
+
 def violations() -> list[str]:
     found = []
     for module, path in modules():
+        if not within(module, PRIVATE_USERS):
+            found += [f"{path.relative_to(ROOT)}:{line}: {module} imports the private {imported}"
+                      for line, imported in imports(path) if within(imported, (PRIVATE,))]  # fmt: skip
         layer = layer_of(module)
         if layer is None:  # the front door: it may import anything
             continue
@@ -98,6 +106,20 @@ def test_nothing_imports_the_old_top_level_names() -> None:
         if imported.split(".")[0] in ("schemas", "producers", "consumers", "definitions")
     ]
     assert stale == []
+
+
+def test_the_rule_catches_a_caller_of_the_private_engine() -> None:
+    module = ROOT / "producers" / "_layer_probe.py"
+    module.write_text("from assetpipe.schemas.binary import report\n")
+    try:
+        assert violations() == [
+            "producers/_layer_probe.py:1: assetpipe.producers._layer_probe imports the private "
+            "assetpipe.schemas.binary",
+            "producers/_layer_probe.py:1: assetpipe.producers._layer_probe imports the private "
+            "assetpipe.schemas.binary.report",
+        ]
+    finally:
+        module.unlink()
 
 
 def test_the_rule_catches_a_contract_module_importing_a_worker(tmp_path: Path) -> None:

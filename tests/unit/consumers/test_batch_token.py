@@ -3,12 +3,13 @@ messages are built in memory and the handler only frames them)."""
 
 from __future__ import annotations
 
+from confluent_kafka import Message
+
 from assetpipe.consumers.ingest.handler import IngestHandler, batch_token, message_spans
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.model import build_record
 from assetpipe.schemas.settings import Settings
-from confluent_kafka import Message
 
 
 def interleaved(codec: Codec, tag: str = "") -> list[Message]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from assetpipe.consumers.runs.execution import JobExecutor, RunResult
 from assetpipe.definitions.loader import Definitions, load_definitions
 from assetpipe.schemas.metadata import MetadataValue

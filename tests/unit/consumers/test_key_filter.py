@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from assetpipe.consumers.ingest.key_filter import KeyFilter
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from assetpipe.consumers.exceptions import QueryLimitError, ReadOnlyQueryError, WarehouseError
 from assetpipe.consumers.readonly import ReadOnlyPolicy
 from assetpipe.schemas.settings import Settings

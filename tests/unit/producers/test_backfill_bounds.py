@@ -13,6 +13,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from assetpipe.producers.backfill.run import BackfillOptions, Summary, run_backfill
 from assetpipe.producers.http.exceptions import RequestError
 from assetpipe.producers.http.payload import Limits, parse_object

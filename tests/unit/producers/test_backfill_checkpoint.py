@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from assetpipe.producers.backfill.checkpoint import Checkpoint, CheckpointStore
 from assetpipe.producers.backfill.job import RateLimiter
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+
 from assetpipe.producers.backfill.run import BackfillOptions, Summary, run_backfill
 from assetpipe.producers.backfill.sources import open_source
 from assetpipe.producers.exceptions import SourceError

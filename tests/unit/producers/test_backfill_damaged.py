@@ -17,11 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from assetpipe.producers.backfill.run import BackfillOptions, Summary, run_backfill
 from assetpipe.producers.exceptions import SourceError
 from assetpipe.schemas.settings import Settings
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 EVENTS: list[dict[str, Any]] = [
     {"type": "materialization", "asset_key": ["a", f"t{i}"], "partition": f"p{i}", "metadata": {"n": i, "x": i / 3}}

@@ -13,6 +13,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from assetpipe.producers.backfill.records import (
     BACKFILL_NAMESPACE,
     EventIds,
@@ -21,10 +22,10 @@ from assetpipe.producers.backfill.records import (
     parse_mapping,
 )
 from assetpipe.producers.backfill.sources import Source, open_source
-from assetpipe.producers.encoder import EventEncoder
 from assetpipe.producers.exceptions import BackfillError
 from assetpipe.schemas import jsonform
 from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.encoder import EventEncoder
 from assetpipe.schemas.errors import FieldError, ValidationError
 from assetpipe.schemas.model import build_record
 

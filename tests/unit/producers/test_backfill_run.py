@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+
 from assetpipe.producers.backfill.run import BackfillOptions, Summary, run_backfill
 from assetpipe.producers.exceptions import BackfillError
 from assetpipe.schemas.settings import Settings

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+
 from assetpipe.producers.backfill.sources import (
     AvroSource,
     CsvSource,

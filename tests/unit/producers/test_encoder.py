@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from assetpipe.producers.encoder import EventEncoder
-from assetpipe.schemas.codec import Codec
-from assetpipe.schemas.errors import ConfigError, EventTooLargeError, ValidationError
-from assetpipe.schemas.model import AssetObservation
 
 from assetpipe import AssetCheckEvaluation, AssetKey, AssetMaterialization, MetadataValue
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.encoder import EventEncoder
+from assetpipe.schemas.errors import ConfigError, EventTooLargeError, ValidationError
+from assetpipe.schemas.model import AssetObservation
 
 
 @pytest.fixture

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from assetpipe.producers.backfill.records import BACKFILL_NAMESPACE, EventIds, RecordConverter
 from assetpipe.producers.backfill.sources import open_source
-from assetpipe.producers.encoder import Encoded, EventEncoder
 from assetpipe.producers.http.app import REPORTING_USER_TAG, Api
 from assetpipe.producers.http.auth import ApiKey
 from assetpipe.schemas import jsonform
 from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.encoder import Encoded, EventEncoder
 from assetpipe.schemas.model import build_record
 from assetpipe.schemas.settings import Settings
 
@@ -51,12 +52,16 @@ def test_backfill_records_give_the_events_of_the_general_path(tmp_path: Path) ->
     converter = RecordConverter(source, encoder, HASH)
     for position, _, line in source.records():
         record = dict(source.parse(line))
-        form = encoder.form_writer(jsonform.event_type(record["type"]))
+        kind = jsonform.event_type(record["type"])
+        form = encoder._form(kind)
         parts = jsonform.asset_key(None, record)
         assert form is not None and form.write(record, parts, "h", EventIds(HASH)(position)) is not None
         fused = converter.convert(position, line)
         assert type(fused) is Encoded
-        assert fused == converter._build(position, record, record, None)  # field by field, as before
+        fields = jsonform.build_fields(kind, record, None, plain_metadata=True)  # field by field, as before
+        event_id = fields.pop("event_id", None) or EventIds(HASH)(position)
+        general = build_record(kind, parts, source="backfill", host="h", event_id=event_id, **fields)
+        assert fused == encoder.encode_record(kind, general)
         own = record.get("event_id")
         assert fused.event_id == (own or str(uuid.uuid5(BACKFILL_NAMESPACE, f"{HASH}:{position}")))
 
@@ -69,7 +74,7 @@ def test_http_bodies_give_the_events_of_the_general_path(name: str | None) -> No
     for i, record in enumerate(RECORDS):
         body = {k: v for k, v in record.items() if k != "type"}
         event_type = jsonform.event_type(record["type"])
-        form = api.encoder.form_writer(event_type)
+        form = api.encoder._form(event_type)
         assert form is not None and form.write(body, jsonform.asset_key(None, body), "10.0.0.1", None, "k") is not None
         encoded, asset_key = api._encode(event_type, body, api_key=key, idempotency_key=f"k/{i}", host="10.0.0.1")
         fields = jsonform.build_fields(event_type, body, None, plain_metadata=True)

@@ -9,17 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from openapi_spec_validator import validate
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.testclient import TestClient
+
 from assetpipe.producers.exceptions import QueueFullError
 from assetpipe.producers.http import create_app, hash_key
 from assetpipe.producers.http.errors import INTERNAL_ERROR, status_for
 from assetpipe.producers.http.exceptions import BrokerUnavailableError, UnknownAssetError
 from assetpipe.schemas.errors import ConfigError, EventTooLargeError, FieldError
 from assetpipe.schemas.settings import Settings
-from openapi_spec_validator import validate
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.testclient import TestClient
 
 MAT = "/report_asset_materialization"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from assetpipe.producers.http.auth import Authenticator, hash_key, is_loopback, new_key, parse_api_keys
 from assetpipe.producers.http.exceptions import AuthenticationError, PermissionDeniedError
 from assetpipe.schemas.errors import ConfigError

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from assetpipe.producers.encoder import Encoded
 from assetpipe.producers.http.delivery import Delivery, _Waiter
 from assetpipe.producers.http.exceptions import NotAcknowledgedError
 from assetpipe.producers.publisher import Publisher
+from assetpipe.schemas.encoder import Encoded
 from assetpipe.schemas.settings import Settings
 
 EVENTS = [Encoded(f"e{i}", b"sales/daily", f"value {i}".encode()) for i in range(3)]

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from assetpipe.producers.encoder import EventEncoder
-from assetpipe.producers.http import create_app, hash_key
-from assetpipe.schemas.codec import Codec
-from assetpipe.schemas.errors import EventTooLargeError, ValidationError
-from assetpipe.schemas.settings import Settings
 from starlette.testclient import TestClient
 
 from assetpipe import AssetKey, AssetMaterialization
+from assetpipe.producers.http import create_app, hash_key
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.encoder import EventEncoder
+from assetpipe.schemas.errors import EventTooLargeError, ValidationError
+from assetpipe.schemas.settings import Settings
 
 MAT, CHECK = "/report_asset_materialization", "/report_asset_check"
 NOT_CONNECTED = "Event not stored: the HTTP API is not connected to the broker"

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
+
 from assetpipe.producers.http.exceptions import LimitExceededError, MalformedBodyError, UnsupportedMediaTypeError
 from assetpipe.producers.http.payload import (
     Limits,

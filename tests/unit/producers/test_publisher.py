@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from assetpipe.producers.publisher import Publisher
-from assetpipe.schemas.errors import ConfigError
 
 from assetpipe import DeliveryError, PublisherClosedError, PublishError, PublishTimeoutError, QueueFullError
+from assetpipe.producers.publisher import Publisher
+from assetpipe.schemas.errors import ConfigError
 
 FAILS_FAST = {"message.timeout.ms": 100}
 NEVER_FAILS = {"message.timeout.ms": 600_000}

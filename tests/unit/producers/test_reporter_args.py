@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from assetpipe.schemas.errors import AssetpipeError, ConfigError
-from assetpipe.schemas.settings import Settings
 
 import assetpipe
+from assetpipe.schemas.errors import AssetpipeError, ConfigError
+from assetpipe.schemas.settings import Settings
 
 
 def test_bootstrap_servers_and_settings_together_are_refused() -> None:

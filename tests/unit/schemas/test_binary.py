@@ -11,10 +11,6 @@ from typing import Any
 
 import fastavro
 import pytest
-from assetpipe.schemas.binary import UnsupportedSchemaError, compile_writer, decode_long, encode_long
-from assetpipe.schemas.binary_reader import compile_reader
-from assetpipe.schemas.codec import HISTORY_DIR, Codec, SchemaSet
-from assetpipe.schemas.model import build_record
 from fastavro.schema import parse_schema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,6 +29,10 @@ from assetpipe import (
     UrlCodeReference,
     ValidationError,
 )
+from assetpipe.schemas.binary.reader import compile_reader
+from assetpipe.schemas.binary.writer import UnsupportedSchemaError, compile_writer, decode_long, encode_long
+from assetpipe.schemas.codec import HISTORY_DIR, Codec, SchemaSet
+from assetpipe.schemas.model import build_record
 
 WHEN = datetime(2024, 3, 4, 5, 6, 7, 890_123, tzinfo=UTC)
 SCHEMA = TableSchema([TableColumn("id", "int", "key", tags={"pii": "no"}), TableColumn("email")])

@@ -14,15 +14,15 @@ from typing import Any
 
 import fastavro
 import pytest
-from assetpipe.schemas.codec import AVRO_DIR, HISTORY_DIR, Codec, SchemaSet
-from assetpipe.schemas.errors import DecodeError, UnknownSchemaError
-from assetpipe.schemas.model import AssetEvent, event_from_record
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from fastavro.schema import fingerprint, load_schema, parse_schema, to_parsing_canonical_form
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assetpipe import AssetCheckEvaluation, AssetMaterialization, AssetObservation, ValidationError
+from assetpipe.schemas.codec import AVRO_DIR, HISTORY_DIR, Codec, SchemaSet
+from assetpipe.schemas.errors import DecodeError, UnknownSchemaError
+from assetpipe.schemas.model import AssetEvent, event_from_record
 
 FIXTURES = Path(__file__).parent / "fixtures"
 V1_MATERIALIZATION = FIXTURES / "assetpipe.AssetMaterialization.v1.avsc"

@@ -6,8 +6,6 @@ import logging
 from pathlib import Path
 
 import pytest
-from assetpipe.definitions.context import collect_results
-from assetpipe.schemas.model import AssetCheckEvaluation
 
 from assetpipe import (
     AssetKey,
@@ -35,6 +33,8 @@ from assetpipe import (
     op,
     webhook_job,
 )
+from assetpipe.definitions.context import collect_results
+from assetpipe.schemas.model import AssetCheckEvaluation
 
 DEFS = Path(__file__).parents[2] / "integration" / "defs"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 
-from assetpipe.schemas.model import _EVENT_ID_NAMESPACE, build_record, event_id_for, new_event_id
-from assetpipe.schemas.validation import validate_record
 from hypothesis import given
 from hypothesis import strategies as st
+
+from assetpipe.schemas.model import _EVENT_ID_NAMESPACE, build_record, event_id_for, new_event_id
+from assetpipe.schemas.validation import validate_record
 
 
 def test_new_ids_are_canonical_version_7_uuids() -> None:

@@ -11,12 +11,6 @@ from typing import Any
 
 import fastavro
 import pytest
-from assetpipe.schemas import model
-from assetpipe.schemas.codec import Codec, SchemaSet
-from assetpipe.schemas.event_writer import CACHE_MAX, EventWriter, event_writer
-from assetpipe.schemas.model import build_record, new_event_id
-from assetpipe.schemas.report_writer import ReportWriter
-from assetpipe.schemas.validation import validate_fields, validate_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +23,12 @@ from assetpipe import (
     TableSchema,
     ValidationError,
 )
+from assetpipe.schemas import model
+from assetpipe.schemas.binary.event import CACHE_MAX, EventWriter, event_writer
+from assetpipe.schemas.binary.report import ReportWriter
+from assetpipe.schemas.codec import Codec, SchemaSet
+from assetpipe.schemas.model import build_record, new_event_id
+from assetpipe.schemas.validation import validate_fields, validate_record
 
 EVENT_TYPES = ["materialization", "observation", "check_evaluation"]
 _SCHEMAS = SchemaSet()
@@ -271,3 +271,44 @@ def test_the_reference_metadata_gets_a_writer_of_its_shape() -> None:
                     "dash": MetadataValue.url(f"https://d/{i // 2}")}  # fmt: skip
         assert report._metadata(metadata) == reference._entries(metadata)
     assert list(report._shapes) == [("rows", "ratio", "owner", "fresh", "dash")]
+
+
+_name = st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=12)
+_plain_value = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "Zs"]), max_size=40),
+)
+
+
+@settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    event_type=st.sampled_from(EVENT_TYPES),
+    parts=st.lists(_name, min_size=1, max_size=3),
+    partition=st.one_of(st.none(), _name),
+    data_version=st.one_of(st.none(), _name),
+    description=st.one_of(st.none(), st.text(max_size=60)),
+    metadata=st.one_of(st.none(), st.dictionaries(_name, _plain_value, max_size=6)),
+    tags=st.one_of(st.none(), st.dictionaries(_name, _name, max_size=3)),
+    idempotency_key=st.one_of(st.none(), _name),
+    check_name=_name,
+    passed=st.booleans(),
+    severity=st.sampled_from(["WARN", "ERROR"]),
+)
+def test_plain_valid_reports_take_the_fused_path(
+    event_type: str, parts: list[str], partition: str | None, data_version: str | None, description: str | None,
+    metadata: dict[str, Any] | None, tags: dict[str, str] | None, idempotency_key: str | None, check_name: str,
+    passed: bool, severity: str,
+) -> None:  # fmt: skip
+    """What services report day to day (an asset key of plain names, scalar metadata, simple tags) is written
+    by the fused path, not left to the general one."""
+    writer = _writer(event_type)
+    report = ReportWriter(writer, event_type, _CODEC.header(event_type), writer.source("sdk", "h"), 1_048_576).report
+    is_check = event_type == "check_evaluation"
+    done = report(
+        "/".join(parts), partition, None if is_check else data_version, description, metadata,
+        None if is_check else tags, idempotency_key, check_name if is_check else None,
+        passed if is_check else None, severity,
+    )  # fmt: skip
+    assert done is not None

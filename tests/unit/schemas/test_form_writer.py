@@ -8,15 +8,16 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from assetpipe.producers.encoder import EventEncoder
-from assetpipe.schemas import jsonform
-from assetpipe.schemas.binary import encode_long
-from assetpipe.schemas.codec import Codec
-from assetpipe.schemas.event_writer import long
-from assetpipe.schemas.form_writer import FormWriter
-from assetpipe.schemas.model import EventType, build_record, event_id_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from assetpipe.schemas import jsonform
+from assetpipe.schemas.binary.event import long
+from assetpipe.schemas.binary.form import FormWriter
+from assetpipe.schemas.binary.writer import encode_long
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.encoder import EventEncoder
+from assetpipe.schemas.model import EventType, build_record, event_id_for
 
 EVENT_TYPES: list[EventType] = ["materialization", "observation", "check_evaluation"]
 HOST = "h-1"
@@ -27,7 +28,7 @@ _READER = Codec(timestamp_micros=True)
 
 
 def _form(event_type: str) -> FormWriter:
-    form = _ENCODER.form_writer(event_type)
+    form = _ENCODER._form(event_type)
     assert form is not None
     return form
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+
 from assetpipe.schemas import jsonform
 from assetpipe.schemas.errors import FieldError, ValidationError
 from assetpipe.schemas.metadata import MetadataValue, to_wire

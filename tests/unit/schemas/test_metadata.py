@@ -9,19 +9,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
-from assetpipe.schemas.codec import Codec
-from assetpipe.schemas.metadata import (
-    INT64_MAX,
-    INT64_MIN,
-    KINDS,
-    from_text,
-    from_wire,
-    metadata_to_wire,
-    normalize,
-    to_text,
-    to_wire,
-)
-from assetpipe.schemas.model import build_record, event_from_record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,6 +29,19 @@ from assetpipe import (
     UrlCodeReference,
     ValidationError,
 )
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.metadata import (
+    INT64_MAX,
+    INT64_MIN,
+    KINDS,
+    from_text,
+    from_wire,
+    metadata_to_wire,
+    normalize,
+    to_text,
+    to_wire,
+)
+from assetpipe.schemas.model import build_record, event_from_record
 
 SCHEMA = TableSchema(
     [

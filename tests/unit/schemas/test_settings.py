@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from assetpipe.schemas.errors import ConfigError
-from assetpipe.schemas.settings import Topics
 
 from assetpipe import Settings
+from assetpipe.schemas.errors import ConfigError
+from assetpipe.schemas.settings import Topics
 
 SASL_ENV = {
     "ASSETPIPE_KAFKA_BOOTSTRAP_SERVERS": "broker-1:9093,broker-2:9093",

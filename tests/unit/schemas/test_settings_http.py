@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from assetpipe.schemas.errors import ConfigError
 
 from assetpipe import Settings
+from assetpipe.schemas.errors import ConfigError
 
 
 def test_defaults() -> None:

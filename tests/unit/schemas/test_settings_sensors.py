@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from assetpipe.schemas.errors import ConfigError
 from assetpipe.schemas.settings import Settings
 

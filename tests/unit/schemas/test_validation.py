@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
+from assetpipe import AssetCheckEvaluation, AssetMaterialization, AssetpipeError, ValidationError
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.errors import EventTooLargeError
 from assetpipe.schemas.validation import TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, validate_record
-
-from assetpipe import AssetCheckEvaluation, AssetMaterialization, AssetpipeError, ValidationError
 
 Record = dict[str, Any]
 

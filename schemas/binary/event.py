@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 from typing import Any, TypeVar
 
-from assetpipe.schemas.binary import Writer, avro_type, compile_writer, encode_long, time_long
+from assetpipe.schemas.binary.writer import Writer, avro_type, compile_writer, encode_long, time_long
 from assetpipe.schemas.validation import (
     _UUID,
     ASSET_KEY_MAX_CHARS,

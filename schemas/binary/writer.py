@@ -20,8 +20,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from assetpipe.schemas.errors import AssetpipeError
 from fastavro.write import LOGICAL_WRITERS
+
+from assetpipe.schemas.errors import AssetpipeError
 
 Writer = Callable[[Any, bytes], bytes]  # (record, prefix) -> prefix + the record's encoding
 Reader = Callable[[bytes, int], tuple[Any, int]]

@@ -6,26 +6,36 @@ Owns the per-event work before publishing: coerce the asset key, build the wire 
 and asset key it guarantees), encode it with the ``Codec``. An invalid event raises
 ``schemas.errors.ValidationError`` naming the field, before anything reaches Kafka.
 
+The fast writers of ``binary`` (a report, a JSON form written straight to the message) are private to
+the encoder, which chooses when they apply: every method answers the message or raises, never "take the
+other path".
+
 The message key is the asset key string (``sales/daily``): Kafka's partitioner then keeps every event
 of one asset in one partition, in the order it was reported.
 """
 
 from __future__ import annotations
 
+import functools
 import socket
-from collections.abc import Mapping
-from typing import Any, NamedTuple, get_args
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple, cast, get_args
 
+from assetpipe.schemas import jsonform
 from assetpipe.schemas.asset_key import CoercibleToAssetKey, coerce_asset_key
+from assetpipe.schemas.binary.event import EventWriter
+from assetpipe.schemas.binary.form import FormWriter
+from assetpipe.schemas.binary.report import ReportWriter
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.errors import ConfigError, ValidationError
-from assetpipe.schemas.event_writer import EventWriter
-from assetpipe.schemas.form_writer import FormWriter
 from assetpipe.schemas.model import AssetEvent, EventType, Severity, SourceKind, build_record
-from assetpipe.schemas.report_writer import Report, ReportWriter
 from assetpipe.schemas.validation import validate_fields, validate_message_size, validate_record
 
 SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
+
+
+# The arguments of ``EventEncoder.encode`` by position -> (event id, key, value); it raises, never answers None.
+Report = Callable[..., tuple[str, bytes, bytes]]
 
 
 class Encoded(NamedTuple):
@@ -49,28 +59,68 @@ class EventEncoder:
         self.codec = codec
         self.source: SourceKind = source
         self.host = socket.gethostname() if host is None else host
-        self._reports: dict[str, Report | None] = {}  # event type -> its fused path, made on first use
+        self._reports: dict[str, Report] = {}  # event type -> its report path, made on first use
         self._forms: dict[str, FormWriter | None] = {}  # event type -> its JSON-form path, made on first use
 
-    def reporter(self, event_type: str) -> Report | None:
-        """The fused path of ``event_type`` (``schemas.report_writer``): the arguments of ``encode`` in
-        its order, positionally -> (event id, key, value), or None where ``encode`` must decide. None
-        when the codec writes that type with no ``EventWriter``."""
-        if event_type in self._reports:
-            return self._reports[event_type]
+    def reporter(self, event_type: EventType) -> Report:
+        """The SDK's path for ``event_type``: the arguments of ``encode`` in its order, positionally ->
+        (event id, key, value). A report of the common shape is built, checked and written in one pass
+        (``binary.report``); the rest takes the general path, which raises ``ValidationError`` naming the
+        field. Never None."""
+        report = self._reports.get(event_type)
+        if report is not None:
+            return report
+        general: Report = functools.partial(self.encode_general, event_type)
         writer = self.codec.schemas.compiled.get(event_type)
-        report = None
         if isinstance(writer, EventWriter) and type(self.host) is str:
             source = writer.source(self.source, self.host)
             header = self.codec.header(event_type)
-            report = ReportWriter(writer, event_type, header, source, self.codec.max_event_bytes).report
+            fused = ReportWriter(writer, event_type, header, source, self.codec.max_event_bytes, general)
+            report = cast("Report", fused.report)  # with a fallback it never answers None
+        else:
+            report = general
         self._reports[event_type] = report
         return report
 
-    def form_writer(self, event_type: str) -> FormWriter | None:
-        """The JSON-form path of ``event_type`` (``schemas.form_writer``): a body and its asset key's
-        parts -> (event id, key, value), or None where ``encode_record`` must decide. None when the codec
-        writes that type with no ``EventWriter``."""
+    def encode_form(
+        self,
+        event_type: EventType,
+        body: Mapping[str, Any],
+        parts: Sequence[str],
+        *,
+        host: str,
+        strings: Mapping[str, str] | None = None,
+        event_id: str | None = None,
+        idempotency_key: str | None = None,
+        server_tags: Mapping[str, str] | None = None,
+        check_fields: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Encoded:
+        """An event in its JSON form (an HTTP body and query string, a file's record) -> the message.
+        ``strings``: fields given as text (a query string, a CSV row), read by ``jsonform``; ``event_id``:
+        the id unless the body gives one; ``server_tags``: tags the server sets over the body's. A plain
+        body is written straight to the message (``binary.form``); the rest is built field by field
+        (``jsonform.build_fields``, then ``check_fields`` on the fields, ``build_record``), which names
+        what is wrong."""
+        if not strings:
+            form = self._form(event_type)
+            if form is not None:
+                done = form.write(
+                    body, parts, host, event_id, idempotency_key, dict(server_tags) if server_tags else None
+                )
+                if done is not None:
+                    return Encoded._make(done)
+        fields = jsonform.build_fields(event_type, body, strings, plain_metadata=True)
+        if check_fields is not None:
+            check_fields(fields)
+        if server_tags:
+            fields["tags"] = {**fields.get("tags", {}), **server_tags}
+        given = fields.pop("event_id", None)
+        record = build_record(event_type, list(parts), source=self.source, host=host,
+                              event_id=given or event_id, idempotency_key=idempotency_key, **fields)  # fmt: skip
+        return self.encode_record(event_type, record)
+
+    def _form(self, event_type: str) -> FormWriter | None:
+        """The JSON-form writer of ``event_type``, where the codec writes it with an ``EventWriter``."""
         if event_type in self._forms:
             return self._forms[event_type]
         writer = self.codec.schemas.compiled.get(event_type)
@@ -119,16 +169,10 @@ class EventEncoder:
         severity: Severity = "ERROR",
     ) -> tuple[str, bytes, bytes]:
         """``encode``, its arguments by position and its answer a plain (event id, key, value): the SDK's
-        per-event call. The fused path takes what it can; the rest is built as a record, checked and
-        encoded (raising ``ValidationError`` naming the field)."""
+        per-event call (see ``reporter``)."""
         report = self._reports.get(event_type) or self.reporter(event_type)
-        if report is not None:
-            done = report(asset_key, partition, data_version, description, metadata, tags, idempotency_key,
-                          check_name, passed, severity)  # fmt: skip
-            if done is not None:
-                return done
-        return self.encode_general(event_type, asset_key, partition, data_version, description, metadata, tags,
-                                   idempotency_key, check_name, passed, severity)  # fmt: skip
+        return report(asset_key, partition, data_version, description, metadata, tags, idempotency_key, check_name,
+                      passed, severity)  # fmt: skip
 
     def encode_general(
         self,
@@ -145,7 +189,7 @@ class EventEncoder:
         severity: Severity = "ERROR",
     ) -> tuple[str, bytes, bytes]:
         """``encode_args`` by the general path alone: build the record, check it, encode it (raising
-        ``ValidationError`` naming the field). For what the fused path (``reporter``) left to it."""
+        ``ValidationError`` naming the field). For what the fused path (``reporter``) leaves to it."""
         if type(asset_key) is str:  # "a/b" is its own message key
             parts = asset_key.split("/")
         else:

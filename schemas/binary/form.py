@@ -14,11 +14,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from assetpipe.schemas.event_writer import NONE, EventWriter, array, long, optional, remember, string
+from assetpipe.schemas.binary.event import NONE, EventWriter, array, long, optional, remember, string
+from assetpipe.schemas.binary.report import ReportWriter
 from assetpipe.schemas.jsonform import event_timestamp_us, typed_value
 from assetpipe.schemas.metadata import KINDS, STRING_KINDS, to_wire
 from assetpipe.schemas.model import event_id_for, new_event_id
-from assetpipe.schemas.report_writer import ReportWriter
 from assetpipe.schemas.validation import _UUID, ASSET_KEY_MAX_CHARS, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US, unprintable
 
 _KINDS = frozenset(KINDS)

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from assetpipe.schemas.asset_key import AssetKey
-from assetpipe.schemas.errors import ValidationError
-from assetpipe.schemas.event_writer import (
+from assetpipe.schemas.binary.event import (
     NONE,
     ONE,
     VARINT_LAST,
@@ -31,6 +30,7 @@ from assetpipe.schemas.event_writer import (
     remember,
     string,
 )
+from assetpipe.schemas.errors import ValidationError
 from assetpipe.schemas.metadata import INT64_MAX, INT64_MIN, STRING_KINDS, MetadataValue, normalize, to_wire
 from assetpipe.schemas.model import event_id_for, new_event_id
 from assetpipe.schemas.validation import ASSET_KEY_MAX_CHARS, unprintable
@@ -40,16 +40,35 @@ from assetpipe.schemas.validation import ASSET_KEY_MAX_CHARS, unprintable
 Report = Callable[..., "tuple[str, bytes, bytes] | None"]
 
 
+def _none(*_args: Any) -> None:
+    return None
+
+
+class _Declined(Exception):
+    """A report this writer leaves to its fallback."""
+
+
 class ReportWriter:
     """Build, check and write one report in one pass. Accepts only what the general path (``build_record``,
-    ``validate_fields``, the codec) accepts, and writes the same bytes; anything else returns None."""
+    ``validate_fields``, the codec) accepts, and writes the same bytes; anything else goes to its fallback."""
 
-    __slots__ = ("_assets", "_bools", "_check", "_checked_tags", "_event_type", "_floats", "_header", "_heads",
-                 "_ints", "_labels", "_max", "_seen", "_severities", "_shapes", "_source", "_texts", "_time", "_writer",
-                 "report")  # fmt: skip
+    __slots__ = ("_assets", "_bools", "_check", "_checked_tags", "_event_type", "_fallback", "_floats", "_header",
+                 "_heads", "_ints", "_labels", "_max", "_seen", "_severities", "_shapes", "_source", "_texts", "_time",
+                 "_writer", "report")  # fmt: skip
 
-    def __init__(self, writer: EventWriter, event_type: str, header: bytes, source: bytes, max_bytes: int) -> None:
+    def __init__(
+        self,
+        writer: EventWriter,
+        event_type: str,
+        header: bytes,
+        source: bytes,
+        max_bytes: int,
+        fallback: Report | None = None,
+    ) -> None:
+        """``fallback`` takes, with the same arguments, every report this writer does not write itself (the
+        encoder's general path); without one, such a report answers None."""
         self._writer = writer
+        self._fallback: Report = fallback or _none
         self._event_type = event_type
         self._header = header
         self._source = source
@@ -86,66 +105,82 @@ class ReportWriter:
         passed: Any = None,
         severity: Any = "ERROR",
     ) -> tuple[str, bytes, bytes] | None:
-        asset = self._assets.get(asset_key) if type(asset_key) is str else None
-        if asset is None:
-            asset = self._asset(asset_key)
+        # Whatever this writer does not write itself (``_Declined``, raised at no cost to the reports it
+        # writes) goes to the fallback with the same arguments: the general path, which raises what it raises.
+        try:
+            asset = self._assets.get(asset_key) if type(asset_key) is str else None
             if asset is None:
-                return None
-        p: bytes | None
-        if partition is None:
-            p = NONE
-        else:
-            p = self._labels.get(partition) if type(partition) is str else None
-            if p is None:
-                p = self._label(partition)
+                asset = self._asset(asset_key)
+                if asset is None:
+                    raise _Declined
+            p: bytes | None
+            if partition is None:
+                p = NONE
+            else:
+                p = self._labels.get(partition) if type(partition) is str else None
                 if p is None:
-                    return None  # validate_fields names the field
-        if data_version is None:
-            v = NONE
-        elif type(data_version) is str and data_version and unprintable(data_version) is None:
-            v = optional(data_version)  # often a hash, new with every report: not kept
-        else:
-            return None
-        if description is None:
-            d = NONE
-        elif type(description) is str:
-            d = optional(description)
-        else:
-            return None
-        if metadata:
-            m = self._metadata(metadata)
-            if m is None:
-                return None
-        else:
-            m = NONE
-        if tags:
-            t = self._tag_map(tags)
-            if t is None:
-                return None
-        else:
-            t = NONE
-        now = time.time_ns() // 1000
-        if idempotency_key is None:
-            event_id = new_event_id(now // 1000)
-        elif type(idempotency_key) is str:
-            event_id = event_id_for(self._event_type, asset[2], idempotency_key)
-        else:
-            return None
-        # The header, the length of a canonical UUID (36) and the id, ..., no run_id (a report has none).
-        time_ = self._time(now)
-        fields: tuple[bytes, ...] = (self._header, b"\x48", event_id.encode(), asset[1], p, v, d, m, t, time_,
-                                     self._source, NONE)  # fmt: skip
-        if self._check:
-            if type(check_name) is not str or not check_name or type(passed) is not bool or unprintable(check_name):
-                return None
-            code = self._severities.get(severity) if type(severity) is str else None
-            if code is None:
-                return None
-            fields += (string(check_name), b"\x01" if passed else b"\x00", code)
-        value = b"".join(fields)
-        if len(value) + len(asset[0]) > self._max:  # the whole message counts: its key too
-            return None
-        return event_id, asset[0], value
+                    p = self._label(partition)
+                    if p is None:
+                        raise _Declined  # validate_fields names the field
+            if data_version is None:
+                v = NONE
+            elif type(data_version) is str and data_version and unprintable(data_version) is None:
+                v = optional(data_version)  # often a hash, new with every report: not kept
+            else:
+                raise _Declined
+            if description is None:
+                d = NONE
+            elif type(description) is str:
+                d = optional(description)
+            else:
+                raise _Declined
+            if metadata:
+                m = self._metadata(metadata)
+                if m is None:
+                    raise _Declined
+            else:
+                m = NONE
+            if tags:
+                t = self._tag_map(tags)
+                if t is None:
+                    raise _Declined
+            else:
+                t = NONE
+            now = time.time_ns() // 1000
+            if idempotency_key is None:
+                event_id = new_event_id(now // 1000)
+            elif type(idempotency_key) is str:
+                event_id = event_id_for(self._event_type, asset[2], idempotency_key)
+            else:
+                raise _Declined
+            # The header, the length of a canonical UUID (36) and the id, ..., no run_id (a report has none).
+            time_ = self._time(now)
+            fields: tuple[bytes, ...] = (self._header, b"\x48", event_id.encode(), asset[1], p, v, d, m, t, time_,
+                                         self._source, NONE)  # fmt: skip
+            if self._check:
+                if type(check_name) is not str or not check_name or type(passed) is not bool or unprintable(check_name):
+                    raise _Declined
+                code = self._severities.get(severity) if type(severity) is str else None
+                if code is None:
+                    raise _Declined
+                fields += (string(check_name), b"\x01" if passed else b"\x00", code)
+            value = b"".join(fields)
+            if len(value) + len(asset[0]) > self._max:  # the whole message counts: its key too
+                raise _Declined
+            return event_id, asset[0], value
+        except _Declined:
+            return self._fallback(
+                asset_key,
+                partition,
+                data_version,
+                description,
+                metadata,
+                tags,
+                idempotency_key,
+                check_name,
+                passed,
+                severity,
+            )
 
     def _label(self, label: Any) -> bytes | None:
         """The encoding of a partition that ``validate_fields`` accepts (a non-empty string), kept for

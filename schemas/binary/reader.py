@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assetpipe.schemas.binary import TIMESTAMP_MICROS, Reader, SchemaCompiler, UnsupportedSchemaError, avro_type
+from assetpipe.schemas.binary.writer import TIMESTAMP_MICROS, Reader, SchemaCompiler, UnsupportedSchemaError, avro_type
 
 _READ_ORDER = {"null": 0, "string": 1, "long": 2, "double": 3, "boolean": 4}  # test the common branches first
 
