@@ -19,7 +19,7 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any, TextIO
 
-from assetpipe.producers.backfill.bounds import Bounds
+from assetpipe.producers.backfill.bounds import RecordBounds
 from assetpipe.producers.backfill.checkpoint import Checkpoint, CheckpointStore
 from assetpipe.producers.backfill.records import RecordConverter
 from assetpipe.producers.backfill.rejects import Reject, RejectSink
@@ -161,7 +161,7 @@ def _backfill(job: FileJob, shared: Shared, result: FileResult) -> None:
     encoder = EventEncoder(codec, source="backfill")
     convert = RecordConverter(
         source, encoder, content_hash, default_type=job.event_type, mapping=job.mapping,
-        bounds=Bounds.from_settings(settings),
+        bounds=RecordBounds.from_settings(settings),
     ).convert  # fmt: skip
 
     # Receipt-free: only failures are reported, and each checkpoint's flush is the barrier that says

@@ -17,10 +17,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from assetpipe.producers.backfill.bounds import Bounds
+from assetpipe.producers.backfill.bounds import RecordBounds
 from assetpipe.producers.backfill.sources import Source
 from assetpipe.producers.exceptions import BackfillError
 from assetpipe.schemas import jsonform
+from assetpipe.schemas.bounds import Bounds
 from assetpipe.schemas.encoder import Encoded, EventEncoder
 from assetpipe.schemas.errors import FieldError
 from assetpipe.schemas.model import EventType, uuid5_from_hex
@@ -75,7 +76,7 @@ class RecordConverter:
         *,
         default_type: EventType | None = None,
         mapping: Mapping[str, str] | None = None,
-        bounds: Bounds | None = None,
+        bounds: RecordBounds | None = None,
     ) -> None:
         self._parse = source.parse
         self._strings = source.form == "strings"
@@ -85,7 +86,7 @@ class RecordConverter:
         self._ids = EventIds(content_hash)
         self._default_type = default_type
         self._mapping = dict(mapping or {})
-        self._bounds = bounds or Bounds()
+        self._bounds = bounds or RecordBounds(Bounds())
 
     def convert(self, position: int, payload: Any) -> Encoded:
         obj = self._parse(payload)

@@ -10,7 +10,7 @@ limit) before any event is built from it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -24,6 +24,7 @@ from assetpipe.producers.http.exceptions import (
     UnsupportedMediaTypeError,
 )
 from assetpipe.schemas import jsonform
+from assetpipe.schemas.bounds import Bounds, Crossed, nesting
 from assetpipe.schemas.jsonform import json_type
 from assetpipe.schemas.settings import Settings
 
@@ -42,6 +43,10 @@ class Limits:
     depth: int
     metadata_entries: int
     string_chars: int
+    bounds: Bounds = field(init=False)  # the shape bounds every producer shares
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bounds", Bounds(self.depth, self.string_chars, self.metadata_entries))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -126,7 +131,7 @@ def parse_events(raw: bytes, kind: BodyKind | None, limits: Limits) -> list[Any]
         value = _loads(raw, "JSON body") if stripped else []
         if not isinstance(value, list):
             raise MalformedBodyError(f"Request body must be a JSON array of events or NDJSON, got {json_type(value)}")
-        if _shallow(raw, limits, extra=1):
+        if limits.bounds.shallow(raw, extra=1):
             return [_checked(event, limits, raw) for event in value]
         # Each event's own JSON text, re-serialized at C speed, usually spares it the walk in Python (not
         # when it may hold an integer beyond 64 bits, which orjson does not write).
@@ -145,7 +150,7 @@ def parse_events(raw: bytes, kind: BodyKind | None, limits: Limits) -> list[Any]
         except ValueError as exc:
             append(MalformedBodyError(f"Malformed JSON on line {number}: {exc}"))
             continue
-        # The common line, checked inline: an object, short and shallow (see ``_shallow``), within the
+        # The common line, checked inline: an object, short and shallow (see ``Bounds.shallow``), within the
         # metadata bound. Anything else takes ``_checked``, which names the bound it breaks.
         if type(event) is dict and len(line) <= max_chars and line.count(b"{") + line.count(b"[") <= max_brackets:
             metadata = event.get("metadata")
@@ -176,115 +181,41 @@ def _loads(raw: bytes, what: str) -> Any:
 def check_event(event: Mapping[str, Any], limits: Limits, raw: bytes | None = None) -> None:
     """Bounds of one event object: nesting depth, string lengths, number of metadata entries. ``raw``,
     the JSON text it came from, lets a small, shallow event skip the walk."""
+    bounds = limits.bounds
     metadata = event.get("metadata")
     if isinstance(metadata, dict):
-        check_entries(len(metadata), limits)
-    if raw is not None and _shallow(raw, limits):
+        _raise(bounds.entries(len(metadata)))
+    if raw is not None and bounds.shallow(raw):
         return
-    try:
-        _walk(event, 1, limits.depth, limits.string_chars)
-    except _Bound as bound:
-        raise bound.error(limits) from None
+    _raise(bounds.walk(event, 1))
 
 
 def check_strings(strings: Mapping[str, str], body: Mapping[str, Any], limits: Limits) -> None:
     """Bounds of a query string's values, with its JSON ``metadata``, ``tags`` and ``asset_key`` (a JSON
     list) when the body lacks them: the body's bounds, depth included."""
+    bounds = limits.bounds
     for name, value in strings.items():
-        if len(value) > limits.string_chars or len(name) > limits.string_chars:
-            raise _Bound("string", [_shown_name(name)]).error(limits)
+        if len(value) > bounds.string_chars or len(name) > bounds.string_chars:
+            _raise(bounds.crossed("string", [_shown_name(name)]))
         if name in _JSON_PARAMETERS and name not in body:
-            if value.count("[") + value.count("{") > limits.depth and _nesting(value) > limits.depth - 1:
-                raise _Bound("depth", [name]).error(limits)
+            if value.count("[") + value.count("{") > bounds.depth and nesting(value) > bounds.depth - 1:
+                _raise(bounds.crossed("depth", [name]))
             try:
                 parsed = jsonform.loads(value)
             except ValueError:
                 continue  # reported, with the field's name, when the event is built
             if name == "metadata" and isinstance(parsed, dict):
-                check_entries(len(parsed), limits)
-            try:
-                _walk(parsed, 2, limits.depth, limits.string_chars)
-            except _Bound as bound:
-                bound.path.insert(0, name)
-                raise bound.error(limits) from None
+                _raise(bounds.entries(len(parsed)))
+            _raise(bounds.walk(parsed, 2, within=(name,)))
 
 
 _JSON_PARAMETERS = frozenset({"metadata", "tags", "asset_key"})
-
-
-def _nesting(text: str) -> int:
-    """The deepest nesting of brackets in JSON text, strings skipped: for text that may be too deep to
-    parse at all."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def _shown_name(name: str) -> str:
     return name if len(name) <= 64 else name[:63] + "\u2026"
 
 
-def check_entries(count: int, limits: Limits) -> None:
-    if count > limits.metadata_entries:
-        raise LimitExceededError(
-            f"Field 'metadata' has {count} entries, over the limit of {limits.metadata_entries} "
-            "(ASSETPIPE_HTTP_MAX_METADATA_ENTRIES)"
-        )
-
-
-def _shallow(raw: bytes, limits: Limits, extra: int = 0) -> bool:
-    """No string in ``raw`` can be too long, nor any nesting too deep, when the whole text is short
-    enough and holds few enough brackets (a C-speed count instead of a walk in Python)."""
-    return len(raw) <= limits.string_chars and raw.count(b"{") + raw.count(b"[") <= limits.depth + extra
-
-
-class _Bound(Exception):
-    """Raised deep in the walk; each level on the way out adds its key, so the message names the field."""
-
-    def __init__(self, kind: Literal["depth", "string"], path: list[str] | None = None) -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.path: list[str] = path or []
-
-    def error(self, limits: Limits) -> LimitExceededError:
-        where = ".".join(self.path) or "(body)"
-        if self.kind == "depth":
-            return LimitExceededError(
-                f"Field '{where}' nests deeper than {limits.depth} levels (ASSETPIPE_HTTP_MAX_JSON_DEPTH)"
-            )
-        return LimitExceededError(
-            f"Field '{where}' is longer than {limits.string_chars} characters (ASSETPIPE_HTTP_MAX_STRING_CHARS)"
-        )
-
-
-def _walk(value: Any, depth: int, max_depth: int, max_chars: int) -> None:
-    if depth > max_depth:
-        raise _Bound("depth")
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        try:
-            if type(key) is str and len(key) > max_chars:
-                raise _Bound("string")
-            if type(item) is str:
-                if len(item) > max_chars:
-                    raise _Bound("string")
-            elif isinstance(item, (dict, list)):
-                _walk(item, depth + 1, max_depth, max_chars)
-        except _Bound as bound:
-            bound.path.insert(0, str(key))
-            raise
+def _raise(crossed: Crossed | None) -> None:
+    if crossed is not None:
+        raise LimitExceededError(crossed.message)
