@@ -9,21 +9,17 @@ report it acknowledged has reached the broker.
 
 from __future__ import annotations
 
-import threading
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assetpipe.exceptions import NotAcceptingError
 from assetpipe.producers.http import errors
-
-_DISCARD_LIMIT = 64 << 20  # a closed gate reads at most this much of a body, so the client reads the 503
+from assetpipe.producers.http.endpoint import UNREAD, discard_body
 
 
 class Gate:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._reason: str | None = None
-        self._lock = threading.Lock()
         self._in_flight = 0
 
     @property
@@ -54,29 +50,16 @@ class Gate:
         if reason is not None and (scope["method"] == "POST" or scope["path"] == "/readyz"):
             await self._refuse(scope, receive, send, reason)
             return
-        with self._lock:
-            self._in_flight += 1
+        self._in_flight += 1  # changed on the server's event loop only; read from other threads
         try:
             await self.app(scope, receive, send)
         finally:
-            with self._lock:
-                self._in_flight -= 1
+            self._in_flight -= 1
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, reason: str) -> None:
         if scope["path"] == "/readyz":
             response = errors.json_response({"status": "unavailable", "reason": reason}, 503)
         else:
-            await _discard_body(receive)
+            await discard_body(scope, receive, UNREAD)  # so that the client reads the 503
             response = errors.error_response(NotAcceptingError(f"not accepting reports: {reason}; retry later"))
         await response(scope, receive, send)
-
-
-async def _discard_body(receive: Receive) -> None:
-    read = 0
-    while read <= _DISCARD_LIMIT:
-        message: Message = await receive()
-        if message["type"] != "http.request":
-            return
-        read += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return
