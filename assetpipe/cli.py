@@ -128,17 +128,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handle(_signum: int, _frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-    return stop
-
-
 def _count_signals() -> tuple[threading.Event, threading.Event]:
     """Events set by the first and the second SIGINT or SIGTERM."""
     first, second = threading.Event(), threading.Event()
@@ -221,7 +210,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     else:
         defs = load_definitions(settings.defs, settings.code_location)
         worker = (SensorWorker if args.kind == "sensor" else RunWorker)(settings, defs)
-    stop = _stop_on_signals()
+    stop, _ = _count_signals()  # a worker stops after its batch in hand at the first signal
     try:
         worker.run(stop)
     finally:
