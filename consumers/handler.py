@@ -19,7 +19,7 @@ from confluent_kafka import Message
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.errors import AssetpipeError, DecodeError
 
-Headers = list[tuple[str, bytes]]
+Headers = list[tuple[str, str | bytes | None]]  # as confluent-kafka takes them
 
 
 @dataclass(slots=True)

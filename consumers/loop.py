@@ -338,7 +338,7 @@ class ConsumerLoop:
         publisher = self.publisher
         try:
             for item in outcome.outbound:
-                publisher.send(item.topic, item.key, item.value, headers=item.headers)  # type: ignore[arg-type]
+                publisher.send(item.topic, item.key, item.value, headers=item.headers)
             if outcome.forward:
                 publisher.send_batch(outcome.forward_topic, outcome.forward)
             publisher.flush(self.publish_timeout)
