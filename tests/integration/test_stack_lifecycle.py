@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,7 +177,7 @@ def test_status_says_ready_only_when_a_report_is_taken_at_once(up_env: dict[str,
     log = tmp_path / "up.log"
     up = start_cli(["up"], up_env, log)
     url = f"http://127.0.0.1:{up_env['ASSETPIPE_HTTP_PORT']}"
-    seen_pending = threading.Event()
+    pending: list[str] = []  # what status said while the stack was starting
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -186,13 +185,16 @@ def test_status_says_ready_only_when_a_report_is_taken_at_once(up_env: dict[str,
             if status.returncode == 0:
                 break
             if "starting" in status.stdout:
-                seen_pending.set()
+                pending.append(status.stdout)
         else:
             raise AssertionError(log.read_text())
         answer = httpx.post(f"{url}/report_asset_materialization/life/first", timeout=10)
         assert answer.status_code == 200, answer.text
         for component in ("kafka", "clickhouse", "ingest", "http"):
             assert component in status.stdout
+        # while starting, every component it will run was listed, the ones not yet running as NOT READY
+        assert pending, "status never answered while the stack was starting"
+        assert all(c in pending[0] for c in ("kafka", "clickhouse", "ingest", "http")) and "NOT READY" in pending[0]
     finally:
         up.send_signal(signal.SIGINT)
         _stopped(up, log)
