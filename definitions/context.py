@@ -78,8 +78,9 @@ class MultiAssetSensorEvaluationContext(SensorEvaluationContext):
         return frozenset(self._consumed)
 
 
-def collect_results(sensor_name: str, value: Any) -> tuple[list[RunRequest], SkipReason | None]:
-    """What a sensor returned or yielded, as (run requests, skip reason). Mixing both is an error."""
+def collect_results(sensor_name: str, value: Any, kind: str = "sensor") -> tuple[list[RunRequest], SkipReason | None]:
+    """What a sensor (or a schedule: ``kind``) returned or yielded, as (run requests, skip reason). Mixing
+    both is an error."""
     if value is None:
         items: list[Any] = []
     elif isinstance(value, (RunRequest, SkipReason)):
@@ -97,7 +98,7 @@ def collect_results(sensor_name: str, value: Any) -> tuple[list[RunRequest], Ski
             skips.append(item)
         else:
             raise DefinitionError(
-                f"sensor {sensor_name!r} returned a {type(item).__name__}: expected RunRequest, SkipReason or None"
+                f"{kind} {sensor_name!r} returned a {type(item).__name__}: expected RunRequest, SkipReason or None"
             )
     if requests and skips:
         raise DefinitionError("Expected a single SkipReason or one or more RunRequests: received both")
