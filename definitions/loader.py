@@ -1,8 +1,10 @@
-"""Definitions: the jobs, sensors and declared assets of one code location, and loading them from a
+"""Definitions: the assets, jobs, sensors and schedules of one code location, and loading them from a
 user's Python file.
 
 ``load_definitions(path)`` imports the file and takes its ``Definitions`` object if it has one, else every
-module-level ``@job`` and sensor. A sensor's ``job`` joins the jobs. The code location is named by
+module-level asset, ``@job``, asset job and sensor. A sensor's ``job`` joins the jobs. Asset jobs
+(``define_asset_job``) are resolved against the assets; ``__ASSET_JOB`` runs any selection of them; eager
+assets get the automation sensor. The code location is named by
 ``ASSETPIPE_CODE_LOCATION``, else by the file's stem: sensors, cursors and run keys are kept per location,
 and each location reads the whole event stream with consumer groups of its own.
 """
@@ -15,60 +17,100 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from assetpipe.definitions.asset_jobs import (
+    IMPLICIT_ASSET_JOB,
+    UnresolvedAssetJobDefinition,
+    asset_job,
+    resolve_selection,
+)
+from assetpipe.definitions.assets import AssetsDefinition, as_assets_definition
+from assetpipe.definitions.automation import AUTOMATION_SENSOR, automation_sensor
 from assetpipe.definitions.jobs import JobDefinition
 from assetpipe.definitions.ops import DefinitionError
 from assetpipe.definitions.sensors import SensorDefinition
-from assetpipe.schemas.asset_key import CoercibleToAssetKey, coerce_asset_key
+from assetpipe.schemas.asset_key import AssetKey, CoercibleToAssetKey, coerce_asset_key
 from assetpipe.schemas.errors import AssetpipeError
 
 
 @dataclass(frozen=True)
 class Definitions:
-    """``assets``: asset keys this code location declares, so they count as existing before their first
-    materialization (the HTTP API accepts observations and checks of them)."""
+    """``assets``: ``@asset`` and ``@observable_source_asset`` definitions, ``AssetSpec``s (external assets)
+    and bare asset keys; all count as existing before their first event (the HTTP API accepts observations
+    and checks of them). Keys are unique within a location."""
 
-    jobs: Sequence[JobDefinition] = ()
+    assets: Sequence[Any] = ()
+    jobs: Sequence[JobDefinition | UnresolvedAssetJobDefinition] = ()
     sensors: Sequence[SensorDefinition] = ()
     location: str = ""
-    assets: Sequence[CoercibleToAssetKey] = ()
     _jobs: dict[str, JobDefinition] = field(init=False, repr=False, compare=False)
     _sensors: dict[str, SensorDefinition] = field(init=False, repr=False, compare=False)
+    _assets: dict[AssetKey, AssetsDefinition] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.assets, (str, AssetKey)):
+            raise DefinitionError("Definitions: assets must be a list")
+        assets: dict[AssetKey, AssetsDefinition] = {}
+        for entry in self.assets:
+            assets_def = as_assets_definition(entry)
+            if assets_def.key in assets:
+                raise DefinitionError(f"Duplicate asset key: {assets_def.key!r}")
+            assets[assets_def.key] = assets_def
+        eager = automation_sensor(assets.values())
+        own = [s for s in self.sensors if s.name != AUTOMATION_SENSOR]  # made again: a copy may hold it
+        all_sensors = [*own, *([eager] if eager is not None else [])]
         jobs: dict[str, JobDefinition] = {}
-        for job in [*self.jobs, *(s.job for s in self.sensors if s.job is not None)]:
+        for job in [*self.jobs, *(s.job for s in all_sensors if s.job is not None)]:
+            if isinstance(job, UnresolvedAssetJobDefinition):
+                job = job.resolve(assets)
             if not isinstance(job, JobDefinition):
                 raise DefinitionError(f"Definitions: jobs must be @job definitions, got {type(job).__name__}")
             known = jobs.setdefault(job.name, job)
             if known is not job:
                 raise DefinitionError(f"two different jobs are named {job.name!r}")
         sensors: dict[str, SensorDefinition] = {}
-        for sensor in self.sensors:
+        for sensor in all_sensors:
             if not isinstance(sensor, SensorDefinition):
                 raise DefinitionError(f"Definitions: sensors must be sensor definitions, got {type(sensor).__name__}")
             if sensors.setdefault(sensor.name, sensor) is not sensor:
                 raise DefinitionError(f"two different sensors are named {sensor.name!r}")
-        try:
-            assets = tuple(coerce_asset_key(key) for key in self.assets)
-        except (TypeError, ValueError, AssetpipeError) as exc:
-            raise DefinitionError(f"Definitions: assets must be asset keys: {exc}") from exc
-        object.__setattr__(self, "assets", assets)
+        object.__setattr__(self, "assets", tuple(assets.values()))
         object.__setattr__(self, "jobs", tuple(jobs.values()))
         object.__setattr__(self, "sensors", tuple(sensors.values()))
         object.__setattr__(self, "_jobs", jobs)
         object.__setattr__(self, "_sensors", sensors)
+        object.__setattr__(self, "_assets", assets)
 
     def job(self, name: str) -> JobDefinition | None:
+        """A job by name; ``__ASSET_JOB`` is every materializable asset (a run narrows it to its selection)."""
+        if name == IMPLICIT_ASSET_JOB and name not in self._jobs:
+            if not any(a.execution_type == "materialization" and a.is_executable for a in self._assets.values()):
+                return None
+            return self.asset_job(None)
         return self._jobs.get(name)
+
+    def asset_job(
+        self, selection: Sequence[CoercibleToAssetKey] | None, name: str = IMPLICIT_ASSET_JOB
+    ) -> JobDefinition:
+        """A job running the selected assets of this location (all materializable ones for None)."""
+        keys = resolve_selection(None if selection is None else list(selection), self._assets, name)
+        return asset_job(name, [self._assets[key] for key in keys], self._assets)
 
     def sensor(self, name: str) -> SensorDefinition | None:
         return self._sensors.get(name)
 
+    def asset(self, key: CoercibleToAssetKey) -> AssetsDefinition | None:
+        return self._assets.get(coerce_asset_key(key))
+
     def asset_keys(self) -> set[str]:
-        """The assets this location declares or watches with its sensors, as ``a/b`` strings."""
-        keys = [*self.assets, *(key for sensor in self.sensors for key in sensor.asset_keys)]
-        return {coerce_asset_key(key).to_user_string() for key in keys}
+        """The assets this location defines, depends on or watches with its sensors, as ``a/b`` strings."""
+        keys: list[AssetKey] = [
+            *self._assets,
+            *(dep for a in self._assets.values() for dep in a.spec.deps),
+            *(key for sensor in self.sensors for key in sensor.asset_keys),
+        ]
+        return {key.to_user_string() for key in keys}
 
 
 def load_definitions(path: str | Path, location: str | None = None) -> Definitions:
@@ -98,6 +140,9 @@ def load_definitions(path: str | Path, location: str | None = None) -> Definitio
     if found:
         defs = found[0]
     else:
-        jobs = [v for v in values if isinstance(v, JobDefinition)]
-        defs = Definitions(jobs=jobs, sensors=[v for v in values if isinstance(v, SensorDefinition)])
+        defs = Definitions(
+            assets=[v for v in values if isinstance(v, AssetsDefinition)],
+            jobs=[v for v in values if isinstance(v, (JobDefinition, UnresolvedAssetJobDefinition))],
+            sensors=[v for v in values if isinstance(v, SensorDefinition)],
+        )
     return replace(defs, location=location or defs.location or path.stem)

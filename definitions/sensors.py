@@ -47,9 +47,12 @@ class SensorDefinition:
     check_name: str | None = None
     passed: bool | None = None
     severity: str | None = None
+    event_types: tuple[EventType, ...] = ()  # the event types it is evaluated on; default: (event_type,)
     monitored: Mapping[AssetKey, None] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not self.event_types:
+            object.__setattr__(self, "event_types", (self.event_type,))
         # the monitored keys as a dict, hashed once: copying it is far cheaper than hashing 100 keys a tick
         object.__setattr__(self, "monitored", dict.fromkeys(self.asset_keys))
 
