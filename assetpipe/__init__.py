@@ -6,6 +6,23 @@ sensors, what they return or raise. The packages below (``assetpipe.schemas``, `
 ``.producers``, ``.consumers``) are the implementation.
 """
 
+from assetpipe.definitions.asset_jobs import define_asset_job
+from assetpipe.definitions.assets import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    AssetSpec,
+    asset,
+    observable_source_asset,
+)
+from assetpipe.definitions.code_references import (
+    AnchorBasedFilePathMapping,
+    CodeReferencesMetadataValue,
+    FilePathMapping,
+    link_code_references_to_git,
+    with_source_code_references,
+)
 from assetpipe.definitions.context import MultiAssetSensorEvaluationContext, SensorEvaluationContext
 from assetpipe.definitions.jobs import JobDefinition, OpDefinition, OpExecutionContext, job, op, webhook_job
 from assetpipe.definitions.loader import Definitions, load_definitions
@@ -21,6 +38,23 @@ from assetpipe.definitions.ops import (
     RunConfig,
     RunRequest,
     SkipReason,
+)
+from assetpipe.definitions.partitions import (
+    DailyPartitionsDefinition,
+    HourlyPartitionsDefinition,
+    MonthlyPartitionsDefinition,
+    PartitionsDefinition,
+    StaticPartitionsDefinition,
+    WeeklyPartitionsDefinition,
+)
+from assetpipe.definitions.results import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AutomationCondition,
+    DataVersion,
+    DataVersionsByPartition,
+    MaterializeResult,
+    ObserveResult,
 )
 from assetpipe.definitions.sensors import (
     DefaultSensorStatus,
@@ -57,26 +91,45 @@ from assetpipe.schemas.model import AssetCheckEvaluation, AssetMaterialization, 
 from assetpipe.schemas.settings import Settings
 
 __all__ = [
+    "AnchorBasedFilePathMapping",
     "AssetCheckEvaluation",
+    "AssetCheckResult",
+    "AssetCheckSeverity",
+    "AssetDep",
+    "AssetExecutionContext",
+    "AssetIn",
     "AssetKey",
     "AssetMaterialization",
     "AssetObservation",
+    "AssetSpec",
     "AssetpipeError",
+    "AssetsDefinition",
+    "AutomationCondition",
     "Backoff",
+    "CodeReferencesMetadataValue",
     "Config",
+    "DailyPartitionsDefinition",
+    "DataVersion",
+    "DataVersionsByPartition",
     "DefaultSensorStatus",
     "DefinitionError",
     "Definitions",
     "DeliveryError",
     "ExpectationResult",
     "Failure",
+    "FilePathMapping",
+    "HourlyPartitionsDefinition",
     "JobDefinition",
     "LocalFileCodeReference",
+    "MaterializeResult",
     "MetadataValue",
+    "MonthlyPartitionsDefinition",
     "MultiAssetSensorEvaluationContext",
+    "ObserveResult",
     "OpDefinition",
     "OpExecutionContext",
     "Output",
+    "PartitionsDefinition",
     "PublishError",
     "PublishTimeoutError",
     "PublisherClosedError",
@@ -91,6 +144,7 @@ __all__ = [
     "SensorEvaluationContext",
     "Settings",
     "SkipReason",
+    "StaticPartitionsDefinition",
     "TableColumn",
     "TableColumnConstraints",
     "TableColumnDep",
@@ -100,12 +154,18 @@ __all__ = [
     "TableSchema",
     "UrlCodeReference",
     "ValidationError",
+    "WeeklyPartitionsDefinition",
+    "asset",
     "asset_check_sensor",
     "asset_sensor",
+    "define_asset_job",
     "job",
+    "link_code_references_to_git",
     "load_definitions",
     "multi_asset_sensor",
+    "observable_source_asset",
     "observation_sensor",
     "op",
     "webhook_job",
+    "with_source_code_references",
 ]
