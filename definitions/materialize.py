@@ -98,6 +98,12 @@ def _call(assets_def: AssetsDefinition, op_context: OpExecutionContext, inputs: 
     fn = assets_def.fn
     if signature is None or fn is None:
         raise DefinitionError(f"asset '{assets_def.key}' has no function to run")
+    partitions = assets_def.spec.partitions_def
+    partition = op_context.partition_key
+    if partitions is not None and partition is None:
+        raise DefinitionError(f"asset '{assets_def.key}' is partitioned: a run of it needs a partition key")
+    if partitions is not None and partition is not None and not partitions.has_partition_key(partition):
+        raise DefinitionError(f"partition {partition!r} is not a partition of asset '{assets_def.key}'")
     context = AssetExecutionContext(op_context, assets_def.key)
     args: list[Any] = [context] if signature.takes_context else []
     kwargs: dict[str, Any] = {}

@@ -9,13 +9,15 @@ from typing import Any
 
 from assetpipe.consumers.runs.execution import RunEvent, RunResult
 from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.definitions.results import DEFAULT_DATA_VERSION
+from assetpipe.schemas.asset_key import AssetKey
 from assetpipe.schemas.metadata import MetadataValue, to_text, to_wire
 
 RUN_COLUMNS = (
     "run_id", "job_name", "code_location", "status", "run_key", "run_config", "tags", "partition_key",
     "sensor_name", "tick_id", "trigger_event_id", "trigger_asset_key", "requested_at", "started_at",
     "finished_at", "duration_ms", "attempts", "error_type", "error_message", "error_traceback", "error_metadata",
-    "worker_host", "version",
+    "worker_host", "version", "asset_selection",
 )  # fmt: skip
 RUN_EVENT_COLUMNS = (
     "run_id", "seq", "timestamp", "event_type", "job_name", "op_name", "attempt", "level", "message",
@@ -47,6 +49,19 @@ class RunStore:
             parameters={"ids": list(run_ids), "finished": FINISHED},
         ).rows
         return {row[0] for row in rows}
+
+    def current_data_versions(self, keys: Sequence[AssetKey]) -> dict[AssetKey, str]:
+        """Each asset's data version as Dagster reads it: the version of its latest materialization or
+        observation (``INITIAL`` when that event has none); assets without either are left out."""
+        if not keys:
+            return {}
+        by_text = {key.to_user_string(): key for key in keys}
+        rows = self.warehouse.query(
+            f"SELECT asset_key, argMax(data_version, timestamp) FROM {self.warehouse.database}.asset_events "
+            "WHERE asset_key IN %(keys)s AND event_type IN ('materialization', 'observation') GROUP BY asset_key",
+            parameters={"keys": list(by_text)},
+        ).rows
+        return {by_text[key]: version or DEFAULT_DATA_VERSION for key, version in rows}
 
     def status(
         self,
@@ -91,6 +106,7 @@ class RunStore:
             metadata,
             self._host,
             VERSIONS[status],
+            list(request.get("asset_selection") or []),
         )
         self.warehouse.insert("runs", [[value] for value in row], RUN_COLUMNS)
 

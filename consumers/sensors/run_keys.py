@@ -101,4 +101,5 @@ def run_request_record(
         "tick_id": tick_id,
         "trigger": dict(trigger) if trigger is not None else None,
         "requested_at": now_us() if requested_at_us is None else requested_at_us,
+        "asset_selection": [key.to_user_string() for key in getattr(request, "asset_selection", None) or ()],
     }
