@@ -100,7 +100,7 @@ def _call(assets_def: AssetsDefinition, op_context: OpExecutionContext, inputs: 
         raise DefinitionError(f"asset '{assets_def.key}' has no function to run")
     partitions = assets_def.spec.partitions_def
     partition = op_context.partition_key
-    if partitions is not None and partition is None:
+    if partitions is not None and partition is None and assets_def.execution_type == "materialization":
         raise DefinitionError(f"asset '{assets_def.key}' is partitioned: a run of it needs a partition key")
     if partitions is not None and partition is not None and not partitions.has_partition_key(partition):
         raise DefinitionError(f"partition {partition!r} is not a partition of asset '{assets_def.key}'")
