@@ -27,6 +27,20 @@ def run_id_for(code_location: str, sensor_name: str, run_key: str | None, event_
     return str(uuid.uuid5(_NAMESPACE, f"e\x00{code_location}\x00{sensor_name}\x00{event_id}\x00{index}"))
 
 
+def schedule_tick_id_for(code_location: str, schedule_name: str, scheduled_us: int) -> str:
+    """A schedule's tick: (code location, schedule, scheduled time in microseconds since the epoch), the
+    same on every replica that fires it."""
+    return str(uuid.uuid5(_NAMESPACE, f"st\x00{code_location}\x00{schedule_name}\x00{scheduled_us}"))
+
+
+def schedule_run_id_for(
+    code_location: str, schedule_name: str, scheduled_us: int, run_key: str | None, index: int
+) -> str:
+    """A run a schedule's tick requested: by its run key, else by its index in the tick."""
+    tail = f"k\x00{run_key}" if run_key is not None else f"i\x00{index}"
+    return str(uuid.uuid5(_NAMESPACE, f"sr\x00{code_location}\x00{schedule_name}\x00{scheduled_us}\x00{tail}"))
+
+
 def trigger_of(event_type: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """The ``RunTrigger`` of an accepted asset event's wire record."""
     return {
