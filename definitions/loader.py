@@ -29,6 +29,7 @@ from assetpipe.definitions.assets import AssetsDefinition, as_assets_definition
 from assetpipe.definitions.automation import AUTOMATION_SENSOR, automation_sensor
 from assetpipe.definitions.jobs import JobDefinition
 from assetpipe.definitions.ops import DefinitionError
+from assetpipe.definitions.schedules import ScheduleDefinition
 from assetpipe.definitions.sensors import SensorDefinition
 from assetpipe.schemas.asset_key import AssetKey, CoercibleToAssetKey, coerce_asset_key
 from assetpipe.schemas.errors import AssetpipeError
@@ -44,8 +45,10 @@ class Definitions:
     jobs: Sequence[JobDefinition | UnresolvedAssetJobDefinition] = ()
     sensors: Sequence[SensorDefinition] = ()
     location: str = ""
+    schedules: Sequence[ScheduleDefinition] = ()
     _jobs: dict[str, JobDefinition] = field(init=False, repr=False, compare=False)
     _sensors: dict[str, SensorDefinition] = field(init=False, repr=False, compare=False)
+    _schedules: dict[str, ScheduleDefinition] = field(init=False, repr=False, compare=False)
     _assets: dict[AssetKey, AssetsDefinition] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -60,8 +63,15 @@ class Definitions:
         eager = automation_sensor(assets.values())
         own = [s for s in self.sensors if s.name != AUTOMATION_SENSOR]  # made again: a copy may hold it
         all_sensors = [*own, *([eager] if eager is not None else [])]
+        schedules: dict[str, ScheduleDefinition] = {}
+        for schedule in self.schedules:
+            if not isinstance(schedule, ScheduleDefinition):
+                raise DefinitionError(f"Definitions: schedules must be schedules, got {type(schedule).__name__}")
+            if schedules.setdefault(schedule.name, schedule) is not schedule:
+                raise DefinitionError(f"two different schedules are named {schedule.name!r}")
+        targets = [*(s.job for s in all_sensors), *(s.job for s in schedules.values())]
         jobs: dict[str, JobDefinition] = {}
-        for job in [*self.jobs, *(s.job for s in all_sensors if s.job is not None)]:
+        for job in [*self.jobs, *(target for target in targets if target is not None)]:
             if isinstance(job, UnresolvedAssetJobDefinition):
                 job = job.resolve(assets)
             if not isinstance(job, JobDefinition):
@@ -78,6 +88,8 @@ class Definitions:
         object.__setattr__(self, "assets", tuple(assets.values()))
         object.__setattr__(self, "jobs", tuple(jobs.values()))
         object.__setattr__(self, "sensors", tuple(sensors.values()))
+        object.__setattr__(self, "schedules", tuple(schedules.values()))
+        object.__setattr__(self, "_schedules", schedules)
         object.__setattr__(self, "_jobs", jobs)
         object.__setattr__(self, "_sensors", sensors)
         object.__setattr__(self, "_assets", assets)
@@ -99,6 +111,9 @@ class Definitions:
 
     def sensor(self, name: str) -> SensorDefinition | None:
         return self._sensors.get(name)
+
+    def schedule(self, name: str) -> ScheduleDefinition | None:
+        return self._schedules.get(name)
 
     def asset(self, key: CoercibleToAssetKey) -> AssetsDefinition | None:
         return self._assets.get(coerce_asset_key(key))
@@ -144,5 +159,6 @@ def load_definitions(path: str | Path, location: str | None = None) -> Definitio
             assets=[v for v in values if isinstance(v, AssetsDefinition)],
             jobs=[v for v in values if isinstance(v, (JobDefinition, UnresolvedAssetJobDefinition))],
             sensors=[v for v in values if isinstance(v, SensorDefinition)],
+            schedules=[v for v in values if isinstance(v, ScheduleDefinition)],
         )
     return replace(defs, location=location or defs.location or path.stem)
