@@ -56,6 +56,12 @@ from assetpipe.definitions.results import (
     MaterializeResult,
     ObserveResult,
 )
+from assetpipe.definitions.schedules import (
+    DefaultScheduleStatus,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    schedule,
+)
 from assetpipe.definitions.sensors import (
     DefaultSensorStatus,
     SensorDefinition,
@@ -111,6 +117,7 @@ __all__ = [
     "DailyPartitionsDefinition",
     "DataVersion",
     "DataVersionsByPartition",
+    "DefaultScheduleStatus",
     "DefaultSensorStatus",
     "DefinitionError",
     "Definitions",
@@ -140,6 +147,8 @@ __all__ = [
     "RetryRequested",
     "RunConfig",
     "RunRequest",
+    "ScheduleDefinition",
+    "ScheduleEvaluationContext",
     "SensorDefinition",
     "SensorEvaluationContext",
     "Settings",
@@ -166,6 +175,7 @@ __all__ = [
     "observable_source_asset",
     "observation_sensor",
     "op",
+    "schedule",
     "webhook_job",
     "with_source_code_references",
 ]
