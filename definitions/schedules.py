@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 
+from assetpipe.definitions.asset_jobs import UnresolvedAssetJobDefinition
 from assetpipe.definitions.context import collect_results
 from assetpipe.definitions.jobs import JobDefinition, check_name
 from assetpipe.definitions.ops import DefinitionError, RunConfig, RunRequest, SkipReason, run_config_dict, run_tags
@@ -65,7 +66,7 @@ class ScheduleDefinition:
         name: str | None = None,
         *,
         cron_schedule: str | Sequence[str] | None = None,
-        job: JobDefinition | None = None,
+        job: JobDefinition | UnresolvedAssetJobDefinition | None = None,
         job_name: str | None = None,
         run_config: RunConfig | Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
@@ -77,8 +78,10 @@ class ScheduleDefinition:
     ) -> None:
         if job is not None and job_name is not None:
             raise DefinitionError(f"schedule {name!r}: pass job or job_name, not both")
-        if job is not None and not isinstance(job, JobDefinition):
-            raise DefinitionError(f"schedule {name!r}: job must be a @job, got {type(job).__name__}")
+        if job is not None and not isinstance(job, (JobDefinition, UnresolvedAssetJobDefinition)):
+            raise DefinitionError(
+                f"schedule {name!r}: job must be a @job or define_asset_job(...), got {type(job).__name__}"
+            )
         target = job.name if job is not None else job_name
         if name is None:
             if target is None:
@@ -189,7 +192,7 @@ class ScheduleDefinition:
 def schedule(
     cron_schedule: str | Sequence[str] | None = None,
     *,
-    job: JobDefinition | None = None,
+    job: JobDefinition | UnresolvedAssetJobDefinition | None = None,
     job_name: str | None = None,
     name: str | None = None,
     run_config: RunConfig | Mapping[str, Any] | None = None,

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 from assetpipe.consumers.schedules.scheduler import Clock, Scheduler
 from assetpipe.consumers.schedules.store import ScheduleStore
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.loader import Definitions
-from assetpipe.definitions.schedules import ScheduleDefinition
 from assetpipe.producers.exceptions import PublishError
 from assetpipe.producers.publisher import Publisher
 from assetpipe.schemas.codec import codec_for
@@ -34,7 +32,6 @@ class ScheduleWorker:
         defs: Definitions,
         warehouse: Warehouse | None = None,
         *,
-        schedules: Sequence[ScheduleDefinition] | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
@@ -43,10 +40,9 @@ class ScheduleWorker:
         self._codec = codec_for(settings, settings.topics.run_requests)
         self._topic = settings.topics.run_requests
         self._publisher: Publisher | None = None
-        self.schedules = tuple(schedules if schedules is not None else getattr(defs, "schedules", ()))
         remote = settings.run_webhook_url is not None
         self.scheduler = Scheduler(
-            self.schedules,
+            defs.schedules,
             store=ScheduleStore(self.warehouse, defs.location),
             publish=self._publish,
             job_exists=lambda name: remote or defs.job(name) is not None,

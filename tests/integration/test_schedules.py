@@ -95,8 +95,8 @@ def test_an_interval_schedule_runs_its_job_and_records_ticks_runs_and_asset_even
 ) -> None:
     settings = location_settings(settings_factory)
     every_second = ScheduleDefinition(job=refresh_dashboards, interval_seconds=1, tags={"team": "bi"})
-    defs = Definitions(jobs=[refresh_dashboards], location=str(settings.code_location))
-    scheduler = ScheduleWorker(settings, defs, warehouse, schedules=[every_second])
+    defs = Definitions(schedules=[every_second], location=str(settings.code_location))
+    scheduler = ScheduleWorker(settings, defs, warehouse)
     with running(IngestWorker(settings, warehouse), RunWorker(settings, defs, warehouse), scheduler):
         wait_until(lambda: tick_count(warehouse, settings, "refresh_dashboards_schedule") >= 3, 30, "three ticks")
         found = ticks(warehouse, settings, "refresh_dashboards_schedule", 3)[:3]
@@ -154,13 +154,13 @@ def test_a_tick_missed_while_the_scheduler_was_down_runs_once_after_it_restarts(
 ) -> None:
     settings = location_settings(settings_factory)
     every_second = ScheduleDefinition("every_second", job=refresh_dashboards, interval_seconds=1)
-    defs = Definitions(jobs=[refresh_dashboards], location=str(settings.code_location))
-    with running(ScheduleWorker(settings, defs, warehouse, schedules=[every_second])):
+    defs = Definitions(schedules=[every_second], location=str(settings.code_location))
+    with running(ScheduleWorker(settings, defs, warehouse)):
         wait_until(lambda: tick_count(warehouse, settings, "every_second") >= 2, 30, "two ticks")
     before = ticks(warehouse, settings, "every_second")
     time.sleep(3.5)  # down for three ticks or more
     restarted = datetime.now(UTC)
-    again = ScheduleWorker(settings, defs, warehouse, schedules=[every_second])
+    again = ScheduleWorker(settings, defs, warehouse)
     with running(again):
         wait_until(lambda: tick_count(warehouse, settings, "every_second") >= len(before) + 3, 30, "three more ticks")
     after = ticks(warehouse, settings, "every_second")[len(before) :]
@@ -198,8 +198,8 @@ class SlowPublishingScheduleWorker(ScheduleWorker):
 def test_two_scheduler_replicas_run_each_tick_once(settings_factory: SettingsFactory, warehouse: Warehouse) -> None:
     settings = location_settings(settings_factory)
     every_second = ScheduleDefinition("replicated", job=refresh_dashboards, interval_seconds=1)
-    defs = Definitions(jobs=[refresh_dashboards], location=str(settings.code_location))
-    replicas = [SlowPublishingScheduleWorker(settings, defs, warehouse, schedules=[every_second]) for _ in range(2)]
+    defs = Definitions(schedules=[every_second], location=str(settings.code_location))
+    replicas = [SlowPublishingScheduleWorker(settings, defs, warehouse) for _ in range(2)]
     with running(*replicas, RunWorker(settings, defs, warehouse)):
         wait_until(lambda: tick_count(warehouse, settings, "replicated") >= 4, 30, "four ticks")
         found = ticks(warehouse, settings, "replicated", 4)[:4]
@@ -254,8 +254,8 @@ def test_a_skip_and_an_error_are_recorded_and_the_other_schedules_carry_on(
     stopped = ScheduleDefinition(
         "stopped", job=refresh_dashboards, interval_seconds=1, default_status=DefaultScheduleStatus.STOPPED
     )
-    defs = Definitions(jobs=[refresh_dashboards], location=str(settings.code_location))
-    scheduler = ScheduleWorker(settings, defs, warehouse, schedules=[holiday, broken, twice, stopped])
+    defs = Definitions(schedules=[holiday, broken, twice, stopped], location=str(settings.code_location))
+    scheduler = ScheduleWorker(settings, defs, warehouse)
     with running(scheduler):
         for name in ("holiday", "broken", "twice"):
             wait_until(lambda name=name: tick_count(warehouse, settings, name) >= 2, 30, f"two ticks of {name}")
@@ -317,9 +317,9 @@ def test_a_cron_schedule_in_a_time_zone_ticks_through_the_end_of_daylight_saving
     half_hourly = ScheduleDefinition(
         "half_hourly", job=refresh_dashboards, cron_schedule="*/30 * * * *", execution_timezone="America/New_York"
     )
-    defs = Definitions(jobs=[refresh_dashboards], location=str(settings.code_location))
+    defs = Definitions(schedules=[daily, half_hourly], location=str(settings.code_location))
     clock = VirtualClock(datetime(2024, 11, 3, 4, 10, tzinfo=UTC), datetime(2024, 11, 3, 7, 50, tzinfo=UTC))
-    scheduler = ScheduleWorker(settings, defs, warehouse, schedules=[daily, half_hourly], clock=clock)
+    scheduler = ScheduleWorker(settings, defs, warehouse, clock=clock)
     scheduler.run(threading.Event())  # returns when the clock reaches its end
 
     def local(name: str) -> list[str]:

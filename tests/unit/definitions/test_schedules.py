@@ -6,13 +6,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from assetpipe.definitions.asset_jobs import define_asset_job
+from assetpipe.definitions.assets import asset
 from assetpipe.definitions.jobs import job
+from assetpipe.definitions.loader import Definitions, load_definitions
 from assetpipe.definitions.ops import DefinitionError, RunConfig, RunRequest, SkipReason
 from assetpipe.definitions.schedules import (
     DefaultScheduleStatus,
@@ -267,3 +271,42 @@ def test_an_error_in_the_function_reaches_the_caller() -> None:
 
     with pytest.raises(KeyError, match="missing"):
         broken.evaluate(context())
+
+
+# -- in Definitions and definitions files -----------------------------------------------------------------
+
+
+def test_definitions_take_schedules_whose_jobs_join_the_jobs() -> None:
+    @asset
+    def table() -> None:
+        pass
+
+    tables = define_asset_job("tables", selection=[table])
+    by_job = ScheduleDefinition(job=nightly, cron_schedule="0 2 * * *")
+    by_asset_job = ScheduleDefinition(job=tables, cron_schedule="0 3 * * *")
+    by_name = ScheduleDefinition("by_name", job_name="elsewhere", interval_seconds=60)
+    defs = Definitions(assets=[table], schedules=[by_job, by_asset_job, by_name])
+    assert defs.schedules == (by_job, by_asset_job, by_name)
+    assert defs.schedule("tables_schedule") is by_asset_job and defs.schedule("missing") is None
+    assert {job.name for job in defs.jobs} == {"nightly", "tables"}
+    with pytest.raises(DefinitionError, match="two different schedules are named 'nightly_schedule'"):
+        Definitions(schedules=[by_job, ScheduleDefinition(job=nightly, cron_schedule="0 4 * * *")])
+    with pytest.raises(DefinitionError, match="schedules must be schedules, got str"):
+        Definitions(schedules=["nightly_schedule"])  # type: ignore[list-item]
+
+
+def test_a_file_without_definitions_gives_its_module_level_schedules(tmp_path: Path) -> None:
+    path = tmp_path / "scheduled.py"
+    path.write_text(
+        "from assetpipe import ScheduleDefinition, job, schedule\n"
+        "@job\n"
+        "def nightly(context):\n"
+        "    pass\n"
+        "every_night = ScheduleDefinition(job=nightly, cron_schedule='0 2 * * *', execution_timezone='Europe/Paris')\n"
+        "@schedule(interval_seconds=30, job=nightly)\n"
+        "def often(context):\n"
+        "    return {'ops': {}}\n"
+    )
+    defs = load_definitions(path)
+    assert (defs.location, sorted(s.name for s in defs.schedules)) == ("scheduled", ["nightly_schedule", "often"])
+    assert [job.name for job in defs.jobs] == ["nightly"]
