@@ -34,6 +34,12 @@ class AssetKey:
                 parsed = None
             if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
                 return cls(parsed)
+        return cls.from_event_string(value)
+
+    @classmethod
+    def from_event_string(cls, value: str) -> AssetKey:
+        """Split on every character outside ``[A-Za-z0-9_]``, empty parts dropped: ``s3.my_asset`` ->
+        ``["s3", "my_asset"]``. How Dagster's event constructors read a string key."""
         return cls([part for part in _DB_STRING_SPLIT.split(value) if part])
 
     def to_user_string(self) -> str:
@@ -56,3 +62,13 @@ def coerce_asset_key(value: CoercibleToAssetKey) -> AssetKey:
     if isinstance(value, str):
         return AssetKey.from_user_string(value)
     return AssetKey(value)
+
+
+def coerce_event_asset_key(value: CoercibleToAssetKey) -> AssetKey:
+    """The key an event constructor (``AssetMaterialization("s3.my_asset")``) is given, read as Dagster's
+    events read it: a string splits on every character outside ``[A-Za-z0-9_]`` (``from_event_string``),
+    so Dagster code names the same asset here. Everything else that takes a user string (the SDK's
+    ``report_*``, the CLI, the HTTP API) splits on ``/`` alone (``coerce_asset_key``)."""
+    if isinstance(value, str):
+        return AssetKey.from_event_string(value)
+    return coerce_asset_key(value)

@@ -17,7 +17,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from assetpipe.schemas.asset_key import AssetKey, coerce_asset_key
+from assetpipe.schemas.asset_key import AssetKey, coerce_event_asset_key
 from assetpipe.schemas.metadata import from_wire, metadata_to_wire, normalize
 from assetpipe.schemas.validation import epoch_us, validate_asset_key
 
@@ -149,6 +149,9 @@ def build_record(
 
 @dataclass(frozen=True, slots=True)
 class _AssetEvent:
+    """``asset_key``: an ``AssetKey``, its parts, or a string read as Dagster's events read one (split on
+    every character outside ``[A-Za-z0-9_]``: ``"s3.my_asset"`` is ``["s3", "my_asset"]``)."""
+
     asset_key: AssetKey
     _: KW_ONLY
     partition: str | None = None
@@ -165,7 +168,7 @@ class _AssetEvent:
     event_type: ClassVar[EventType]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "asset_key", coerce_asset_key(self.asset_key))
+        object.__setattr__(self, "asset_key", coerce_event_asset_key(self.asset_key))
         object.__setattr__(self, "metadata", {k: normalize(k, v) for k, v in (self.metadata or {}).items()})
         object.__setattr__(self, "tags", dict(self.tags or {}))
 
