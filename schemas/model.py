@@ -3,6 +3,10 @@
 Events are built by users (``AssetMaterialization("sales/daily", metadata={...})``) and turned into the
 wire record (the Avro dict) by ``build_record``, the one function every producer goes through.
 ``event_from_record`` rebuilds an event from a decoded record.
+
+A materialization's or observation's data version may come as Dagster code sets it, in the tag
+``dagster/data_version`` (or the legacy ``dagster/logical_version``): ``tagged_data_version`` makes it the
+event's ``data_version`` in the model and in ``build_record``, so every path stores it alike.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from assetpipe.schemas.asset_key import AssetKey, coerce_event_asset_key
+from assetpipe.schemas.errors import ValidationError
 from assetpipe.schemas.metadata import from_wire, metadata_to_wire, normalize
-from assetpipe.schemas.validation import epoch_us, validate_asset_key
+from assetpipe.schemas.validation import epoch_us, shown, validate_asset_key
 
 EventType = Literal["materialization", "observation", "check_evaluation"]
 SourceKind = Literal["sdk", "http", "backfill", "run"]
@@ -32,6 +37,8 @@ SCHEMA_NAMES: dict[str, str] = {
     "run_request": "assetpipe.RunRequest",
 }
 EVENT_TYPES: dict[str, str] = {name: event_type for event_type, name in SCHEMA_NAMES.items()}
+DATA_VERSION_TAG = "dagster/data_version"
+LOGICAL_VERSION_TAG = "dagster/logical_version"  # what Dagster called the data version before 1.1
 _EVENT_ID_NAMESPACE = uuid.UUID("6d3c2f9e-8b0a-4c8e-9a51-3f1e2b7d4a60")
 _NAMESPACE_BYTES = _EVENT_ID_NAMESPACE.bytes
 _POOL_IDS = 2048  # random tails made per refill: one system call and a few passes over bytes for that many
@@ -100,6 +107,29 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+def tagged_data_version(data_version: Any, tags: Any) -> Any:
+    """The data version of a materialization or observation given ``data_version`` and ``tags``.
+
+    Dagster's events have no data version argument: ops set it in the tag ``dagster/data_version`` (once
+    ``dagster/logical_version``), which therefore is the data version when none is given. Both given and
+    different is an error naming the field. A tag value that is not a string is left to tag validation,
+    which names the tag."""
+    if not tags or not isinstance(tags, Mapping):
+        return data_version
+    name = DATA_VERSION_TAG
+    tagged = tags.get(name)
+    if tagged is None:
+        name = LOGICAL_VERSION_TAG
+        tagged = tags.get(name)
+    if not isinstance(tagged, str) or data_version == tagged:
+        return data_version
+    if data_version is None:
+        return tagged
+    raise ValidationError(
+        "data_version", f"{shown(data_version)} differs from the tag {name} ({shown(tagged)}): give one, or both alike"
+    )
+
+
 def build_record(
     event_type: str,
     asset_key: list[str],
@@ -119,8 +149,11 @@ def build_record(
     passed: bool | None = None,
     severity: str = "ERROR",
 ) -> dict[str, Any]:
-    """The wire record of one event. ``metadata`` may hold raw or typed values."""
+    """The wire record of one event. ``metadata`` may hold raw or typed values; a data version in
+    ``tags`` is the event's (``tagged_data_version``)."""
     validate_asset_key(asset_key)  # checked here, before the parts are joined into the event id
+    if tags and event_type != "check_evaluation":
+        data_version = tagged_data_version(data_version, tags)
     if timestamp_us is None:
         timestamp_us = time.time_ns() // 1000
     if not event_id:
@@ -171,6 +204,17 @@ class _AssetEvent:
         object.__setattr__(self, "asset_key", coerce_event_asset_key(self.asset_key))
         object.__setattr__(self, "metadata", {k: normalize(k, v) for k, v in (self.metadata or {}).items()})
         object.__setattr__(self, "tags", dict(self.tags or {}))
+        if self.tags and self.event_type != "check_evaluation":
+            object.__setattr__(self, "data_version", tagged_data_version(self.data_version, self.tags))
+
+    @classmethod
+    def stored(cls, *args: Any, data_version: str | None = None, **fields: Any) -> Self:
+        """An event rebuilt from a record or a row: its ``data_version`` stands as it was stored, where an
+        event written before the tag was read as its data version may have a tag that says otherwise."""
+        event = cls(*args, **fields)
+        if data_version is not None:
+            object.__setattr__(event, "data_version", data_version)
+        return event
 
     def _extra_fields(self) -> dict[str, Any]:
         return {}
@@ -240,7 +284,7 @@ def event_from_record(event_type: str, record: Mapping[str, Any]) -> AssetEvent:
     timestamp = record["timestamp"]
     if not isinstance(timestamp, datetime):
         timestamp = datetime.fromtimestamp(timestamp / 1e6, tz=UTC)
-    event = EVENT_CLASSES[event_type](
+    event = EVENT_CLASSES[event_type].stored(
         AssetKey(record["asset_key"]),
         partition=record.get("partition"),
         data_version=record.get("data_version"),

@@ -32,7 +32,7 @@ from assetpipe.schemas.binary.event import (
 )
 from assetpipe.schemas.errors import ValidationError
 from assetpipe.schemas.metadata import INT64_MAX, INT64_MIN, STRING_KINDS, MetadataValue, normalize, to_wire
-from assetpipe.schemas.model import event_id_for, new_event_id
+from assetpipe.schemas.model import DATA_VERSION_TAG, LOGICAL_VERSION_TAG, event_id_for, new_event_id
 from assetpipe.schemas.validation import ASSET_KEY_MAX_CHARS, unprintable
 
 # (asset key, partition, data version, description, metadata, tags, idempotency key, check name, passed,
@@ -305,8 +305,11 @@ class ReportWriter:
         return entry
 
     def _tag_map(self, tags: Any) -> bytes | None:
-        """The encoding of valid tags (``EventWriter.checked_tags``, which caches them); None otherwise."""
+        """The encoding of valid tags (``EventWriter.checked_tags``, which caches them); None otherwise, and
+        for tags holding a data version, which the general path makes the event's (``tagged_data_version``)."""
         try:
+            if DATA_VERSION_TAG in tags or LOGICAL_VERSION_TAG in tags:
+                return None
             return self._checked_tags(tags)
         except (TypeError, ValidationError):
             return None
