@@ -55,8 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=cmd_migrate)
 
     worker = sub.add_parser("worker", help="run one worker against the configured Kafka and ClickHouse")
-    worker.add_argument("kind", choices=["ingest", "sensor", "run"])
-    worker.add_argument("--defs", help="jobs and sensors of the sensor and run workers (ASSETPIPE_DEFS)")
+    worker.add_argument("kind", choices=["ingest", "sensor", "run", "schedule"])
+    worker.add_argument("--defs", help="jobs, sensors and schedules of the other workers (ASSETPIPE_DEFS)")
     worker.add_argument("--data-dir")
     worker.set_defaults(func=cmd_worker)
 
@@ -198,18 +198,22 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from assetpipe.consumers.ingest.worker import IngestWorker
     from assetpipe.consumers.runs.worker import RunWorker
+    from assetpipe.consumers.schedules.worker import ScheduleWorker
     from assetpipe.consumers.sensors.worker import SensorWorker
     from assetpipe.definitions.loader import load_definitions
 
     _refuse_beside_a_stack(settings, f"runs the {args.kind} worker itself")
-    worker: IngestWorker | SensorWorker | RunWorker
+    worker: IngestWorker | SensorWorker | RunWorker | ScheduleWorker
     if args.kind == "ingest":
         worker = IngestWorker(settings)
     elif settings.defs is None:
         raise ConfigError(f"the {args.kind} worker needs definitions: --defs FILE or ASSETPIPE_DEFS")
     else:
         defs = load_definitions(settings.defs, settings.code_location)
-        worker = (SensorWorker if args.kind == "sensor" else RunWorker)(settings, defs)
+        if args.kind == "schedule":
+            worker = ScheduleWorker(settings, defs)
+        else:
+            worker = (SensorWorker if args.kind == "sensor" else RunWorker)(settings, defs)
     stop, _ = _count_signals()  # a worker stops after its batch in hand at the first signal
     try:
         worker.run(stop)

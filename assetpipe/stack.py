@@ -22,11 +22,13 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from assetpipe.api import build_app
+from assetpipe.assets_api import LocalRegistry
 from assetpipe.broker import EmbeddedBroker, broker_ready, create_topics
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.loop import ConsumerLoop
 from assetpipe.consumers.readonly import ReadOnlyPolicy
 from assetpipe.consumers.runs.worker import RunWorker
+from assetpipe.consumers.schedules.worker import ScheduleWorker
 from assetpipe.consumers.sensors.worker import SensorWorker
 from assetpipe.consumers.warehouse import QueryResult, Warehouse
 from assetpipe.control import ControlServer
@@ -55,11 +57,13 @@ class LocalStack:
         self.gate: Gate | None = None
         self.sensors: SensorWorker | None = None
         self.runs: RunWorker | None = None
+        self.schedules: ScheduleWorker | None = None
         self.defs: Definitions | None = None
         self.control = ControlServer(settings.control_socket, self._on_request)
         self.phase = "starting"  # running, draining, recovering, stopping, stopped
         self._stop = threading.Event()  # the stack's: set once, when it stops
         self._workers_stop = threading.Event()  # this generation of workers'
+        self._ticking_stop = threading.Event()  # the scheduler's: it stops first, when the stack drains
         self._threads: list[threading.Thread] = []
         self._errors: list[BaseException] = []
         self._restarts: list[float] = []
@@ -94,11 +98,17 @@ class LocalStack:
             self.runs = RunWorker(s, self.defs, self.warehouse)
             self._spawn("sensors", self.sensors.run)
             self._spawn("runs", self.runs.run)
+        if self.defs is not None and self.defs.schedules:
+            schedules = self.schedules = ScheduleWorker(s, self.defs, self.warehouse)
+            ticking = self._ticking_stop = threading.Event()
+            self._spawn("schedules", lambda _stop: schedules.run(ticking))
 
     def _wait_for_workers(self, timeout: float = 60.0) -> None:
         """Until every worker's loop runs (subscribed), so that ``status`` is true when it says ready."""
         deadline = time.monotonic() + timeout
-        while not all(loop.metrics.state == "running" for loop in self._loops()):
+        while not all(loop.metrics.state == "running" for loop in self._loops()) or (
+            self.schedules is not None and self.schedules.state != "running"
+        ):
             if self._errors:
                 raise self._errors[0]
             if time.monotonic() > deadline:
@@ -183,7 +193,7 @@ class LocalStack:
                   "it held that were not yet in ClickHouse are lost (a real Kafka keeps them)", code)  # fmt: skip
         for loop in self._loops():
             loop.publish_timeout = 2.0  # a final batch cannot be published to the dead broker: do not wait on it
-        self._workers_stop.set()
+        self._stop_workers()
         self._join_workers()
         self.broker.start()
         create_topics(self.settings)
@@ -199,6 +209,10 @@ class LocalStack:
         self._errors.append(exc)
         self._stop.set()
 
+    def _stop_workers(self) -> None:
+        self._ticking_stop.set()
+        self._workers_stop.set()
+
     def _join_workers(self) -> None:
         for thread in self._threads:
             thread.join()
@@ -213,6 +227,7 @@ class LocalStack:
         self.phase = "draining"
         if self.gate is not None:
             self.gate.close("assetpipe is stopping")
+        self._ticking_stop.set()  # no new run requests: the run worker gets through those already published
         partitions = self._partition_counts()
         said = ""
         clear = 0
@@ -264,7 +279,7 @@ class LocalStack:
     def stop(self) -> None:
         self.phase = "stopping"
         self._stop.set()
-        self._workers_stop.set()
+        self._stop_workers()
         if self.gate is not None:
             self.gate.close("assetpipe is stopping")
         if self.api is not None:
@@ -300,7 +315,14 @@ class LocalStack:
             ("definitions", f"{self.settings.defs} (code location {defs.location})"),
             ("sensor worker", f"{running} of {len(defs.sensors)} sensors running, group {self.sensors.group_id}"),
             ("run worker", f"{len(defs.jobs)} jobs, group {self.runs.group_id}"),
+            *self._describe_schedules(),
         ]
+
+    def _describe_schedules(self) -> list[tuple[str, str]]:
+        if self.schedules is None or self.defs is None:
+            return []
+        running = sum(schedule.running for schedule in self.defs.schedules)
+        return [("scheduler", f"{running} of {len(self.defs.schedules)} schedules running")]
 
     def status(self) -> dict[str, Any]:
         """Every component the stack runs, started or not: ready only when all are, and the stack runs."""
@@ -320,6 +342,9 @@ class LocalStack:
             for name, loop in (("sensors", self.sensors), ("runs", self.runs)):
                 state = loop.status() if loop is not None else {"state": "starting"}
                 components[name] = {"ready": state["state"] == "running", **state}
+            if self.defs.schedules:
+                ticking = self.schedules.status() if self.schedules is not None else {"state": "starting"}
+                components["schedules"] = {"ready": ticking["state"] == "running", **ticking}
         components["http"] = pending
         if self.api is not None and self.gate is not None:
             components["http"] = {"ready": self.api.running and self.gate.open, "url": self.api.url}
@@ -335,6 +360,9 @@ class LocalStack:
         if op == "status":
             return self.status()
         if op == "sql":
-            result: QueryResult = self.warehouse.read_only_query(str(req.get("query", "")))
+            result: QueryResult = self.warehouse.read_only_query(str(req.get("query", "")), req.get("parameters"))
             return {"ok": True, "columns": list(result.column_names), "rows": result.rows}
+        if op == "assets_register":  # `assetpipe assets apply`, and `assetpipe serve`'s PUT /api/assets/...
+            summary = LocalRegistry(self.warehouse).register(req["specs"], req["source"], req.get("location", ""))
+            return {"ok": True, **summary.to_json()}
         return {"ok": False, "code": "bad_request", "error": f"unknown op {op!r}"}

@@ -8,11 +8,16 @@ changes) is unit-tested, and here once through a scheduler on a clock that does 
 from __future__ import annotations
 
 import itertools
+import json
+import signal
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.runs.worker import RunWorker
@@ -30,7 +35,7 @@ from assetpipe.definitions.schedules import (
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.model import AssetMaterialization
 from assetpipe.schemas.settings import Settings
-from tests.integration.helpers import read_topic, wait_until
+from tests.integration.helpers import cli_env, read_topic, run_cli, start_cli, up_env, wait_until
 from tests.integration.pipeline import location_settings, rows, running, wait_rows
 
 SettingsFactory = Callable[..., Settings]
@@ -336,3 +341,85 @@ def test_a_cron_schedule_in_a_time_zone_ticks_through_the_end_of_daylight_saving
         "02:00:00-05:00",
         "02:30:00-05:00",
     ]
+
+
+DEFS_FILE = """
+from assetpipe import AssetMaterialization, ScheduleDefinition, job, op
+
+
+@op
+def touch(context):
+    context.log_event(AssetMaterialization("scheduled/touched"))
+
+
+@job
+def touch_job():
+    touch()
+
+
+every_second = ScheduleDefinition(job=touch_job, interval_seconds=1)
+"""
+
+
+def sql(env: dict[str, str], query: str) -> list[dict[str, Any]]:
+    done = run_cli(["sql", query, "--format", "json"], env)
+    assert done.returncode == 0, done.stderr
+    found: list[dict[str, Any]] = json.loads(done.stdout)
+    return found
+
+
+def test_assetpipe_up_runs_the_scheduler_and_status_shows_it(tmp_path: Path) -> None:
+    defs = tmp_path / "scheduled_defs.py"
+    defs.write_text(DEFS_FILE)
+    env = up_env(tmp_path / "data")
+    log = tmp_path / "up.log"
+    up = start_cli(["up", "--defs", str(defs)], env, log)
+    try:
+        wait_until(
+            lambda: up.poll() is not None or run_cli(["status"], env, timeout=30).returncode == 0, 120, "up ready"
+        )
+        assert up.poll() is None, log.read_text()
+        status = run_cli(["status"], env, timeout=30).stdout
+        line = next(line for line in status.splitlines() if line.startswith("schedules"))
+        assert "ready" in line and "state=running" in line and "touch_job_schedule" in line, status
+        wait_until(
+            lambda: sql(env, "SELECT count() AS n FROM runs FINAL WHERE status = 'succeeded'")[0]["n"] >= 2,
+            60,
+            "two scheduled runs succeeded",
+        )
+        up.send_signal(signal.SIGINT)
+        assert up.wait(120) == 0, log.read_text()[-3000:]
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    text = log.read_text()
+    assert "scheduler" in text and "1 of 1 schedules running" in text and "Traceback" not in text, text[-3000:]
+
+
+def test_assetpipe_worker_schedule_publishes_run_requests(settings_factory: SettingsFactory, tmp_path: Path) -> None:
+    settings = settings_factory(clickhouse_url=f"chdb://{tmp_path / 'clickhouse'}", data_dir=tmp_path)
+    if not settings.uses_embedded_clickhouse:
+        pytest.skip("uses an embedded ClickHouse directory of its own")
+    defs = tmp_path / "scheduled_defs.py"
+    defs.write_text(DEFS_FILE)
+    env = cli_env(settings, ASSETPIPE_CODE_LOCATION="standalone")
+    worker = start_cli(["worker", "schedule", "--defs", str(defs)], env, tmp_path / "worker.log")
+    try:
+        requests = [Codec().decode(m.value() or b"")[1] for m in read_topic(settings, settings.topics.run_requests, 2)]
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(60) == 0, (tmp_path / "worker.log").read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert {(r["job_name"], r["code_location"], r["tags"]["dagster/schedule_name"]) for r in requests} == {
+        ("touch_job", "standalone", "touch_job_schedule")
+    }
+    recorded = sql(
+        env,
+        f"SELECT toString(tick_id) AS tick, run_ids FROM {settings.clickhouse_database}.schedule_ticks FINAL "
+        "ORDER BY scheduled_at",
+    )
+    assert {r["run_id"] for r in requests} <= {run_id for tick in recorded for run_id in tick["run_ids"]}
+    assert {r["tick_id"] for r in requests} <= {tick["tick"] for tick in recorded}
