@@ -61,7 +61,10 @@ class ScheduleWorker:
             self.scheduler.run(stop)
         finally:
             if self._publisher is not None:
-                self._publisher.close(_PUBLISH_TIMEOUT_S)
+                try:
+                    self._publisher.close(_PUBLISH_TIMEOUT_S)
+                except PublishError as exc:  # nothing is lost: a tick not acknowledged was not recorded either
+                    log.warning("the scheduler's Kafka producer closed with: %s", exc)
 
     def _publish(self, records: list[dict[str, Any]]) -> None:
         """Publish the run requests and wait for the broker's acknowledgement (raises ``PublishError``)."""
