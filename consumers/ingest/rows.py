@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from assetpipe.schemas.metadata import STRING_KINDS, to_text
@@ -22,6 +22,21 @@ EVENT_COLUMNS = (
     "metadata", "metadata_types", "tags", "check_name", "check_passed", "check_severity", "timestamp",
     "source", "producer_host", "run_id", "dedup_key", "kafka_partition", "kafka_offset",
 )  # fmt: skip
+
+
+def metadata_maps(metadata: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
+    """Wire metadata entries -> the ``metadata`` (each value as text) and ``metadata_types`` maps, as
+    ``asset_events`` stores them (the asset registry stores definition metadata the same way)."""
+    texts: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    for name, entry in metadata.items():
+        kind = kinds[name] = entry["kind"]
+        if kind in _AS_IS:
+            texts[name] = entry["value"]
+        else:
+            scalar = _SCALAR_TEXT.get(kind)
+            texts[name] = scalar(entry["value"]) if scalar is not None else to_text(entry)
+    return texts, kinds
 
 
 class EventColumns:
@@ -48,15 +63,7 @@ class EventColumns:
         partition_(record["partition"] or "")
         data_version(record["data_version"] or "")
         description(record["description"] or "")
-        texts: dict[str, str] = {}
-        kinds: dict[str, str] = {}
-        for name, entry in record["metadata"].items():
-            kind = kinds[name] = entry["kind"]
-            if kind in _AS_IS:
-                texts[name] = entry["value"]
-            else:
-                scalar = _SCALAR_TEXT.get(kind)
-                texts[name] = scalar(entry["value"]) if scalar is not None else to_text(entry)
+        texts, kinds = metadata_maps(record["metadata"])
         metadata_(texts)
         metadata_types(kinds)
         tags(record["tags"])
