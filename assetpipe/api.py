@@ -1,6 +1,7 @@
-"""The HTTP API put together with the rest of assetpipe: the known-asset cache seeded from the warehouse
-and from the definitions file's assets, and the app factory that ``assetpipe serve``'s worker processes
-import (``assetpipe.api:app_from_env``)."""
+"""The HTTP API put together with the rest of assetpipe: the report endpoints, the asset registry's
+routes (``assetpipe.assets_api``), the known-asset cache seeded from the warehouse and from the
+definitions file's assets, and the app factory that ``assetpipe serve``'s worker processes import
+(``assetpipe.api:app_from_env``)."""
 
 from __future__ import annotations
 
@@ -8,25 +9,31 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 
+from assetpipe.assets_api import AssetRoutes, registry_for_api
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.loader import Definitions, load_definitions
 from assetpipe.producers.http import create_app
 from assetpipe.producers.http.known_assets import Seed
+from assetpipe.producers.http.openapi import ASSET_PATHS
 from assetpipe.schemas.settings import Settings
 
-_MATERIALIZED = "SELECT DISTINCT asset_key FROM {db}.asset_events WHERE event_type = 'materialization'"
+# Materialized assets, and assets defined in the registry (they exist before their first materialization).
+_KNOWN = (
+    "SELECT DISTINCT toString(asset_key) FROM {db}.asset_events WHERE event_type = 'materialization' "
+    "UNION DISTINCT SELECT asset_key FROM {db}.latest_asset_definitions"
+)
 
 
 def warehouse_seed(settings: Settings, warehouse: Warehouse | None = None) -> Seed | None:
-    """Materialized asset keys from ClickHouse: through ``warehouse`` when this process has one (``assetpipe
-    up``), else from a ClickHouse server; None for an embedded engine another process owns."""
+    """Materialized and registered asset keys from ClickHouse: through ``warehouse`` when this process has
+    one (``assetpipe up``), else from a ClickHouse server; None for an embedded engine another process owns."""
     if warehouse is None and settings.uses_embedded_clickhouse:
         return None
 
     def seed() -> list[str]:
         wh = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
         try:
-            rows = wh.query(_MATERIALIZED.format(db=settings.clickhouse_database)).rows
+            rows = wh.query(_KNOWN.format(db=settings.clickhouse_database)).rows
         finally:
             if warehouse is None:
                 wh.close()
@@ -53,7 +60,16 @@ def build_app(
     ingest_lag: Callable[[], int | None] | None = None,
     defs: Definitions | None = None,
 ) -> Starlette:
-    return create_app(settings, known_seed=known_seed(settings, warehouse, defs), ingest_lag=ingest_lag)
+    assets = AssetRoutes(registry_for_api(settings, warehouse))
+    app = create_app(
+        settings,
+        known_seed=known_seed(settings, warehouse, defs),
+        ingest_lag=ingest_lag,
+        extra_routes=assets.routes(),
+        documented=ASSET_PATHS,
+    )
+    assets.attach(app.state.api)
+    return app
 
 
 def app_from_env() -> Starlette:

@@ -1,8 +1,8 @@
 """The control socket of a running stack (``<data_dir>/assetpipe.sock``).
 
 The embedded ClickHouse engine allows one process per data directory, so while a stack runs, other
-commands (``assetpipe status``, ``assetpipe sql``) reach it through this Unix socket: one JSON request
-per connection, one JSON answer.
+commands (``assetpipe status``, ``assetpipe sql``, ``assetpipe assets``, and ``assetpipe serve``'s asset
+routes) reach it through this Unix socket: one JSON request per connection, one JSON answer.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import socket
 import socketserver
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from assetpipe.exceptions import StackAlreadyRunningError, StackNotRunningError
 from assetpipe.schemas.errors import AssetpipeError
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
-_MAX_REQUEST = 1 << 20
+_MAX_REQUEST = 64 << 20  # a request line: `assetpipe assets apply` sends every spec of its file in one
 
 
 class ControlServer:
@@ -81,6 +81,18 @@ def request(path: Path, payload: dict[str, Any], timeout: float = 60.0) -> dict[
     except (ConnectionRefusedError, FileNotFoundError) as exc:
         raise StackNotRunningError(f"no stack is running with this data directory ({path.parent})") from exc
     answer: dict[str, Any] = json.loads(data)
+    return answer
+
+
+def call(
+    path: Path, payload: dict[str, Any], errors: Sequence[type[AssetpipeError]], timeout: float = 60.0
+) -> dict[str, Any]:
+    """``request``, and a refusal raised again as the one of ``errors`` with its code (else
+    ``AssetpipeError``), so a caller meets the same errors as in the stack's process."""
+    answer = request(path, payload, timeout)
+    if not answer.get("ok"):
+        error = next((e for e in errors if e.code == answer.get("code")), AssetpipeError)
+        raise error(str(answer.get("error", "the stack refused the request")))
     return answer
 
 

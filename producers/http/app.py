@@ -16,7 +16,7 @@ import asyncio
 import functools
 import gc
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from assetpipe.producers.http import docs, errors
@@ -86,6 +86,7 @@ class Api:
         *,
         known_seed: Seed | None = None,
         ingest_lag: Callable[[], int | None] | None = None,
+        documented: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.auth = Authenticator.from_config(settings.api_keys)
@@ -103,7 +104,7 @@ class Api:
             for t in ENDPOINTS
             for outcome in ("accepted", "not_stored")
         }
-        self.document = build_document({t: (e.path, e.summary) for t, e in ENDPOINTS.items()}, VERSION)
+        self.document = build_document({t: (e.path, e.summary) for t, e in ENDPOINTS.items()}, VERSION, documented)
         self._document_json = orjson.dumps(self.document)
         self._docs_html = docs.render(self.document)
 
@@ -305,11 +306,14 @@ def create_app(
     *,
     known_seed: Seed | None = None,
     ingest_lag: Callable[[], int | None] | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+    documented: Mapping[str, Any] | None = None,
 ) -> Starlette:
     """The ASGI app. ``known_seed`` lists materialized asset keys at start (e.g. from the warehouse);
-    ``ingest_lag`` reports the ingest worker's lag when it runs in this process."""
-    api = Api(settings, known_seed=known_seed, ingest_lag=ingest_lag)
-    routes: list[Route] = []
+    ``ingest_lag`` reports the ingest worker's lag when it runs in this process; ``extra_routes`` are
+    served besides (the front door's), ``documented`` their OpenAPI paths."""
+    api = Api(settings, known_seed=known_seed, ingest_lag=ingest_lag, documented=documented)
+    routes: list[BaseRoute] = []
     keyed: dict[str, ReportEndpoint] = {}
     for event_type, endpoint in ENDPOINTS.items():
         keyed[endpoint.path] = handler = ReportEndpoint(functools.partial(api.report, event_type))
@@ -323,6 +327,7 @@ def create_app(
         Route("/metrics", api.metrics_text, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
         Route("/docs", api.docs, methods=["GET"]),
+        *extra_routes,
     ]
     handlers = {HTTPException: errors.handle, AssetpipeError: errors.handle, Exception: errors.handle}
     app = _ApiApp(routes=routes, exception_handlers=handlers, lifespan=api.lifespan)

@@ -2,16 +2,19 @@
 
 Keys are configured as hashes, never in clear (``ASSETPIPE_API_KEYS``): entries separated by ``;`` or
 new lines, each ``sha256:<64 hex digits>`` followed by optional ``:name=<label>``,
-``:types=<event types>`` and ``:prefixes=<asset key prefixes>`` (lists separated by ``,``)::
+``:types=<event types and scopes>`` and ``:prefixes=<asset key prefixes>`` (lists separated by ``,``)::
 
     sha256:9f86d0...:name=etl:types=materialization,check:prefixes=sales/,ops/
+    sha256:2c26b4...:name=catalog:types=define:prefixes=sales/
 
 A request sends its key as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. The key's SHA-256
 digest is compared with every configured digest in constant time (``hmac.compare_digest``). A scoped
 key may report only the listed event types (``materialization``, ``observation``, ``check``) and only
 asset keys under one of the prefixes (whole parts: ``sales/`` covers ``sales/daily`` but not
 ``salesforce``); outside its scope the answer is 403. A named key's events carry the tag
-``dagster/reporting_user=<name>``.
+``dagster/reporting_user=<name>``. Defining assets (``PUT /api/assets/...``) is the scope ``define``:
+only keys that list it may, under their prefixes; a key without ``types`` reports every event type but
+defines nothing.
 """
 
 from __future__ import annotations
@@ -40,18 +43,25 @@ _TYPE_LABELS: dict[EventType, str] = {
 }
 
 
+DEFINE = "define"  # the scope of defining assets, listed among a key's types
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """One configured key: its digest and scope (None: unrestricted)."""
+    """One configured key: its digest and scope (types and prefixes None: unrestricted reports)."""
 
     digest: bytes
     name: str | None = None
     types: frozenset[EventType] | None = None
     prefixes: tuple[tuple[str, ...], ...] | None = None
+    define: bool = False
 
     def allows(self, event_type: EventType, parts: Sequence[str]) -> bool:
         if self.types is not None and event_type not in self.types:
             return False
+        return self.covers(parts)
+
+    def covers(self, parts: Sequence[str]) -> bool:
         return self.prefixes is None or any(tuple(parts[: len(p)]) == p for p in self.prefixes)
 
 
@@ -89,15 +99,18 @@ def _parse_entry(entry: str) -> ApiKey:
     if "name" in values and not _NAME.match(values["name"]):
         raise ConfigError(f"ASSETPIPE_API_KEYS: entry '{shown}': name must be 1-63 of [A-Za-z0-9_.@-]")
     types = None
+    define = False
     if "types" in values:
+        names = [t.strip() for t in values["types"].split(",")]
+        define = DEFINE in names
         try:
-            types = frozenset(jsonform.event_type(t.strip()) for t in values["types"].split(","))
+            types = frozenset(jsonform.event_type(t) for t in names if t != DEFINE)
         except FieldError as exc:
-            raise ConfigError(f"ASSETPIPE_API_KEYS: entry '{shown}': {exc}") from exc
+            raise ConfigError(f"ASSETPIPE_API_KEYS: entry '{shown}': {exc} (or {DEFINE}, to define assets)") from exc
     prefixes = None
     if "prefixes" in values:
         prefixes = tuple(tuple(p.strip().strip("/").split("/")) for p in values["prefixes"].split(",") if p.strip())
-    return ApiKey(bytes.fromhex(digest), values.get("name"), types, prefixes)
+    return ApiKey(bytes.fromhex(digest), values.get("name"), types, prefixes, define)
 
 
 def is_loopback(host: str) -> bool:
@@ -166,3 +179,14 @@ class Authenticator:
         raise PermissionDeniedError(
             f"{label} may not report events for asset '{'/'.join(parts)}' (allowed prefixes: {prefixes})"
         )
+
+    @staticmethod
+    def authorize_define(key: ApiKey | None, parts: Sequence[str]) -> None:
+        """Defining an asset needs the scope ``define``, and the key's prefixes must cover the asset."""
+        if key is None or (key.define and key.covers(parts)):
+            return
+        label = f"API key '{key.name}'" if key.name else "This API key"
+        if not key.define:
+            raise PermissionDeniedError(f"{label} may not define assets: its types must include {DEFINE}")
+        prefixes = ", ".join("/".join(p) + "/" for p in key.prefixes or ())
+        raise PermissionDeniedError(f"{label} may not define asset '{'/'.join(parts)}' (allowed prefixes: {prefixes})")

@@ -382,6 +382,157 @@ _ERRORS = {
 }
 
 
+_ASSET_KEY_STRING = {"type": "string", "pattern": _PATH_KEY}
+_CAUSE = {
+    "type": "object",
+    "properties": {
+        "category": {"enum": ["CODE", "DATA", "DEPENDENCIES"]},
+        "dependency": {"type": "string", "description": "the dependency concerned ('' for CODE)"},
+        "reason": _STRING,
+    },
+    "required": ["category", "dependency", "reason"],
+}
+ASSET_SCHEMAS: dict[str, Schema] = {
+    "AssetSpecBody": {
+        "description": "An asset spec (Dagster's AssetSpec fields), registered with source http. Unknown fields are "
+        "refused; the spec's own rules apply (Dagster's messages), e.g. at most ten kinds, standard metadata keys "
+        "(dagster/row_count: int, ...) of their type.",
+        "type": "object",
+        "properties": {
+            "code_location": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_.-]*$",
+                "description": "Default '': the spec is registered under this code location (over HTTP).",
+            },
+            "description": {"type": ["string", "null"]},
+            "deps": {
+                "anyOf": [
+                    {
+                        "type": "array",
+                        "items": {
+                            "anyOf": [
+                                _ASSET_KEY_STRING,
+                                {"type": "array", "items": _IDENTIFIER, "minItems": 1},
+                            ]
+                        },
+                    },
+                    {"type": "null"},
+                ],
+                "description": "Upstream assets: 'a/b' strings or lists of parts.",
+            },
+            "owners": {
+                "anyOf": [
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "string",
+                            "pattern": "^([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,7}|team:.+)$",
+                        },
+                    },
+                    {"type": "null"},
+                ],
+                "description": "Email addresses, or team names prefixed with 'team:'.",
+            },
+            "tags": {
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "propertyNames": {"pattern": "^([A-Za-z0-9_.-]{1,63}/|dagster/kind/)?[A-Za-z0-9_.-]{1,63}$"},
+                        "additionalProperties": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{0,63}$"},
+                    },
+                    {"type": "null"},
+                ],
+                "description": "Dagster's strict definition tags; dagster/kind/<kind> keys are kinds.",
+            },
+            "kinds": {
+                "anyOf": [{"type": "array", "items": {"type": "string", "minLength": 1}}, {"type": "null"}],
+                "description": "At most ten, tags dagster/kind/<kind> included.",
+            },
+            "group_name": {
+                "anyOf": [{"type": "string", "pattern": "^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$"}, {"type": "null"}]
+            },
+            "code_version": {"type": ["string", "null"]},
+            "metadata": {"anyOf": [_ref("Metadata"), {"type": "null"}]},
+        },
+        "additionalProperties": False,
+    },
+    "AssetRegistered": {
+        "type": "object",
+        "properties": {
+            "asset_key": _STRING,
+            "version": {"type": "integer", "minimum": 1, "description": "versions of this spec registered so far"},
+            "changed": {"type": "boolean", "description": "false: the same spec was registered already"},
+        },
+        "required": ["asset_key", "version", "changed"],
+    },
+    "AssetStatus": {
+        "type": "object",
+        "properties": {
+            "asset_key": _STRING,
+            "status": {"enum": ["MISSING", "FRESH", "STALE"]},
+            "causes": {"type": "array", "items": _CAUSE},
+            "materialized_at": {"type": ["string", "null"], "description": "its latest materialization (ISO 8601)"},
+            "data_version": {"type": "string", "description": "the current data version: NULL, INITIAL or a version"},
+            "definition": {
+                "type": ["object", "null"],
+                "description": "The current definition (columns of latest_asset_definitions); null: only reported.",
+            },
+        },
+        "required": ["asset_key", "status", "causes", "definition"],
+    },
+}
+_ASSET_PATH_PARAMETER = {
+    "name": "asset_key",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": _PATH_KEY, "maxLength": ASSET_KEY_MAX_CHARS},
+    "description": "The asset key, parts separated by / (percent-encoded UTF-8; no control characters).",
+}
+_REGISTRY_UNAVAILABLE = {
+    "description": "No warehouse to keep the registry in: the API runs under `assetpipe serve` against an embedded "
+    "ClickHouse engine and no stack runs with its data directory, or ClickHouse is unreachable.",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    "content": {"application/json": {"schema": _ref("Error")}},
+}
+ASSET_PATHS: dict[str, Schema] = {
+    "/api/assets/{asset_key}": {
+        "put": {
+            "summary": "Define an asset: register its spec (idempotent; needs the API key scope define)",
+            "operationId": "put_asset",
+            "parameters": [_ASSET_PATH_PARAMETER],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("AssetSpecBody")}}},
+            "responses": {
+                "200": {
+                    "description": "Registered (or registered already: changed false).",
+                    "content": {"application/json": {"schema": _ref("AssetRegistered")}},
+                },
+                **{
+                    code: {"$ref": f"#/components/responses/{name}"}
+                    for code, name in _ERRORS.items()
+                    if code not in ("503",)
+                },
+                "503": _REGISTRY_UNAVAILABLE,
+            },
+        }
+    },
+    "/api/assets/{asset_key}/status": {
+        "get": {
+            "summary": "An asset's status (MISSING, FRESH, STALE) and why, with its current definition",
+            "operationId": "get_asset_status",
+            "parameters": [_ASSET_PATH_PARAMETER],
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": _ref("AssetStatus")}}},
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "404": _error("An asset neither defined nor ever reported.", "Asset key 'invalid/asset' not found"),
+                "500": {"$ref": "#/components/responses/InternalError"},
+                "503": _REGISTRY_UNAVAILABLE,
+            },
+        }
+    },
+}
+
+
 def _responses(success: Schema, codes: Mapping[str, str] = _ERRORS) -> Schema:
     return {"200": success, **{code: {"$ref": f"#/components/responses/{name}"} for code, name in codes.items()}}
 
@@ -434,8 +585,11 @@ def _get(summary: str, content_type: str, schema: Schema, extra: Mapping[str, Sc
     }
 
 
-def build_document(endpoints: Mapping[EventType, tuple[str, str]], version: str) -> Schema:
-    """``endpoints``: event type -> (path without key, summary)."""
+def build_document(
+    endpoints: Mapping[EventType, tuple[str, str]], version: str, extra_paths: Mapping[str, Schema] | None = None
+) -> Schema:
+    """``endpoints``: event type -> (path without key, summary); ``extra_paths``: routes the app serves
+    besides (``ASSET_PATHS`` when it has the asset registry's)."""
     paths: dict[str, Schema] = {}
     for event_type, (path, summary) in endpoints.items():
         paths[path + "/{asset_key}"] = _report_operation(event_type, summary, with_path=True)
@@ -484,6 +638,7 @@ def build_document(endpoints: Mapping[EventType, tuple[str, str]], version: str)
     paths["/metrics"] = _get("Prometheus metrics", "text/plain", _STRING)
     paths["/openapi.json"] = _get("This document", "application/json", {"type": "object"})
     paths["/docs"] = _get("This document as a web page", "text/html", _STRING)
+    paths.update(extra_paths or {})
     return {
         "openapi": "3.1.0",
         "info": {
@@ -494,7 +649,7 @@ def build_document(endpoints: Mapping[EventType, tuple[str, str]], version: str)
         },
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **(ASSET_SCHEMAS if extra_paths else {})},
             "responses": RESPONSES,
             "securitySchemes": {
                 "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

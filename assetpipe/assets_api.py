@@ -1,0 +1,211 @@
+"""The asset registry at the front door: ``PUT /api/assets/{asset_key}`` (define an asset from its spec)
+and ``GET /api/assets/{asset_key}/status`` on the HTTP API, and the registry as this process reaches it.
+
+The registry lives in the warehouse. A process that has it (``assetpipe up``, or any process against a
+ClickHouse server) uses it directly (``LocalRegistry``); an embedded engine belongs to the one process
+that opened it, so ``assetpipe serve`` and the CLI beside a running stack go through its control socket
+(``StackRegistry``), which runs the same registration and the same read-only queries there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Route
+
+from assetpipe.consumers.exceptions import (
+    QueryLimitError,
+    ReadOnlyQueryError,
+    WarehouseError,
+    WarehouseUnavailableError,
+)
+from assetpipe.consumers.readonly import ReadOnlyPolicy
+from assetpipe.consumers.registry import (
+    AssetRegistry,
+    RegistrationSummary,
+    Source,
+    SpecError,
+    asset_status,
+    spec_entry,
+    spec_from_json,
+)
+from assetpipe.consumers.warehouse import QueryResult, Warehouse
+from assetpipe.control import answers, call
+from assetpipe.exceptions import StackNotRunningError
+from assetpipe.producers.http import Api
+from assetpipe.producers.http.endpoint import Answer, Incoming, ReportEndpoint
+from assetpipe.producers.http.exceptions import LimitExceededError, RequestError, UnknownAssetError
+from assetpipe.producers.http.payload import body_kind, parse_object, read_body
+from assetpipe.schemas import jsonform
+from assetpipe.schemas.errors import FieldError
+from assetpipe.schemas.settings import Settings
+from assetpipe.schemas.validation import validate_asset_key
+
+T = TypeVar("T")
+_STACK_ERRORS = (SpecError, ReadOnlyQueryError, QueryLimitError, WarehouseUnavailableError, WarehouseError)
+_LOCATION_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class RegistryAccess(Protocol):
+    def register(self, entries: list[dict[str, Any]], source: Source, location: str) -> RegistrationSummary:
+        """Register spec entries (``{"key": [...], <fields>}``, as ``spec_entry`` reads them)."""
+        ...
+
+    def query(self, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
+        """One read-only query, unqualified names in the warehouse's database."""
+        ...
+
+
+class LocalRegistry:
+    """The registry in a warehouse this process holds."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+
+    def register(self, entries: list[dict[str, Any]], source: Source, location: str) -> RegistrationSummary:
+        specs = [spec_entry(entry, f"entry {i}") for i, entry in enumerate(entries, 1)]
+        return AssetRegistry(self.warehouse).register_specs(specs, source, location, now_us())
+
+    def query(self, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
+        return self.warehouse.read_only_query(sql, parameters)
+
+
+class StackRegistry:
+    """The registry in a running stack's embedded engine, through its control socket."""
+
+    def __init__(self, socket: Path, timeout: float = 60.0) -> None:
+        self.socket = socket
+        self.timeout = timeout
+
+    def register(self, entries: list[dict[str, Any]], source: Source, location: str) -> RegistrationSummary:
+        payload = {"op": "assets_register", "specs": entries, "source": source, "location": location}
+        return RegistrationSummary.from_json(call(self.socket, payload, _STACK_ERRORS, self.timeout))
+
+    def query(self, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
+        payload = {"op": "sql", "query": sql, "parameters": dict(parameters)}
+        answer = call(self.socket, payload, _STACK_ERRORS, self.timeout)
+        return QueryResult(tuple(answer["columns"]), [tuple(row) for row in answer["rows"]])
+
+
+def registry_for_api(settings: Settings, warehouse: Warehouse | None) -> RegistryAccess:
+    """The stack's warehouse under ``assetpipe up``; a ClickHouse server's, opened on first use; else the
+    running stack's, through its control socket (each request says so when none runs)."""
+    if warehouse is not None:
+        return LocalRegistry(warehouse)
+    if not settings.uses_embedded_clickhouse:
+        policy = ReadOnlyPolicy.from_settings(settings)
+        return LocalRegistry(Warehouse(settings.clickhouse_dsn, settings.clickhouse_database, policy))
+    return StackRegistry(settings.control_socket, settings.sql_max_execution_seconds + 30)
+
+
+@contextmanager
+def open_registry(settings: Settings) -> Iterator[RegistryAccess]:
+    """For a command: the running stack's registry when it holds the embedded engine, else the warehouse
+    opened here (the data directory itself, or the ClickHouse server)."""
+    if settings.uses_embedded_clickhouse and answers(settings.control_socket):
+        yield StackRegistry(settings.control_socket, settings.sql_max_execution_seconds + 30)
+        return
+    policy = ReadOnlyPolicy.from_settings(settings)
+    warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database, policy)
+    try:
+        yield LocalRegistry(warehouse)
+    finally:
+        warehouse.close()
+
+
+class AssetRoutes:
+    """The ``/api/assets`` routes. They share the report API's keys, limits and known-asset cache
+    (``attach``): a key needs the scope ``define`` to define an asset, and a defined asset is known."""
+
+    def __init__(self, registry: RegistryAccess) -> None:
+        self.registry = registry
+        self._api: Api | None = None
+
+    def attach(self, api: Api) -> None:
+        self._api = api
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/api/assets/{asset_key:path}/status", ReportEndpoint(self.status), methods=["GET"]),
+            Route("/api/assets/{asset_key:path}", ReportEndpoint(self.put), methods=["PUT"]),
+        ]
+
+    async def put(self, request: Incoming) -> Answer:
+        api = self._attached()
+        key = self._authenticate(api, request)
+        body_kind(request.headers.get("content-type"))
+        raw = await read_body(request, api.limits.body_bytes, "http_max_body_bytes")
+        body = parse_object(raw, api.limits)
+        parts = self._asset_key(api, request.path_key)
+        api.auth.authorize_define(key, parts)
+        location = body.pop("code_location", "")
+        if not isinstance(location, str) or not set(location) <= _LOCATION_CHARS:
+            raise FieldError("code_location", "Field 'code_location' must be a string of [A-Za-z0-9_.-]")
+        try:
+            spec_from_json(parts, body)  # refused here, before the registry is reached
+        except SpecError as exc:
+            raise RequestError(str(exc)) from exc
+        entry = {"key": parts, **body}
+        summary = await self._run(self.registry.register, [entry], "http", location)
+        (registration,) = summary.registrations
+        if api.known is not None:
+            api.known.add(registration.asset_key)
+        answer = {"asset_key": registration.asset_key, "version": registration.version, "changed": registration.changed}
+        return 200, answer, None
+
+    async def status(self, request: Incoming) -> Answer:
+        api = self._attached()
+        self._authenticate(api, request)
+        asset_key = "/".join(self._asset_key(api, request.path_key))
+        found = await self._run(asset_status, self.registry.query, asset_key)
+        if found is None:
+            raise UnknownAssetError(asset_key)
+        return 200, found, None
+
+    def _attached(self) -> Api:
+        if self._api is None:
+            raise RuntimeError("AssetRoutes.attach was not called")
+        return self._api
+
+    @staticmethod
+    def _authenticate(api: Api, request: Incoming) -> Any:
+        if not api.auth.enabled:
+            return None
+        return api.auth.authenticate(request.headers.get("x-api-key"), request.headers.get("authorization"))
+
+    @staticmethod
+    def _asset_key(api: Api, path_key: str | None) -> list[str]:
+        parts = jsonform.asset_key(path_key, {})
+        validate_asset_key(parts)
+        if any(len(part) > api.limits.string_chars for part in parts):
+            raise LimitExceededError(
+                f"Field 'asset_key' has a part longer than {api.limits.string_chars} characters "
+                "(ASSETPIPE_HTTP_MAX_STRING_CHARS)"
+            )
+        return parts
+
+    @staticmethod
+    async def _run(function: Callable[..., T], *args: Any) -> T:
+        """``function`` on a worker thread (it waits on ClickHouse); no registry to reach is a 503."""
+        try:
+            return await run_in_threadpool(function, *args)
+        except StackNotRunningError as exc:
+            raise HTTPException(
+                503,
+                f"The asset registry is unavailable: it is kept in the embedded ClickHouse engine of `assetpipe up`, "
+                f"and {exc}. Start the stack, or set ASSETPIPE_CLICKHOUSE_URL to a ClickHouse server",
+            ) from exc
+        except WarehouseUnavailableError as exc:
+            raise HTTPException(503, f"The asset registry is unavailable: {exc}") from exc
+        except SpecError as exc:
+            raise RequestError(str(exc)) from exc
