@@ -133,6 +133,13 @@ def _parser() -> argparse.ArgumentParser:
     _assets_action(actions, "list", cmd_assets_list, "every asset defined or reported, with its status", fmt=True)
     show = _assets_action(actions, "show", cmd_assets_show, "an asset's definition, versions and status", fmt=True)
     show.add_argument("asset_key", help="a/b/c")
+    for action, what in (("materialize", "materialize assets"), ("observe", "observe source assets")):
+        run = _assets_action(actions, action, cmd_assets_run, f"{what} on the running stack; prints the run ids")
+        run.add_argument("asset_keys", nargs="+", metavar="KEY", help="a/b/c")
+        run.add_argument("--partition", help="the partition to run (partitioned assets)")
+        run.add_argument("--wait", action="store_true", help="wait for the runs to finish; exit 1 if one failed")
+        run.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits (default 600)")
+        run.set_defaults(action=action)
     return parser
 
 
@@ -447,6 +454,26 @@ def cmd_assets_list(settings: Settings, args: argparse.Namespace) -> int:
         rows = [tuple(", ".join(v) if isinstance(v, list) else v for v in row) for row in rows]
     _print_rows(LIST_COLUMNS, rows, args.format)
     return 0
+
+
+def cmd_assets_run(settings: Settings, args: argparse.Namespace) -> int:
+    from assetpipe.asset_runs import plan, request_runs, wait_for
+    from assetpipe.assets_api import open_registry
+
+    with open_registry(settings) as registry:
+        by_location = plan(registry.query, args.action, args.asset_keys)
+        runs = request_runs(settings, by_location, args.partition)
+        for run in runs:
+            print(f"{run.run_id}  {run.code_location}  {', '.join(run.asset_keys)}", flush=True)
+        if not args.wait:
+            return 0
+        states = wait_for(registry.query, [run.run_id for run in runs], args.timeout)
+    failed = False
+    for run in runs:
+        status, error = states.get(run.run_id, ("queued", ""))
+        failed = failed or status not in ("succeeded", "launched")
+        print(f"{run.run_id}  {status}{': ' + error if error else ''}")
+    return 1 if failed else 0
 
 
 def cmd_assets_show(settings: Settings, args: argparse.Namespace) -> int:

@@ -36,10 +36,20 @@ class UnresolvedAssetJobDefinition:
     description: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     partitions_def: PartitionsDefinition | None = None
+    _resolved: dict[tuple[int, ...], JobDefinition] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def resolve(self, assets: Mapping[AssetKey, AssetsDefinition]) -> JobDefinition:
+        """The job of the selected assets; the same object for the same assets (a job both listed and targeted
+        by a schedule is one job)."""
         keys = resolve_selection(self.selection, assets, self.name)
-        job = asset_job(self.name, [assets[key] for key in keys], assets)
+        selected = [assets[key] for key in keys]
+        identity = tuple(id(a) for a in assets.values())
+        if identity not in self._resolved:
+            self._resolved[identity] = self._build(selected, assets)
+        return self._resolved[identity]
+
+    def _build(self, selected: list[AssetsDefinition], assets: Mapping[AssetKey, AssetsDefinition]) -> JobDefinition:
+        job = asset_job(self.name, selected, assets)
         changes: dict[str, Any] = {"description": self.description, "tags": dict(self.tags)}
         if self.config and "config" in {f.name for f in dataclasses.fields(JobDefinition)}:
             changes["config"] = dict(self.config)

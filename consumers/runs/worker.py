@@ -25,6 +25,7 @@ from confluent_kafka import Message
 from assetpipe.consumers.exceptions import LaunchError, WarehouseUnavailableError
 from assetpipe.consumers.handler import Decoded, Decoding, Outbound, Outcome, dead_letter
 from assetpipe.consumers.loop import ConsumerLoop
+from assetpipe.consumers.registry import AssetRegistry
 from assetpipe.consumers.runs.execution import JobExecutor, RunEvent, RunResult
 from assetpipe.consumers.runs.launcher import WebhookLauncher
 from assetpipe.consumers.runs.store import RunStore
@@ -72,10 +73,21 @@ class RunHandler:
         """Retry waits end when ``stop`` is set: a stopping worker finishes its runs without waiting."""
         self._stop = stop
 
-    def handle(self, events: Sequence[Decoded], batch: Sequence[Message]) -> Outcome:
+    def prepare(self) -> None:
+        """Apply the DDL and register the location's assets in the registry. Done once; retried while
+        ClickHouse is unavailable."""
         if not self._migrated:
             self._store.warehouse.migrate()
+            summary = AssetRegistry(self._store.warehouse).register_location(
+                self._defs.location, self._defs.assets, now_us()
+            )
+            counts = summary.counts()
+            if any(counts[outcome] for outcome in ("added", "changed", "removed")):
+                log.info("code location %s: assets %s", self._defs.location, counts)
             self._migrated = True
+
+    def handle(self, events: Sequence[Decoded], batch: Sequence[Message]) -> Outcome:
+        self.prepare()
         outbound: list[Outbound] = []
         requests: list[dict[str, Any]] = []
         for event in events:
@@ -234,6 +246,10 @@ class RunWorker:
 
     def run(self, stop: threading.Event) -> None:
         self.handler.watch(stop)
+        try:
+            self.handler.prepare()
+        except WarehouseUnavailableError as exc:
+            log.warning("run worker starts without ClickHouse (retried on the first batch): %s", exc)
         try:
             self.loop.run(stop)
         finally:
