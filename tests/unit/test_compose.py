@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
 DOCKER_COMPOSE = shutil.which("docker-compose")
 API_KEYS = hash_key("compose-test-key") + ":name=compose"  # the file requires ASSETPIPE_API_KEYS
-APP_SERVICES = ["ingest", "migrate", "api", "sensors", "runs"]  # services running the assetpipe image
+APP_SERVICES = ["ingest", "migrate", "api", "sensors", "schedules", "runs"]  # services running the assetpipe image
 
 pytestmark = pytest.mark.skipif(
     DOCKER_COMPOSE is None,
@@ -98,8 +98,9 @@ def test_the_file_has_the_api_and_the_sensor_and_run_workers(services: dict[str,
     assert services["api"]["command"] == ["serve"]
     assert services["sensors"]["command"] == ["worker", "sensor"]
     assert services["runs"]["command"] == ["worker", "run"]
+    assert services["schedules"]["command"] == ["worker", "schedule"]
     assert "profiles" not in services["api"]
-    for name in ("sensors", "runs"):  # they need a definitions file: started with --profile sensors
+    for name in ("sensors", "schedules", "runs"):  # they need a definitions file: started with --profile sensors
         assert services[name]["profiles"] == ["sensors"]
 
 
@@ -160,7 +161,7 @@ def test_start_order_waits_for_health_and_for_migrate(services: dict[str, Any]) 
         return {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
 
     assert conditions("migrate") == {"kafka": "service_healthy", "clickhouse": "service_healthy"}
-    for name in ("ingest", "sensors", "runs"):
+    for name in ("ingest", "sensors", "schedules", "runs"):
         assert conditions(name) == {
             "migrate": "service_completed_successfully",
             "kafka": "service_healthy",
@@ -194,7 +195,7 @@ def test_the_api_keys_variable_is_required() -> None:
     assert "ASSETPIPE_API_KEYS" in result.stderr
 
 
-@pytest.mark.parametrize("name", ["sensors", "runs"])
+@pytest.mark.parametrize("name", ["sensors", "schedules", "runs"])
 def test_sensor_and_run_workers_read_the_mounted_definitions(services: dict[str, Any], name: str) -> None:
     service = services[name]
     defs = Path(service["environment"]["ASSETPIPE_DEFS"])
