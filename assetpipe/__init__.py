@@ -23,7 +23,7 @@ from assetpipe.definitions.code_references import (
     link_code_references_to_git,
     with_source_code_references,
 )
-from assetpipe.definitions.context import MultiAssetSensorEvaluationContext, SensorEvaluationContext
+from assetpipe.definitions.context import EventLogEntry, MultiAssetSensorEvaluationContext, SensorEvaluationContext
 from assetpipe.definitions.jobs import JobDefinition, OpDefinition, OpExecutionContext, job, op, webhook_job
 from assetpipe.definitions.loader import Definitions, load_definitions
 from assetpipe.definitions.ops import (
@@ -122,6 +122,7 @@ __all__ = [
     "DefinitionError",
     "Definitions",
     "DeliveryError",
+    "EventLogEntry",
     "ExpectationResult",
     "Failure",
     "FilePathMapping",

@@ -13,10 +13,10 @@ import orjson
 
 from assetpipe.consumers.sensors.ticks import TICK_COLUMNS, Tick, TickColumns
 from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.definitions.context import EventLogRecord
 from assetpipe.definitions.sensors import SensorDefinition
 from assetpipe.schemas.asset_key import AssetKey
 from assetpipe.schemas.metadata import from_text
-from assetpipe.schemas.model import AssetMaterialization
 
 _SENSOR_COLUMNS = (
     "code_location", "sensor_name", "sensor_type", "event_type", "asset_keys", "job_name", "status", "start_at",
@@ -179,8 +179,9 @@ class SensorStore:
         ).rows
         return [(str(s), str(a), str(e), bool(c), int(u)) for s, a, e, c, u in rows]
 
-    def materializations(self, event_ids: Collection[str]) -> dict[str, AssetMaterialization]:
-        """Accepted materializations by event id, rebuilt from ``asset_events``."""
+    def materializations(self, event_ids: Collection[str]) -> dict[str, EventLogRecord]:
+        """Accepted materializations by event id, rebuilt from ``asset_events`` as the records a
+        multi-asset sensor reads."""
         if not event_ids:
             return {}
         rows = self._query_in(
@@ -192,7 +193,7 @@ class SensorStore:
         )
         events = {}
         for event_id, path, partition, version, description, metadata, types, tags, ts, run_id, source, host in rows:
-            events[event_id] = AssetMaterialization(
+            events[event_id] = EventLogRecord.stored(
                 AssetKey(path),
                 partition=partition or None,
                 data_version=version or None,

@@ -1,4 +1,5 @@
-"""Ticks: one sensor evaluated on one accepted event, with what came of it, and its ``sensor_ticks`` row.
+"""Ticks: one sensor evaluated on one accepted event, with what came of it and the lines its
+``context.log`` wrote, and its ``sensor_ticks`` row.
 
 A tick's run requests travel in parallel arrays on its row; materialized views turn them into
 ``run_requests`` rows and ``runs`` rows with status ``queued``, in the same insert, so a tick and its
@@ -18,8 +19,9 @@ TICK_COLUMNS = (
     "tick_id", "code_location", "sensor_name", "status", "trigger_event_id", "trigger_event_type", "asset_key",
     "partition", "data_version", "event_timestamp", "accepted_partition", "accepted_offset", "run_ids",
     "run_keys", "job_names", "run_configs", "run_tags", "partition_keys", "skipped_run_keys", "skip_reason",
-    "error", "traceback", "cursor", "worker_id", "evaluated_at", "duration_ms",
+    "error", "traceback", "cursor", "worker_id", "evaluated_at", "duration_ms", "logs",
 )  # fmt: skip
+LogLine = tuple[int, str, str]  # (microseconds since the epoch, level name, message): a ``logs`` entry
 
 
 @dataclass(slots=True)
@@ -42,6 +44,7 @@ class Tick:
     duration_ms: float = 0.0
     records: list[dict[str, Any]] = field(default_factory=list)
     skipped_keys: list[str] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
 
     @property
     def event_id(self) -> str:
@@ -102,6 +105,7 @@ class TickColumns:
             worker_id,
             tick.evaluated_at_us,
             tick.duration_ms,
+            tick.logs,
         )
         for column, value in zip(self.columns, values, strict=True):
             column.append(value)

@@ -1,5 +1,7 @@
 """The sensor worker: evaluates a code location's sensors on every accepted asset event, in order per
-asset; records each evaluation as a tick; publishes the run requests to ``run_requests``.
+asset; records each evaluation as a tick, with the lines the sensor wrote through ``context.log``;
+publishes the run requests to ``run_requests``. An asset sensor receives the event as an
+``EventLogEntry`` (Dagster's shape over the event's own fields), a multi-asset sensor ``EventLogRecord``s.
 
 Safe to repeat. Offsets are committed after the ticks are recorded and the requests published. After a
 restart or a rebalance the first events of a partition may have been evaluated already: those found in
@@ -32,7 +34,14 @@ from assetpipe.consumers.sensors.run_keys import RunKeys
 from assetpipe.consumers.sensors.store import SensorStore, cursor_text
 from assetpipe.consumers.sensors.ticks import Tick
 from assetpipe.consumers.warehouse import Warehouse
-from assetpipe.definitions.context import MultiAssetSensorEvaluationContext, SensorEvaluationContext, collect_results
+from assetpipe.definitions.context import (
+    ContextLog,
+    EventLogEntry,
+    EventLogRecord,
+    MultiAssetSensorEvaluationContext,
+    SensorEvaluationContext,
+    collect_results,
+)
 from assetpipe.definitions.loader import Definitions
 from assetpipe.definitions.ops import DefinitionError
 from assetpipe.definitions.sensors import SensorDefinition
@@ -69,8 +78,9 @@ class SensorHandler:
         running = [s for s in defs.sensors if s.running]
         self._index: dict[tuple[str, tuple[str, ...]], list[SensorDefinition]] = {}
         for sensor in running:
-            for key in sensor.asset_keys:
-                self._index.setdefault((sensor.event_type, key.path), []).append(sensor)
+            for event_type in sensor.event_types:
+                for key in sensor.asset_keys:
+                    self._index.setdefault((event_type, key.path), []).append(sensor)
         self._cursors = MultiAssetCursors(self._store, running, self._worker_id)
         self._registered: dict[str, int] | None = None
         self._next_offset: dict[tuple[str, int], int] = {}
@@ -103,13 +113,17 @@ class SensorHandler:
             if not sensors or event.record["event_id"] in done:
                 continue
             accepted_us = _accepted_us(message)
-            asset_event: AssetEvent | None = None
+            made: tuple[AssetEvent, EventLogEntry] | None = None  # the event and its entry: one per event
             for sensor in sensors:
                 if sensor.start_at == "latest" and accepted_us < self._registered_at(sensor):
                     continue
-                asset_event = asset_event or event_from_record(event.event_type, event.record)
-                if sensor.accepts(asset_event):
-                    ticks.append(self._evaluate(sensor, event, asset_event))
+                if made is None:
+                    asset_event = event_from_record(event.event_type, event.record)
+                    if isinstance(asset_event, AssetMaterialization):  # as multi-asset cursors keep it
+                        asset_event = EventLogRecord.of(asset_event)
+                    made = (asset_event, EventLogEntry(asset_event))
+                if sensor.accepts(made[0]):
+                    ticks.append(self._evaluate(sensor, event, *made))
         self._run_keys.apply(ticks)
         republished = self._store.recorded_requests(done)
         self._store.record(ticks, self._worker_id, f"{self._location}:{batch_token(batch)}")
@@ -126,14 +140,20 @@ class SensorHandler:
         m.republished += len(republished)
         return Outcome(outbound)
 
-    def _evaluate(self, sensor: SensorDefinition, event: Decoded, asset_event: AssetEvent) -> Tick:
+    def _evaluate(
+        self, sensor: SensorDefinition, event: Decoded, asset_event: AssetEvent, entry: EventLogEntry
+    ) -> Tick:
         message = event.message
         event_id = event.record["event_id"]
         partition, offset = message.partition() or 0, message.offset() or 0
         tick_id = tick_id_for(self._location, sensor.name, event_id)
         tick = Tick(sensor, event.event_type, event.record, partition, offset, now_us(), tick_id)
         started = time.perf_counter()
-        sensor_log = logging.getLogger(f"assetpipe.sensor.{sensor.name}")
+
+        def keep(level: int, message: str) -> None:
+            tick.logs.append((now_us(), logging.getLevelName(level), message))
+
+        sensor_log = ContextLog(logging.getLogger(f"assetpipe.sensor.{sensor.name}"), keep)
         try:
             if sensor.kind == "multi_asset":
                 if not isinstance(asset_event, AssetMaterialization):
@@ -158,7 +178,7 @@ class SensorHandler:
                 single = SensorEvaluationContext(
                     sensor_name=sensor.name, code_location=self._location, cursor=tick.event_id, log=sensor_log
                 )
-                requests, skip = collect_results(sensor.name, sensor.fn(*(single, asset_event)[: sensor.arity]))
+                requests, skip = collect_results(sensor.name, sensor.fn(*(single, entry)[: sensor.arity]))
             for request in requests:
                 self._check_target(sensor, request.job_name or sensor.target)
             tick.requests = requests

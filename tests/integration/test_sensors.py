@@ -3,15 +3,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from assetpipe import Reporter
+from assetpipe import (
+    AssetKey,
+    Definitions,
+    Reporter,
+    RunRequest,
+    SensorEvaluationContext,
+    asset_sensor,
+    job,
+    multi_asset_sensor,
+)
 from assetpipe.broker import free_port
+from assetpipe.consumers.ingest.worker import IngestWorker
+from assetpipe.consumers.sensors.worker import SensorWorker
 from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.definitions.context import MultiAssetSensorEvaluationContext
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.settings import Settings
 from tests.integration.helpers import cli_env, read_topic, run_cli, start_cli, wait_until
@@ -21,7 +36,9 @@ from tests.integration.pipeline import (
     location_settings,
     pipeline,
     rows,
+    running,
     ticks,
+    wait_rows,
     wait_ticks,
 )
 
@@ -270,3 +287,127 @@ def test_assetpipe_up_with_defs_runs_the_sensor_and_run_workers(
     finally:
         stack.send_signal(signal.SIGTERM)
         assert stack.wait(60) == 0, log.read_text()[-3000:]
+
+
+# Dagster code that runs unchanged: sensors written against Dagster's EventLogEntry and EventLogRecord,
+# logging through context.log, on events whose data version is the tag an op would set.
+
+
+@job
+def compat_job(context: Any) -> None:
+    context.log.info("compat run")
+
+
+@asset_sensor(asset_key=AssetKey(["compat", "orders"]), job=compat_job)
+def dagster_style_sensor(context: SensorEvaluationContext, asset_event: Any) -> RunRequest:
+    materialization = asset_event.dagster_event.event_specific_data.materialization
+    key = asset_event.dagster_event.asset_key.to_user_string()
+    context.log.info("saw %s as %s", key, asset_event.dagster_event.event_type_value)
+    context.log.warning("rows=%d", materialization.metadata["rows"].value)
+    return RunRequest(
+        run_key=context.cursor,
+        tags={
+            "version": asset_event.asset_materialization.tags["dagster/data_version"],
+            "data_version": asset_event.data_version,  # assetpipe's own reading of the event, as before
+            "run_id": asset_event.run_id or "none",
+            "seconds": str(asset_event.timestamp > 1_600_000_000),
+        },
+    )
+
+
+@multi_asset_sensor(monitored_assets=[AssetKey(["compat", "a"]), AssetKey(["compat", "b"])], job=compat_job)
+def dagster_style_multi_sensor(context: MultiAssetSensorEvaluationContext) -> RunRequest | None:
+    records = context.latest_materialization_records_by_key()
+    if not all(records.values()):
+        return None
+    context.advance_all_cursors()
+    a, b = records[AssetKey(["compat", "a"])], records[AssetKey(["compat", "b"])]
+    assert a is not None and b is not None
+    return RunRequest(
+        tags={
+            "a": a.event_log_entry.dagster_event.event_specific_data.materialization.data_version,
+            "b": b.asset_materialization.data_version or "",
+        }
+    )
+
+
+@asset_sensor("compat/either", job=compat_job)
+def either_event_sensor(context: SensorEvaluationContext, asset_event: Any) -> RunRequest:
+    return RunRequest(run_key=context.cursor, tags={"type": asset_event.dagster_event.event_type_value})
+
+
+# evaluated on both types, as a sensor on several event types is (SensorDefinition.event_types)
+either_event_sensor = dataclasses.replace(either_event_sensor, event_types=("materialization", "observation"))
+COMPAT_DEFS = Definitions(sensors=[dagster_style_sensor, dagster_style_multi_sensor, either_event_sensor])
+
+
+@contextmanager
+def compat_pipeline(settings: Settings, warehouse: Warehouse) -> Iterator[None]:
+    """The ingest and sensor workers of the definitions above, in the settings' code location."""
+    defs = dataclasses.replace(COMPAT_DEFS, location=str(settings.code_location))
+    with running(IngestWorker(settings, warehouse), SensorWorker(settings, defs, warehouse)):
+        yield
+
+
+def requested_tags(warehouse: Warehouse, settings: Settings, sensor: str) -> list[dict[str, str]]:
+    found = rows(warehouse, "SELECT tags FROM {db}.run_requests FINAL WHERE code_location = %(loc)s AND "
+                 "sensor_name = %(s)s ORDER BY requested_at", loc=settings.code_location, s=sensor)  # fmt: skip
+    return [dict(tags) for (tags,) in found]
+
+
+def test_a_dagster_style_asset_sensor_reads_the_event_log_entry_and_its_log_lines_are_kept_on_the_tick(
+    settings_factory: SettingsFactory, warehouse: Warehouse
+) -> None:
+    settings = location_settings(settings_factory)
+    first, second = version(), version()
+    tagged = {"dagster/data_version": first, "dagster/code_version": "c1", "dagster/input_data_version/raw/x": "f" * 64}
+    with compat_pipeline(settings, warehouse), Reporter(settings=settings) as reporter:
+        reporter.report_materialization("compat/orders", metadata={"rows": 3}, tags=tagged)
+        reporter.report_materialization("compat/orders", metadata={"rows": 3}, tags=tagged)  # the same version
+        reporter.report_materialization("compat/orders", metadata={"rows": 4}, tags={"dagster/data_version": second})
+        found = wait_ticks(warehouse, settings, "dagster_style_sensor", 2)
+    assert [(status, v) for status, v, *_ in found] == [("success", first), ("success", second)]
+    stored = rows(warehouse, "SELECT data_version, tags FROM {db}.asset_events WHERE asset_key = 'compat/orders' "
+                  "AND data_version IN (%(a)s, %(b)s) ORDER BY timestamp", a=first, b=second)  # fmt: skip
+    assert stored == [(first, tagged), (second, {"dagster/data_version": second})]  # the duplicate kept once
+    assert requested_tags(warehouse, settings, "dagster_style_sensor") == [
+        {"version": first, "data_version": first, "run_id": "none", "seconds": "True"},
+        {"version": second, "data_version": second, "run_id": "none", "seconds": "True"},
+    ]
+    sql = ("SELECT logs, evaluated_at FROM {db}.sensor_ticks FINAL WHERE code_location = %(loc)s "
+           "AND sensor_name = 'dagster_style_sensor' ORDER BY evaluated_at")  # fmt: skip
+    logs = rows(warehouse, sql, loc=settings.code_location)
+    assert [[(line["level"], line["message"]) for line in lines] for lines, _ in logs] == [
+        [("INFO", "saw compat/orders as ASSET_MATERIALIZATION"), ("WARNING", "rows=3")],
+        [("INFO", "saw compat/orders as ASSET_MATERIALIZATION"), ("WARNING", "rows=4")],
+    ]
+    for lines, evaluated_at in logs:  # each line was written during its own evaluation
+        assert all(abs((line["time"] - evaluated_at).total_seconds()) < 60 for line in lines)
+
+
+def test_a_dagster_style_multi_asset_sensor_reads_event_log_records(
+    settings_factory: SettingsFactory, warehouse: Warehouse
+) -> None:
+    settings = location_settings(settings_factory)
+    a, b = version(), version()
+    with compat_pipeline(settings, warehouse), Reporter(settings=settings) as reporter:
+        reporter.report_materialization("compat/a", tags={"dagster/data_version": a})
+        wait_ticks(warehouse, settings, "dagster_style_multi_sensor", 1)
+        reporter.report_materialization("compat/b", tags={"dagster/logical_version": b})  # Dagster's older name
+        found = wait_ticks(warehouse, settings, "dagster_style_multi_sensor", 2)
+    assert [status for status, *_ in found] == ["skipped", "success"]
+    assert requested_tags(warehouse, settings, "dagster_style_multi_sensor") == [{"a": a, "b": b}]
+
+
+def test_a_sensor_on_several_event_types_is_evaluated_on_each(
+    settings_factory: SettingsFactory, warehouse: Warehouse
+) -> None:
+    settings = location_settings(settings_factory)
+    with compat_pipeline(settings, warehouse), Reporter(settings=settings) as reporter:
+        reporter.report_materialization("compat/either", data_version=version())
+        reporter.report_observation("compat/either", data_version=version())
+        wait_ticks(warehouse, settings, "either_event_sensor", 2)
+    sql = ("SELECT tags['type'] FROM {db}.run_requests FINAL WHERE code_location = %(loc)s "
+           "AND sensor_name = 'either_event_sensor' ORDER BY requested_at")  # fmt: skip
+    types = wait_rows(warehouse, sql, 2, loc=settings.code_location)
+    assert types == [("ASSET_MATERIALIZATION",), ("ASSET_OBSERVATION",)]
