@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import pydantic
 
+from assetpipe.schemas.asset_key import AssetKey, CoercibleToAssetKey, coerce_asset_key
 from assetpipe.schemas.errors import AssetpipeError
 from assetpipe.schemas.metadata import MetadataValue, normalize
 
@@ -148,13 +149,17 @@ def run_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
 @dataclass(frozen=True, slots=True)
 class RunRequest:
     """Returned or yielded by a sensor: run ``job_name`` (default: the sensor's job) with ``run_config``.
-    A ``run_key`` already requested by the same sensor is never requested again."""
+    A ``run_key`` already requested by the same sensor is never requested again. ``asset_selection``
+    (asset keys; a string is a user string, ``a/b``) narrows an asset job's run to those assets, None for
+    all; ``stale_assets_only`` narrows it further to the stale ones, as Dagster's daemon does."""
 
     run_key: str | None = None
     run_config: Mapping[str, Any] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     job_name: str | None = None
     partition_key: str | None = None
+    asset_selection: tuple[AssetKey, ...] | None = None
+    stale_assets_only: bool = False
 
     def __init__(
         self,
@@ -163,16 +168,40 @@ class RunRequest:
         tags: Mapping[str, Any] | None = None,
         job_name: str | None = None,
         partition_key: str | None = None,
+        asset_selection: Sequence[CoercibleToAssetKey] | None = None,
+        stale_assets_only: bool = False,
     ) -> None:
         if run_key is not None and not isinstance(run_key, str):
             raise DefinitionError(f"RunRequest: run_key must be a string or None, got {type(run_key).__name__}")
         if partition_key is not None and (not isinstance(partition_key, str) or not partition_key):
             raise DefinitionError("RunRequest: partition_key must be a non-empty string or None")
+        if not isinstance(stale_assets_only, bool):
+            raise DefinitionError(
+                f"RunRequest: stale_assets_only must be a bool, got {type(stale_assets_only).__name__}"
+            )
         object.__setattr__(self, "run_key", run_key)
         object.__setattr__(self, "run_config", run_config_dict(run_config))
         object.__setattr__(self, "tags", run_tags(tags))
         object.__setattr__(self, "job_name", job_name)
         object.__setattr__(self, "partition_key", partition_key)
+        object.__setattr__(self, "asset_selection", _asset_selection(asset_selection))
+        object.__setattr__(self, "stale_assets_only", stale_assets_only)
+
+
+def _asset_selection(keys: Sequence[CoercibleToAssetKey] | None) -> tuple[AssetKey, ...] | None:
+    if keys is None:
+        return None
+    if isinstance(keys, (str, AssetKey)):  # one key where a list of them belongs: refused, not split in chars
+        raise DefinitionError(f"RunRequest: asset_selection must be a list of asset keys, got {keys!r}")
+    selected = []
+    for key in keys:
+        try:
+            selected.append(coerce_asset_key(key))
+        except TypeError as exc:
+            raise DefinitionError(f"RunRequest: asset_selection holds {key!r}, which is no asset key") from exc
+        if not selected[-1].path or not all(isinstance(p, str) and p for p in selected[-1].path):
+            raise DefinitionError(f"RunRequest: asset_selection holds {key!r}, which is no asset key")
+    return tuple(selected)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """Dagster code that runs unchanged: what sensor functions receive (``EventLogEntry``, ``EventLogRecord``)
-and the ``context.log`` that keeps their lines (no sockets)."""
+and the ``context.log`` that keeps their lines; ``RunRequest(asset_selection=...)`` (no sockets)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from assetpipe import (
     AssetKey,
     AssetMaterialization,
     AssetObservation,
+    DefinitionError,
     EventLogEntry,
     MetadataValue,
     MultiAssetSensorEvaluationContext,
+    RunRequest,
 )
 from assetpipe.definitions.context import ContextLog, EventLogRecord
 
@@ -96,3 +98,15 @@ def test_context_log_keeps_each_line_of_its_own_context(caplog: pytest.LogCaptur
     ]
     assert other == []
     assert {record.filename for record in caplog.records} == {"test_ops_compat.py"}  # the caller's line, logged
+
+
+def test_run_request_takes_an_asset_selection() -> None:
+    request = RunRequest(asset_selection=["a/b", AssetKey(["c"]), ["d", "e"]], stale_assets_only=True)
+    assert request.asset_selection == (AssetKey(["a", "b"]), AssetKey("c"), AssetKey(["d", "e"]))
+    assert request.stale_assets_only
+    assert RunRequest().asset_selection is None and RunRequest().stale_assets_only is False
+    assert RunRequest(asset_selection=[]).asset_selection == ()
+    with pytest.raises(DefinitionError, match="must be a list of asset keys"):
+        RunRequest(asset_selection="a/b")  # type: ignore[arg-type]
+    with pytest.raises(DefinitionError, match="no asset key"):
+        RunRequest(asset_selection=[5])  # type: ignore[list-item]
