@@ -1,8 +1,11 @@
 """What user code hands back to assetpipe: a sensor's ``RunRequest`` or ``SkipReason``; an op's ``Output``
-and ``ExpectationResult``; the ``Failure`` and ``RetryRequested`` an op raises; ``RetryPolicy``; typed run
-config (``Config``, ``RunConfig``). Dagster's names and fields, so Dagster code reads the same.
+and ``ExpectationResult``; the ``Failure`` and ``RetryRequested`` an op raises; ``RetryPolicy``; an op's
+declared inputs and outputs (``In``, ``Out``); run config, typed (``Config``, ``RunConfig``) or checked
+against an op's ``config_schema`` (``check_config``). Dagster's names and fields, so Dagster code reads
+the same.
 
-``DefinitionError`` is raised when definitions or what a sensor returns break these rules.
+``DefinitionError`` is raised when definitions or what a sensor returns break these rules;
+``RunConfigError`` when a run's config does not fit an op's ``config_schema``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ class DefinitionError(AssetpipeError):
     """A job, op or sensor definition (or what a sensor returned) is invalid."""
 
     code = "invalid_definition"
+
+
+class RunConfigError(DefinitionError):
+    """A run's config does not fit an op's ``config_schema``: the run fails before any op runs."""
+
+    code = "invalid_run_config"
 
 
 class Failure(AssetpipeError):
@@ -108,6 +117,81 @@ class RunConfig:
         for name, config in self.ops.items():
             ops[name] = {"config": config.model_dump(mode="json") if isinstance(config, Config) else dict(config)}
         return {"ops": ops} if ops else {}
+
+
+# A config_schema leaf: a Python type; a dict of field -> schema; [schema], a list of such values.
+ConfigSchema = type | Mapping[str, Any] | list[Any]
+
+
+def check_config_schema(schema: Any, where: str) -> None:
+    """Raise ``DefinitionError`` unless ``schema`` is a config schema Dagster takes: a Python type (``str``,
+    ``int``, ``float``, ``bool``, ``list``, ``dict``, ...), a dict of field name -> schema, or ``[schema]``."""
+    if isinstance(schema, type):
+        return
+    if isinstance(schema, Mapping):
+        for name, inner in schema.items():
+            if not isinstance(name, str) or not name:
+                raise DefinitionError(f"{where}: config_schema field names must be non-empty strings, got {name!r}")
+            check_config_schema(inner, f"{where}, field {name!r}")
+        return
+    if isinstance(schema, list) and len(schema) == 1:
+        check_config_schema(schema[0], where)
+        return
+    raise DefinitionError(
+        f"{where}: config_schema must be a Python type, a dict of field name -> type, or [type]; got {schema!r}"
+    )
+
+
+def check_config(schema: ConfigSchema, value: Any, path: str = "") -> None:
+    """Raise ``RunConfigError`` naming the first field of ``value`` that ``schema`` refuses: a field
+    missing, one not in the schema, or a value of another type (an int is a float; a bool is no int)."""
+    here = f"field {path!r}" if path else "the config"
+    if isinstance(schema, Mapping):
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            raise RunConfigError(f"{here} must be a dict of {sorted(schema)}, got {type(value).__name__}")
+        for name, inner in schema.items():
+            inner_path = f"{path}.{name}" if path else name
+            if name not in value:
+                raise RunConfigError(f"field {inner_path!r} is missing (expected {_schema_text(inner)})")
+            check_config(inner, value[name], inner_path)
+        unknown = sorted(str(name) for name in value if name not in schema)
+        if unknown:
+            first = f"{path}.{unknown[0]}" if path else unknown[0]
+            raise RunConfigError(f"field {first!r} is not in the config_schema (its fields: {sorted(schema)})")
+        return
+    if isinstance(schema, list):
+        if not isinstance(value, list):
+            raise RunConfigError(f"{here} must be a list, got {type(value).__name__}")
+        for i, item in enumerate(value):
+            check_config(schema[0], item, f"{path}[{i}]")
+        return
+    if value is None:
+        raise RunConfigError(f"{here} is missing (expected {_schema_text(schema)})")
+    if not type_matches(schema, value):
+        raise RunConfigError(f"{here} must be {_schema_text(schema)}, got {type(value).__name__} {value!r}")
+
+
+def type_matches(expected: Any, value: Any) -> bool:
+    """Whether ``value`` is of ``expected``, a Python type, as Dagster's built-in types check: an int
+    passes as a float, a bool passes as no int. Anything but a class (``None``, ``typing.Any``, a
+    generic alias) is not checked."""
+    if not isinstance(expected, type) or expected is object:
+        return True
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _schema_text(schema: Any) -> str:
+    if isinstance(schema, type):
+        return schema.__name__
+    if isinstance(schema, list):
+        return f"[{_schema_text(schema[0])}]"
+    return "a dict of " + ", ".join(f"{k}: {_schema_text(v)}" for k, v in schema.items())
 
 
 def run_config_dict(run_config: RunConfig | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -209,6 +293,38 @@ class SkipReason:
     """Returned or yielded by a sensor: no run this time, and why (recorded on the tick)."""
 
     skip_message: str | None = None
+
+
+class _NoDefault(enum.Enum):
+    NO_DEFAULT = "NO_DEFAULT"
+
+
+NO_DEFAULT = _NoDefault.NO_DEFAULT  # an ``In`` without a default value
+
+
+@dataclass(frozen=True, slots=True)
+class In:
+    """An op's input, declared as Dagster declares one: ``@op(ins={"rows": In(description="...")})``. An
+    input with a ``default_value`` may be left unwired in a job. A ``dagster_type`` that is a Python
+    class is checked against the value the input receives (as ``type_matches``)."""
+
+    dagster_type: Any = None
+    description: str | None = None
+    default_value: Any = NO_DEFAULT
+
+    @property
+    def has_default(self) -> bool:
+        return self.default_value is not NO_DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
+class Out:
+    """An op's output: ``@op(out={"a": Out(), "b": Out(is_required=False)})``. A required output the op
+    does not produce fails its step; a ``dagster_type`` that is a Python class is checked against the value."""
+
+    dagster_type: Any = None
+    description: str | None = None
+    is_required: bool = True
 
 
 @dataclass(frozen=True, slots=True)

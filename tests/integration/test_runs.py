@@ -3,21 +3,33 @@ Real broker, real ClickHouse engine."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
 import pytest
 from confluent_kafka import Producer
 
-from assetpipe import Reporter
+from assetpipe import AssetMaterialization, Definitions, Out, Output, Reporter, job, op
+from assetpipe.consumers.ingest.worker import IngestWorker
+from assetpipe.consumers.runs.worker import RunWorker
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.schemas.settings import Settings
 from tests.integration.helpers import read_topic, wait_until
-from tests.integration.pipeline import finished_runs, location_settings, pipeline, request_run, rows, wait_rows
+from tests.integration.pipeline import (
+    finished_runs,
+    location_settings,
+    pipeline,
+    request_run,
+    rows,
+    running,
+    wait_rows,
+)
 
 SettingsFactory = Callable[..., Settings]
 
@@ -184,3 +196,103 @@ def test_a_job_that_runs_elsewhere_is_posted_to_the_webhook_with_retries(
                                                                         settings.code_location)  # fmt: skip
     assert body["run_config"] == {"ops": {"x": {"config": {"y": 1}}}}
     assert [e[0] for e in run_events(warehouse, run_id)] == ["run_launched"]
+
+
+# Dagster code that runs unchanged: an op with two outputs wired to two ops, its config checked against
+# its config_schema (the job's own config by default), an event whose data version is the op's tag.
+
+
+@op(out={"rows": Out(), "summary": Out()}, config_schema={"table": str, "limit": int})
+def extract_rows(context: Any) -> tuple[Output[list[int]], Output[str]]:
+    table, limit = context.op_config["table"], context.op_config["limit"]
+    version = f"{table}-{limit}-{context.run_id}"
+    context.log_event(AssetMaterialization(f"compat.{table}", tags={"dagster/data_version": version,
+                                                                     "dagster/code_version": "v1"}))  # fmt: skip
+    rows_out = Output(list(range(limit)), metadata={"count": limit})
+    return rows_out, Output(f"{limit} rows of {table}", output_name="summary", metadata={"table": table})
+
+
+@op
+def count_rows(context: Any, rows: list[int]) -> int:
+    context.log.info(f"counted {len(rows)}")
+    return len(rows)
+
+
+@op
+def report_summary(context: Any, summary: str) -> None:
+    context.log.info(summary)
+
+
+@job(config={"ops": {"extract_rows": {"config": {"table": "orders", "limit": 3}}}})
+def compat_etl() -> None:
+    rows, summary = extract_rows()
+    count_rows(rows)
+    report_summary(summary)
+
+
+@op(out={"a": Out(), "b": Out()})
+def half_done(context: Any) -> Iterator[Output[int]]:
+    yield Output(1, output_name="a")
+
+
+@job
+def compat_missing_output() -> None:
+    half_done()
+
+
+COMPAT_DEFS = Definitions(jobs=[compat_etl, compat_missing_output])
+
+
+@contextmanager
+def compat_pipeline(settings: Settings, warehouse: Warehouse) -> Iterator[None]:
+    """The ingest and run workers of the jobs above, in the settings' code location."""
+    defs = dataclasses.replace(COMPAT_DEFS, location=str(settings.code_location))
+    with running(IngestWorker(settings, warehouse), RunWorker(settings, defs, warehouse)):
+        yield
+
+
+def test_an_op_with_two_outputs_feeds_each_to_its_own_op_with_the_jobs_default_config(
+    settings_factory: SettingsFactory, warehouse: Warehouse
+) -> None:
+    settings = location_settings(settings_factory)
+    with compat_pipeline(settings, warehouse):
+        run_id = request_run(settings, "compat_etl")  # no run config: the job's own
+        [run] = finished_runs(warehouse, settings, 1)
+        sql = "SELECT asset_key, data_version, tags FROM {db}.asset_events WHERE run_id = %(id)s"
+        stored = wait_rows(warehouse, sql, 1, id=run_id)
+    assert run["status"] == "succeeded", run["error_message"]
+    events = rows(warehouse, "SELECT event_type, op_name, output_name, message, metadata FROM {db}.run_events "
+                  "WHERE run_id = %(id)s AND event_type IN ('step_output', 'log') ORDER BY seq", id=run_id)  # fmt: skip
+    assert events == [
+        ("step_output", "extract_rows", "rows", "", {"count": "3"}),
+        ("step_output", "extract_rows", "summary", "", {"table": "orders"}),
+        ("log", "count_rows", "", "counted 3", {}),
+        ("step_output", "count_rows", "result", "", {}),
+        ("log", "report_summary", "", "3 rows of orders", {}),
+    ]
+    version = f"orders-3-{run_id}"  # the op's tag is the stored data version, and stays a tag
+    assert stored == [("compat/orders", version, {"dagster/data_version": version, "dagster/code_version": "v1"})]
+
+
+def test_a_runs_own_config_replaces_the_jobs_and_one_that_does_not_fit_fails_the_run(
+    settings_factory: SettingsFactory, warehouse: Warehouse
+) -> None:
+    settings = location_settings(settings_factory)
+    with compat_pipeline(settings, warehouse):
+        own = request_run(settings, "compat_etl", {"ops": {"extract_rows": {"config": {"table": "items", "limit": 2}}}})
+        unfit = request_run(settings, "compat_etl", {"ops": {"extract_rows": {"config": {"table": "items"}}}})
+        missing = request_run(settings, "compat_missing_output")
+        runs = {str(r["run_id"]): r for r in finished_runs(warehouse, settings, 3)}
+    assert runs[own]["status"] == "succeeded"
+    logged = rows(warehouse, "SELECT message FROM {db}.run_events WHERE run_id = %(id)s AND event_type = 'log' "
+                  "ORDER BY seq", id=own)  # fmt: skip
+    assert logged == [("counted 2",), ("2 rows of items",)]
+    assert (runs[unfit]["status"], runs[unfit]["error_type"]) == ("failed", "RunConfigError")
+    assert (
+        runs[unfit]["error_message"] == "invalid config for op 'extract_rows': field 'limit' is missing (expected int)"
+    )
+    assert [e[0] for e in run_events(warehouse, unfit)] == ["run_started", "run_failure"]  # no op ran
+    assert runs[missing]["status"] == "failed"
+    assert runs[missing]["error_message"] == (
+        "op 'half_done' failed: op 'half_done' did not produce its required output 'b'"
+    )

@@ -1,5 +1,6 @@
-"""Dagster code that runs unchanged: what sensor functions receive (``EventLogEntry``, ``EventLogRecord``)
-and the ``context.log`` that keeps their lines; ``RunRequest(asset_selection=...)`` (no sockets)."""
+"""Dagster code that runs unchanged: what sensor functions receive (``EventLogEntry``, ``EventLogRecord``),
+``In``/``Out`` and multi-output ops in a job body, ``config_schema``, ``@job(config=...)``, and
+``RunRequest(asset_selection=...)`` (no sockets)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,17 @@ from assetpipe import (
     AssetKey,
     AssetMaterialization,
     AssetObservation,
+    Config,
     DefinitionError,
     EventLogEntry,
+    In,
     MetadataValue,
     MultiAssetSensorEvaluationContext,
+    Out,
+    RunConfig,
     RunRequest,
+    job,
+    op,
 )
 from assetpipe.definitions.context import ContextLog, EventLogRecord
 
@@ -98,6 +105,78 @@ def test_context_log_keeps_each_line_of_its_own_context(caplog: pytest.LogCaptur
     ]
     assert other == []
     assert {record.filename for record in caplog.records} == {"test_ops_compat.py"}  # the caller's line, logged
+
+
+def test_ops_declare_ins_and_outs_and_a_job_body_wires_each_output() -> None:
+    @op(out={"evens": Out(description="even numbers"), "odds": Out(is_required=False)})
+    def split() -> tuple[list[int], list[int]]:
+        return [2], [1]
+
+    @op(ins={"numbers": In(description="to add"), "offset": In(default_value=10)})
+    def total(numbers: list[int], offset: int) -> int:
+        return sum(numbers) + offset
+
+    @job
+    def numbers() -> None:
+        evens, odds = split()
+        total(odds)
+        total(numbers=evens, offset=split().evens)
+
+    assert [(n.name, dict(n.inputs), dict(n.sources)) for n in numbers.nodes] == [
+        ("split", {}, {}),
+        ("total", {"numbers": "split"}, {"numbers": "odds"}),
+        ("split_2", {}, {}),
+        ("total_2", {"numbers": "split", "offset": "split_2"}, {"numbers": "evens", "offset": "evens"}),
+    ]
+    assert list(split.outs) == ["evens", "odds"] and not split.outs["odds"].is_required
+    assert total.input_default("offset") == (True, 10) and total.input_default("numbers")[0] is False
+    assert In().default_value is not None and not In().has_default  # "no default" is not None
+
+
+def test_multi_output_mistakes_are_definition_errors_with_clear_messages() -> None:
+    @op(out={"a": Out(), "b": Out()})
+    def two() -> tuple[int, int]:
+        return 1, 2
+
+    @op
+    def one(value: int) -> int:
+        return value
+
+    with pytest.raises(DefinitionError, match=r"given every output of op 'two' \(a, b\): unpack them"):
+
+        @job
+        def whole() -> None:
+            one(two())
+
+    with pytest.raises(DefinitionError, match="ins names 'missing', which its function does not take"):
+        op(name="x", ins={"missing": In()})(lambda value: value)
+    with pytest.raises(DefinitionError, match="must be an Out"):
+        op(name="x", out={"a": "int"})(lambda: 1)  # type: ignore[dict-item]
+    with pytest.raises(DefinitionError, match="must match"):
+        op(name="x", out={"not valid": Out()})(lambda: 1)
+
+
+def test_config_schema_and_a_jobs_default_config_are_checked_at_definition() -> None:
+    @op(config_schema={"n": int, "names": [str], "nested": {"flag": bool}})
+    def configured(context: object) -> None: ...
+
+    @op(config_schema=str)
+    def plain(context: object) -> None: ...
+
+    class Params(Config):
+        n: int
+
+    @job(config=RunConfig(ops={"configured": Params(n=1)}))
+    def typed() -> None:
+        configured()
+        plain()
+
+    assert configured.config_schema == {"n": int, "names": [str], "nested": {"flag": bool}}
+    assert typed.config == {"ops": {"configured": {"config": {"n": 1}}}}
+    with pytest.raises(DefinitionError, match="config_schema must be a Python type"):
+        op(name="x", config_schema={"n": "int"})(lambda context: None)
+    with pytest.raises(DefinitionError, match="JSON-serializable"):
+        job(name="x", config={"ops": object()})(lambda: plain())
 
 
 def test_run_request_takes_an_asset_selection() -> None:
