@@ -117,7 +117,9 @@ FROM
 WHERE w.rank = 1;
 
 -- The latest state of each asset, from its events (each event is ingested once): the latest
--- materialization with its data version and provenance tags, the latest materialization or observation
+-- materialization with its data version and provenance tags (as the text of a tuple of their keys and
+-- values: a Map's argMax state costs several times more to write and to merge than a String's), the latest
+-- materialization or observation
 -- (its data version is Dagster's current data version), whether partitioned events exist. Read it with
 -- the -Merge functions and max() GROUP BY asset_key (asset_staleness does).
 CREATE TABLE IF NOT EXISTS {db}.asset_latest_state
@@ -128,7 +130,7 @@ CREATE TABLE IF NOT EXISTS {db}.asset_latest_state
     materialized_at         SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
     materialization_id      AggregateFunction(argMax, UUID, DateTime64(6, 'UTC')),
     materialization_version AggregateFunction(argMax, String, DateTime64(6, 'UTC')),
-    provenance              AggregateFunction(argMax, Map(String, String), DateTime64(6, 'UTC')),
+    provenance              AggregateFunction(argMax, String, DateTime64(6, 'UTC')),
     versioned               SimpleAggregateFunction(max, UInt8),
     versioned_at            SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
     current_version         AggregateFunction(argMax, String, DateTime64(6, 'UTC')),
@@ -150,7 +152,10 @@ SELECT
     argMaxIfState(e.event_id, e.timestamp, e.event_type = 'materialization')       AS materialization_id,
     argMaxIfState(e.data_version, e.timestamp, e.event_type = 'materialization')   AS materialization_version,
     argMaxIfState(
-        mapFilter((k, v) -> k = 'dagster/code_version' OR startsWith(k, 'dagster/input_data_version/'), e.tags),
+        toString((
+            mapKeys(mapFilter((k, v) -> k = 'dagster/code_version' OR startsWith(k, 'dagster/input_data_version/'), e.tags)),
+            mapValues(mapFilter((k, v) -> k = 'dagster/code_version' OR startsWith(k, 'dagster/input_data_version/'), e.tags))
+        )),
         e.timestamp,
         e.event_type = 'materialization'
     )                                                                              AS provenance,
@@ -174,7 +179,10 @@ SELECT
     argMaxIfState(e.event_id, e.timestamp, e.event_type = 'materialization'),
     argMaxIfState(e.data_version, e.timestamp, e.event_type = 'materialization'),
     argMaxIfState(
-        mapFilter((k, v) -> k = 'dagster/code_version' OR startsWith(k, 'dagster/input_data_version/'), e.tags),
+        toString((
+            mapKeys(mapFilter((k, v) -> k = 'dagster/code_version' OR startsWith(k, 'dagster/input_data_version/'), e.tags)),
+            mapValues(mapFilter((k, v) -> k = 'dagster/code_version' OR startsWith(k, 'dagster/input_data_version/'), e.tags))
+        )),
         e.timestamp,
         e.event_type = 'materialization'
     ),
@@ -203,7 +211,10 @@ WITH
             toUInt8(1)                             AS reported,
             max(s.materialized)                    AS is_materialized,
             max(s.materialized_at)                 AS last_materialized_at,
-            argMaxMerge(s.provenance)              AS tags,
+            argMaxMerge(s.provenance)              AS provenance_text,
+            CAST(if(provenance_text = '', '([],[])', provenance_text), 'Tuple(Array(String), Array(String))')
+                                                   AS provenance_arrays,
+            mapFromArrays(provenance_arrays.1, provenance_arrays.2) AS tags,
             max(s.versioned)                       AS is_versioned,
             max(s.versioned_at)                    AS last_versioned_at,
             argMaxMerge(s.current_version)         AS last_version,

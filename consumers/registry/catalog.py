@@ -48,10 +48,12 @@ HISTORY_COLUMNS = (
     "execution_type",
 )  # fmt: skip
 _LATEST = (
+    "WITH CAST(if(argMaxMerge(l.provenance) = '', '([],[])', argMaxMerge(l.provenance)), "
+    "'Tuple(Array(String), Array(String))') AS p "
     "SELECT max(l.materialized), toUnixTimestamp64Micro(max(l.materialized_at)), "
-    "toString(argMaxMerge(l.materialization_id)), argMaxMerge(l.materialization_version), "
-    "argMaxMerge(l.provenance), max(l.versioned), toUnixTimestamp64Micro(max(l.versioned_at)), "
-    "argMaxMerge(l.current_version), argMaxMerge(l.current_event_type) "
+    "toString(argMaxMerge(l.materialization_id)), argMaxMerge(l.materialization_version), mapFromArrays(p.1, p.2), "
+    "max(l.versioned), toUnixTimestamp64Micro(max(l.versioned_at)), argMaxMerge(l.current_version), "
+    "argMaxMerge(l.current_event_type) "
     "FROM asset_latest_state AS l WHERE l.asset_key = {key:String}"
 )
 
