@@ -9,6 +9,7 @@ that opened it, so ``assetpipe serve`` and the CLI beside a running stack go thr
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -49,7 +50,17 @@ from assetpipe.schemas.validation import validate_asset_key
 
 T = TypeVar("T")
 _STACK_ERRORS = (SpecError, ReadOnlyQueryError, QueryLimitError, WarehouseUnavailableError, WarehouseError)
+_STATUS = "/status"  # GET /api/assets/{asset_key}/status
 _LOCATION_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def _route(path: str, endpoint: ReportEndpoint, method: str) -> Route:
+    """A route whose asset key may hold any character (``path`` matches no newline by default), so that a
+    key with a control character reaches the handler and is refused with a 400 naming it, as the report
+    endpoints do, rather than a 404."""
+    route = Route(path, endpoint, methods=[method])
+    route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
+    return route
 
 
 def now_us() -> int:
@@ -136,12 +147,19 @@ class AssetRoutes:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/api/assets/{asset_key:path}/status", ReportEndpoint(self.status), methods=["GET"]),
-            Route("/api/assets/{asset_key:path}", ReportEndpoint(self.put), methods=["PUT"]),
+            _route("/api/assets/{asset_key:path}/status", ReportEndpoint(self.status), "GET"),
+            _route("/api/assets/{asset_key:path}", ReportEndpoint(self.put), "PUT"),
         ]
 
     async def put(self, request: Incoming) -> Answer:
         api = self._attached()
+        if (request.path_key or "").endswith(_STATUS):
+            raise HTTPException(
+                405,
+                f"Method PUT not allowed on /api/assets/{request.path_key}: it is the asset's status (GET). An asset "
+                "key whose last part is 'status' is defined from a spec file (assetpipe assets apply)",
+                {"Allow": "GET"},
+            )
         key = self._authenticate(api, request)
         body_kind(request.headers.get("content-type"))
         raw = await read_body(request, api.limits.body_bytes, "http_max_body_bytes")

@@ -498,6 +498,8 @@ ASSET_PATHS: dict[str, Schema] = {
     "/api/assets/{asset_key}": {
         "put": {
             "summary": "Define an asset: register its spec (idempotent; needs the API key scope define)",
+            "description": "A key whose last part is 'status' cannot be defined here (PUT on the status path is a "
+            "405): define it from a spec file.",
             "operationId": "put_asset",
             "parameters": [_ASSET_PATH_PARAMETER],
             "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("AssetSpecBody")}}},

@@ -16,6 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from assetpipe.api import build_app
 from assetpipe.broker import free_port
@@ -184,6 +187,9 @@ def test_put_registers_a_spec_once_and_the_code_location_wins(
         assert client.put(f"/api/assets/{key}", content=b"[1]").status_code == 400
         assert client.put(f"/api/assets/{key}", content=b"x", headers={"content-type": "text/plain"}).status_code == 415
         assert client.put(f"/api/assets/{key}", json={"code_location": "a b"}).status_code == 400
+        assert client.put(f"/api/assets/{prefix}/a%0Ab", json={}).status_code == 400  # a control character
+        on_status = client.put(f"/api/assets/{key}/status", json={})  # the path of the status of `key`
+        assert (on_status.status_code, on_status.headers["allow"]) == (405, "GET")
 
     stored = latest(warehouse, key)
     assert stored is not None
@@ -361,3 +367,24 @@ def _answers(client: httpx.Client) -> bool:
         return client.get("/healthz").status_code == 200
     except httpx.HTTPError:
         return False
+
+
+# -- the document of the routes ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def asset_api_schema(settings_factory: SettingsFactory, warehouse: Warehouse) -> Iterator[schemathesis.BaseSchema]:
+    with app_client(settings_factory(http_port=free_port()), warehouse) as client:
+        yield schemathesis.openapi.from_url(f"{client.base_url}/openapi.json").include(path_regex="^/api/assets/")
+
+
+asset_schema = schemathesis.pytest.from_fixture("asset_api_schema")
+
+
+@asset_schema.parametrize()
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_the_asset_routes_do_what_their_document_says(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
+    """Requests generated from ``/openapi.json``, valid and invalid, against the routes with a registry: no
+    5xx, documented statuses and bodies, schema-invalid specs refused (a valid one may still be refused by
+    a rule no schema states, such as the types of the standard metadata keys)."""
+    case.call_and_validate(timeout=30, excluded_checks=[positive_data_acceptance])
