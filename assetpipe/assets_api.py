@@ -39,14 +39,14 @@ from assetpipe.consumers.registry import (
 from assetpipe.consumers.warehouse import QueryResult, Warehouse
 from assetpipe.control import answers, call
 from assetpipe.exceptions import StackNotRunningError
-from assetpipe.producers.http import Api
+from assetpipe.producers.http import Api, ApiKey
 from assetpipe.producers.http.endpoint import Answer, Incoming, ReportEndpoint
 from assetpipe.producers.http.exceptions import LimitExceededError, RequestError, UnknownAssetError
 from assetpipe.producers.http.payload import body_kind, parse_object, read_body
 from assetpipe.schemas import jsonform
 from assetpipe.schemas.errors import FieldError
 from assetpipe.schemas.settings import Settings
-from assetpipe.schemas.validation import validate_asset_key
+from assetpipe.schemas.validation import cut, validate_asset_key
 
 T = TypeVar("T")
 _STACK_ERRORS = (SpecError, ReadOnlyQueryError, QueryLimitError, WarehouseUnavailableError, WarehouseError)
@@ -156,8 +156,8 @@ class AssetRoutes:
         if (request.path_key or "").endswith(_STATUS):
             raise HTTPException(
                 405,
-                f"Method PUT not allowed on /api/assets/{request.path_key}: it is the asset's status (GET). An asset "
-                "key whose last part is 'status' is defined from a spec file (assetpipe assets apply)",
+                f"Method PUT not allowed on /api/assets/{cut(request.path_key or '')}: it is the asset's status (GET). "
+                "An asset key whose last part is 'status' is defined from a spec file (assetpipe assets apply)",
                 {"Allow": "GET"},
             )
         key = self._authenticate(api, request)
@@ -196,7 +196,7 @@ class AssetRoutes:
         return self._api
 
     @staticmethod
-    def _authenticate(api: Api, request: Incoming) -> Any:
+    def _authenticate(api: Api, request: Incoming) -> ApiKey | None:
         if not api.auth.enabled:
             return None
         return api.auth.authenticate(request.headers.get("x-api-key"), request.headers.get("authorization"))
