@@ -10,6 +10,11 @@ Replicas. Before evaluating, one lookup of the latest recorded tick skips a tick
 recorded. Correctness does not rest on it: two replicas firing the same tick derive the same tick and run
 ids, the tick is one row, and the run worker runs each run once.
 
+Started and stopped by hand. Each step reads the overrides (``instigator_states``): a schedule switched
+off records no ticks, whatever its ``default_status``; switched on, it resumes from then, without catching
+up the time it was off. On the system clock the timer wakes at least every ``STATE_POLL_S`` to notice
+either; an injected clock (tests that drive time) is not polled between ticks.
+
 Failures. A schedule function that raises gets a ``failure`` tick; the other schedules carry on. When
 the broker or ClickHouse cannot take a tick, nothing is recorded and the tick is retried with backoff
 (publishing again is harmless: the ids are the same). The clock is injectable, so tests need not sleep.
@@ -28,6 +33,7 @@ from typing import Any, Protocol
 from assetpipe.consumers.exceptions import WarehouseUnavailableError
 from assetpipe.consumers.schedules.store import ScheduleStore
 from assetpipe.consumers.schedules.tick import ScheduleTick, evaluate
+from assetpipe.consumers.sensors.store import Override
 from assetpipe.definitions.schedules import ScheduleDefinition, to_micros
 from assetpipe.producers.exceptions import PublishError
 
@@ -37,6 +43,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST_BACKOFF_S = 0.5
 _MAX_BACKOFF_S = 30.0
 _MIN_WAIT_S = 0.001
+STATE_POLL_S = 1.0  # the longest the timer sleeps: a schedule switched on or off by hand is noticed by then
 # what a tick's publish and record may meet: the tick is retried (the warehouse's other errors are bugs)
 _RETRIED = (PublishError, WarehouseUnavailableError)
 
@@ -85,10 +92,11 @@ class Scheduler:
         job_exists: Callable[[str], bool],
         clock: Clock | None = None,
     ) -> None:
+        self._poll_s = STATE_POLL_S if clock is None else None
         self.metrics = SchedulerMetrics()
         self.worker_id = uuid.uuid4().hex
         self._all = tuple(schedules)
-        self._running = [s for s in self._all if s.running]
+        self._running = [s for s in self._all if s.running]  # as the overrides say, from the first step
         self._store = store
         self._publish = publish
         self._job_exists = job_exists
@@ -105,9 +113,11 @@ class Scheduler:
         self._store.warehouse.migrate()
         now_us = to_micros(self._clock.now())
         since = self._store.register(self._all, now_us)
-        latest = self._store.latest_ticks([s.name for s in self._running])
+        latest = self._store.latest_ticks([s.name for s in self._all])
         self._started_us = now_us
-        self._handled = {s.name: max(since[s.name], latest.get(s.name, since[s.name])) for s in self._running}
+        self._handled = {
+            s.name: max(since.get(s.name, now_us), latest.get(s.name, since.get(s.name, now_us))) for s in self._all
+        }
 
     def run(self, stop: threading.Event) -> None:
         """Tick until ``stop`` is set."""
@@ -122,13 +132,15 @@ class Scheduler:
                 if self._clock.wait(stop, backoff):
                     return
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
-        if not self._running:
-            log.warning("no running schedules in this code location: the scheduler has nothing to do")
+        if not self._all:
+            log.warning("no schedules in this code location: the scheduler has nothing to do")
         self.metrics.state = "running"
         try:
             while not stop.is_set():
                 wake = self.step()
                 timeout = None if wake is None else max(_MIN_WAIT_S, (wake - self._clock.now()).total_seconds())
+                if self._poll_s is not None and self._all:
+                    timeout = self._poll_s if timeout is None else min(timeout, self._poll_s)
                 if self._clock.wait(stop, timeout):
                     break
         finally:
@@ -138,6 +150,10 @@ class Scheduler:
         """Run the ticks due now; returns when to look again (None: never, as nothing runs)."""
         self.prepare()
         assert self._handled is not None
+        try:
+            self._apply(self._store.overrides())
+        except WarehouseUnavailableError as exc:  # the states read last stay in force until ClickHouse answers
+            self.metrics.last_error = str(exc)
         now = self._clock.now()
         due = [
             (tick, s)
@@ -159,6 +175,23 @@ class Scheduler:
         self.metrics.next_ticks = {name: tick.isoformat() for name, tick in upcoming.items()}
         wakes = [*upcoming.values(), *([retry] if retry is not None else [])]
         return min(wakes, key=to_micros) if wakes else None
+
+    def _apply(self, overrides: dict[str, Override]) -> None:
+        """Which schedules run, the overrides winning over ``default_status``; one switched on by hand has
+        handled every tick up to then (it does not catch up the time it was off)."""
+        assert self._handled is not None
+        running = []
+        for schedule in self._all:
+            override = overrides.get(schedule.name)
+            if override is None:
+                if schedule.running:
+                    running.append(schedule)
+                continue
+            if override.running:
+                self._handled[schedule.name] = max(self._handled[schedule.name], override.since_us)
+                running.append(schedule)
+        self._running = running
+        self.metrics.schedules = len(running)
 
     def _run_due(self, due: list[tuple[datetime, ScheduleDefinition]]) -> None:
         assert self._handled is not None

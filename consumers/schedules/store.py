@@ -1,6 +1,7 @@
 """What the scheduler keeps in ClickHouse, per code location: the registered schedules (``schedules``),
 their ticks (``schedule_ticks``, whose run requests views turn into ``run_requests`` and queued ``runs``),
-and the latest recorded tick of each schedule, which is where a restarted scheduler resumes.
+the latest recorded tick of each schedule, which is where a restarted scheduler resumes, and the
+schedules switched on or off by hand (``instigator_states``).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from assetpipe.consumers.schedules.tick import TICK_COLUMNS, ScheduleTick
+from assetpipe.consumers.sensors.store import Override, read_instigator_states
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.schedules import ScheduleDefinition
 
@@ -72,6 +74,10 @@ class ScheduleStore:
             parameters={"loc": self.location, "names": list(schedule_names)},
         ).rows
         return {str(name): int(latest) for name, latest in rows}
+
+    def overrides(self) -> dict[str, Override]:
+        """Schedule name -> its state set by hand (start or stop), for those that have one."""
+        return read_instigator_states(self.warehouse, self.location, "schedule")
 
     def record(self, tick: ScheduleTick, worker_id: str) -> None:
         """Insert the tick, deduplicated by its id: written again (a retry, another replica) it stays one

@@ -1,13 +1,17 @@
 """What the sensor worker keeps in ClickHouse, per code location: registered sensors, ticks (with their
 cursors and run requests), and the lookups that make evaluation safe to repeat: events already
-evaluated, run keys already requested, requests to publish again after a crash.
+evaluated, run keys already requested, requests to publish again after a crash. Also the sensors and
+schedules switched on or off by hand (``instigator_states``), which the sensor worker and the scheduler
+read while they run (``InstigatorStates``) and the web API writes (``write_instigator_state``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -28,6 +32,9 @@ _REQUEST_FIELDS = (
     "toUnixTimestamp64Micro(trigger_timestamp)", "toUnixTimestamp64Micro(requested_at)",
 )  # fmt: skip
 _CHUNK = 5_000  # ids per lookup query
+_STATE_COLUMNS = ("code_location", "kind", "name", "status", "updated_by", "updated_at")
+InstigatorKind = Literal["sensor", "schedule"]
+InstigatorStatus = Literal["running", "stopped"]
 
 
 class SensorStore:
@@ -221,3 +228,61 @@ class SensorStore:
 
 def cursor_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A sensor or schedule switched on or off by hand: since when (microseconds), and by whom."""
+
+    status: InstigatorStatus
+    since_us: int
+    by: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+class InstigatorStates:
+    """The overrides of one code location's sensors or schedules, read again once ``every_s`` has passed
+    since the last read (``current``): one small query, so that a worker honours a start or a stop within
+    about that long without asking ClickHouse on every event."""
+
+    def __init__(self, warehouse: Warehouse, code_location: str, kind: InstigatorKind, every_s: float = 0.5) -> None:
+        self.warehouse = warehouse
+        self.location = code_location
+        self.kind = kind
+        self.every_s = every_s
+        self._read_at = float("-inf")
+        self._states: dict[str, Override] = {}
+
+    def current(self, *, fresh: bool = False) -> dict[str, Override]:
+        """name -> its override (a name without one follows its definition's default status)."""
+        if fresh or time.monotonic() - self._read_at >= self.every_s:
+            self._states = read_instigator_states(self.warehouse, self.location, self.kind)
+            self._read_at = time.monotonic()
+        return self._states
+
+
+def read_instigator_states(warehouse: Warehouse, location: str, kind: InstigatorKind) -> dict[str, Override]:
+    rows = warehouse.query(
+        "SELECT name, toString(status), toUnixTimestamp64Micro(updated_at), updated_by "
+        f"FROM {warehouse.database}.instigator_states FINAL WHERE code_location = %(loc)s AND kind = %(kind)s",
+        parameters={"loc": location, "kind": kind},
+    ).rows
+    return {str(name): Override("running" if status == "running" else "stopped", int(at), str(by))
+            for name, status, at, by in rows}  # fmt: skip
+
+
+def write_instigator_state(
+    warehouse: Warehouse,
+    location: str,
+    kind: InstigatorKind,
+    name: str,
+    status: InstigatorStatus,
+    by: str,
+    at_us: int,
+) -> None:
+    """Switch a sensor or schedule on or off by hand: the newest row wins (``ReplacingMergeTree(updated_at)``)."""
+    row = (location, kind, name, status, by, at_us)
+    warehouse.insert("instigator_states", [[value] for value in row], _STATE_COLUMNS)

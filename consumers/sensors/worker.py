@@ -10,6 +10,10 @@ ids are derived, so the run worker runs each once). A run key already requested 
 batch or any time before, is dropped (the tick says so). A sensor seen for the first time skips events
 accepted before it was registered, unless it starts at ``earliest``. A sensor that raises gets a
 ``failure`` tick with its traceback; the others carry on.
+
+Started and stopped by hand. A sensor switched off (``instigator_states``, read again every half second)
+is not evaluated, whatever its ``default_status``; switched on again, it evaluates the events accepted
+from then on, as a sensor registered with ``start_at="latest"`` does.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from assetpipe.consumers.ingest.handler import batch_token
 from assetpipe.consumers.loop import ConsumerLoop
 from assetpipe.consumers.sensors.cursors import MultiAssetCursors
 from assetpipe.consumers.sensors.run_keys import RunKeys
-from assetpipe.consumers.sensors.store import SensorStore, cursor_text
+from assetpipe.consumers.sensors.store import InstigatorStates, Override, SensorStore, cursor_text
 from assetpipe.consumers.sensors.ticks import Tick
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.context import (
@@ -75,13 +79,14 @@ class SensorHandler:
         self._remote_jobs = settings.run_webhook_url is not None
         self._worker_id = uuid.uuid4().hex
         self._started_us = started_us
-        running = [s for s in defs.sensors if s.running]
+        # every sensor, running or not: a stopped one may be switched on while the worker runs
         self._index: dict[tuple[str, tuple[str, ...]], list[SensorDefinition]] = {}
-        for sensor in running:
+        for sensor in defs.sensors:
             for event_type in sensor.event_types:
                 for key in sensor.asset_keys:
                     self._index.setdefault((event_type, key.path), []).append(sensor)
-        self._cursors = MultiAssetCursors(self._store, running, self._worker_id)
+        self._states = InstigatorStates(warehouse, defs.location, "sensor")
+        self._cursors = MultiAssetCursors(self._store, defs.sensors, self._worker_id)
         self._registered: dict[str, int] | None = None
         self._next_offset: dict[tuple[str, int], int] = {}
         self._run_keys = RunKeys(self._store)
@@ -106,6 +111,7 @@ class SensorHandler:
 
     def _handle(self, events: Sequence[Decoded], batch: Sequence[Message]) -> Outcome:
         done = self._store.evaluated(self._unsure(events))
+        states = self._states.current()
         ticks: list[Tick] = []
         for event in events:
             message = event.message
@@ -115,7 +121,8 @@ class SensorHandler:
             accepted_us = _accepted_us(message)
             made: tuple[AssetEvent, EventLogEntry] | None = None  # the event and its entry: one per event
             for sensor in sensors:
-                if sensor.start_at == "latest" and accepted_us < self._registered_at(sensor):
+                since = self._evaluates_since(sensor, states.get(sensor.name))
+                if since is None or accepted_us < since:
                     continue
                 if made is None:
                     asset_event = event_from_record(event.event_type, event.record)
@@ -229,6 +236,15 @@ class SensorHandler:
 
     def _registered_at(self, sensor: SensorDefinition) -> int:
         return (self._registered or {}).get(sensor.name, self._started_us)
+
+    def _evaluates_since(self, sensor: SensorDefinition, override: Override | None) -> int | None:
+        """The events ``sensor`` evaluates: those accepted from this time on (microseconds); None: none,
+        it is stopped. Switched on by hand, it starts from then, as a sensor first registered then."""
+        if override is not None:
+            return override.since_us if override.running else None
+        if not sensor.running:
+            return None
+        return self._registered_at(sensor) if sensor.start_at == "latest" else 0
 
 
 def _position(message: Message) -> tuple[tuple[str, int], int]:
