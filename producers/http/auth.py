@@ -14,7 +14,11 @@ asset keys under one of the prefixes (whole parts: ``sales/`` covers ``sales/dai
 ``salesforce``); outside its scope the answer is 403. A named key's events carry the tag
 ``dagster/reporting_user=<name>``. Defining assets (``PUT /api/assets/...``) is the scope ``define``:
 only keys that list it may, under their prefixes; a key without ``types`` reports every event type but
-defines nothing.
+defines nothing. Two more scopes are listed among the types the same way: ``read`` (the catalog's JSON
+under ``/api`` and its web pages) and ``run`` (starting and stopping sensors and schedules, requesting
+runs of assets under the key's prefixes). Like ``define``, only keys that list them have them::
+
+    sha256:4e07408...:name=alice:types=read,run
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ _TYPE_LABELS: dict[EventType, str] = {
 
 
 DEFINE = "define"  # the scope of defining assets, listed among a key's types
+READ = "read"  # reading the catalog (/api and the web pages)
+RUN = "run"  # starting and stopping sensors and schedules, requesting runs
+SCOPES = (DEFINE, READ, RUN)  # listed among a key's types, never granted without
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,13 @@ class ApiKey:
     types: frozenset[EventType] | None = None
     prefixes: tuple[tuple[str, ...], ...] | None = None
     define: bool = False
+    read: bool = False
+    run: bool = False
+
+    @property
+    def id(self) -> str:
+        """A short public id of the key (the start of its digest): what a browser session names."""
+        return self.digest.hex()[:16]
 
     def allows(self, event_type: EventType, parts: Sequence[str]) -> bool:
         if self.types is not None and event_type not in self.types:
@@ -99,18 +113,22 @@ def _parse_entry(entry: str) -> ApiKey:
     if "name" in values and not _NAME.match(values["name"]):
         raise ConfigError(f"ASSETPIPE_API_KEYS: entry '{shown}': name must be 1-63 of [A-Za-z0-9_.@-]")
     types = None
-    define = False
+    names: list[str] = []
     if "types" in values:
         names = [t.strip() for t in values["types"].split(",")]
-        define = DEFINE in names
         try:
-            types = frozenset(jsonform.event_type(t) for t in names if t != DEFINE)
+            types = frozenset(jsonform.event_type(t) for t in names if t not in SCOPES)
         except FieldError as exc:
-            raise ConfigError(f"ASSETPIPE_API_KEYS: entry '{shown}': {exc} (or {DEFINE}, to define assets)") from exc
+            raise ConfigError(
+                f"ASSETPIPE_API_KEYS: entry '{shown}': {exc} (or a scope: {DEFINE} to define assets, {READ} to read "
+                f"the catalog, {RUN} to start and stop sensors and schedules and request runs)"
+            ) from exc
     prefixes = None
     if "prefixes" in values:
         prefixes = tuple(tuple(p.strip().strip("/").split("/")) for p in values["prefixes"].split(",") if p.strip())
-    return ApiKey(bytes.fromhex(digest), values.get("name"), types, prefixes, define)
+    return ApiKey(
+        bytes.fromhex(digest), values.get("name"), types, prefixes, DEFINE in names, READ in names, RUN in names
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -190,3 +208,35 @@ class Authenticator:
             raise PermissionDeniedError(f"{label} may not define assets: its types must include {DEFINE}")
         prefixes = ", ".join("/".join(p) + "/" for p in key.prefixes or ())
         raise PermissionDeniedError(f"{label} may not define asset '{'/'.join(parts)}' (allowed prefixes: {prefixes})")
+
+    def key_by_id(self, key_id: str) -> ApiKey | None:
+        """The configured key with this public id (``ApiKey.id``), if it is still configured."""
+        found = None
+        for key in self.keys:
+            if hmac.compare_digest(key.id.encode(), key_id.encode()):
+                found = key
+        return found
+
+    @staticmethod
+    def authorize_read(key: ApiKey | None) -> None:
+        """Reading the catalog (``/api``, the web pages) needs the scope ``read``."""
+        if key is None or key.read:
+            return
+        label = f"API key '{key.name}'" if key.name else "This API key"
+        raise PermissionDeniedError(f"{label} may not read the catalog: its types must include {READ}")
+
+    @staticmethod
+    def authorize_run(key: ApiKey | None, parts: Sequence[str] | None = None) -> None:
+        """Starting or stopping a sensor or schedule, or requesting a run, needs the scope ``run``; for a
+        run of assets (``parts``: an asset key), the key's prefixes must cover it."""
+        if key is None or (key.run and (parts is None or key.covers(parts))):
+            return
+        label = f"API key '{key.name}'" if key.name else "This API key"
+        if not key.run:
+            raise PermissionDeniedError(
+                f"{label} may not start or stop sensors and schedules or request runs: its types must include {RUN}"
+            )
+        prefixes = ", ".join("/".join(p) + "/" for p in key.prefixes or ())
+        raise PermissionDeniedError(
+            f"{label} may not request runs of asset '{'/'.join(parts or ())}' (allowed prefixes: {prefixes})"
+        )

@@ -32,7 +32,7 @@ def test_entries_split_on_semicolons_and_new_lines() -> None:
         ("plain-key", "must start with sha256:<64 hex digits>"),
         ("sha256:abc", "must start with sha256"),
         (hash_key("k") + ":colour=blue", "bad option 'colour=blue'"),
-        (hash_key("k") + ":types=run", "Invalid event type 'run'"),
+        (hash_key("k") + ":types=runs", "Invalid event type 'runs'"),
         (hash_key("k") + ":name=has space", "name must be"),
         (hash_key("k") + ":name=a:name=b", "bad option"),
     ],
