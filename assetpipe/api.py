@@ -1,7 +1,7 @@
 """The HTTP API put together with the rest of assetpipe: the report endpoints, the asset registry's
 routes (``assetpipe.assets_api``), the known-asset cache seeded from the warehouse and from the
 definitions file's assets, and the app factory that ``assetpipe serve``'s worker processes import
-(``assetpipe.api:app_from_env``)."""
+(``assetpipe.api:app_from_env``). The web catalog (``assetpipe.web``) is mounted on the same app."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.loader import Definitions, load_definitions
 from assetpipe.producers.http import create_app
 from assetpipe.producers.http.known_assets import Seed
-from assetpipe.producers.http.openapi import ASSET_PATHS
+from assetpipe.producers.http.openapi import ASSET_PATHS, OPS_PATHS
 from assetpipe.schemas.settings import Settings
+from assetpipe.web import mount_web
 
 # Materialized assets, and assets defined in the registry (they exist before their first materialization).
 _KNOWN = (
@@ -60,15 +61,17 @@ def build_app(
     ingest_lag: Callable[[], int | None] | None = None,
     defs: Definitions | None = None,
 ) -> Starlette:
-    assets = AssetRoutes(registry_for_api(settings, warehouse))
+    registry = registry_for_api(settings, warehouse)
+    assets = AssetRoutes(registry)
     app = create_app(
         settings,
         known_seed=known_seed(settings, warehouse, defs),
         ingest_lag=ingest_lag,
         extra_routes=assets.routes(),
-        documented=ASSET_PATHS,
+        documented={**ASSET_PATHS, **OPS_PATHS},
     )
     assets.attach(app.state.api)
+    mount_web(app, registry)  # the web catalog: pages, their JSON, the sign-in (assetpipe.web)
     return app
 
 

@@ -29,6 +29,7 @@ from assetpipe.consumers.loop import ConsumerLoop
 from assetpipe.consumers.readonly import ReadOnlyPolicy
 from assetpipe.consumers.runs.worker import RunWorker
 from assetpipe.consumers.schedules.worker import ScheduleWorker
+from assetpipe.consumers.sensors.store import write_instigator_state
 from assetpipe.consumers.sensors.worker import SensorWorker
 from assetpipe.consumers.warehouse import QueryResult, Warehouse
 from assetpipe.control import ControlServer
@@ -365,4 +366,8 @@ class LocalStack:
         if op == "assets_register":  # `assetpipe assets apply`, and `assetpipe serve`'s PUT /api/assets/...
             summary = LocalRegistry(self.warehouse).register(req["specs"], req["source"], req.get("location", ""))
             return {"ok": True, **summary.to_json()}
+        if op == "instigator_state":  # `assetpipe serve`'s POST /api/sensors|schedules/{name}/start|stop
+            write_instigator_state(self.warehouse, req["location"], req["kind"], req["name"], req["status"],
+                                   req.get("by", ""), int(req["at_us"]))  # fmt: skip
+            return {"ok": True}
         return {"ok": False, "code": "bad_request", "error": f"unknown op {op!r}"}

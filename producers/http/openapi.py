@@ -660,3 +660,293 @@ def build_document(
         },
         "security": [{}, {"ApiKeyHeader": []}, {"Bearer": []}],
     }
+
+
+# -- the web catalog's sensors, schedules and runs (assetpipe.web.ops_api) ------------------------------
+_TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}
+_TEXT_OR_NULL = {"anyOf": [_STRING, {"type": "null"}]}
+_STATE = {
+    "status": {"enum": ["running", "stopped"]},
+    "status_source": {"enum": ["default", "override"], "description": "the definition's default, or set by hand"},
+    "default_status": {"enum": ["running", "stopped"]},
+    "override": {
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {"status": {"enum": ["running", "stopped"]}, "by": _STRING, "at": _TIME},
+                "required": ["status", "by", "at"],
+            },
+            {"type": "null"},
+        ]
+    },
+    "last_tick": {
+        "anyOf": [
+            {"type": "object", "properties": {"at": _TIME, "status": _STRING}, "required": ["at", "status"]},
+            {"type": "null"},
+        ]
+    },
+    "ticks": {"type": "integer", "minimum": 0},
+    "ticks_24h": {
+        "type": "object",
+        "properties": {k: {"type": "integer", "minimum": 0} for k in ("success", "skipped", "failure")},
+        "required": ["success", "skipped", "failure"],
+    },
+}
+_SENSOR = {
+    "type": "object",
+    "properties": {
+        "code_location": _STRING,
+        "name": _STRING,
+        "type": {"enum": ["asset", "multi_asset"]},
+        "event_type": {"enum": ["materialization", "observation", "check_evaluation"]},
+        "asset_keys": {"type": "array", "items": _STRING},
+        "job_name": _TEXT_OR_NULL,
+        "start_at": {"enum": ["latest", "earliest"]},
+        "description": _TEXT_OR_NULL,
+        "registered_at": _TIME,
+        **_STATE,
+    },
+    "required": ["code_location", "name", "type", "asset_keys", "status", "status_source", "override", "last_tick"],
+}
+_SCHEDULE = {
+    "type": "object",
+    "properties": {
+        "code_location": _STRING,
+        "name": _STRING,
+        "cron_schedules": {"type": "array", "items": _STRING},
+        "interval_seconds": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+        "execution_timezone": _STRING,
+        "job_name": _TEXT_OR_NULL,
+        "description": _TEXT_OR_NULL,
+        "tags": {"type": "object", "additionalProperties": _STRING},
+        "registered_at": _TIME,
+        "next_tick": _TIME,
+        **_STATE,
+    },
+    "required": ["code_location", "name", "cron_schedules", "status", "status_source", "override", "next_tick"],
+}
+_TICK_RUN = {
+    "type": "object",
+    "properties": {"run_id": _STRING, "run_key": _TEXT_OR_NULL, "job_name": _STRING},
+    "required": ["run_id", "run_key", "job_name"],
+}
+_TICK_COMMON = {
+    "tick_id": _STRING,
+    "status": {"enum": ["success", "skipped", "failure"]},
+    "runs": {"type": "array", "items": _TICK_RUN},
+    "skip_reason": _TEXT_OR_NULL,
+    "error": _TEXT_OR_NULL,
+    "traceback": _TEXT_OR_NULL,
+    "evaluated_at": _TIME,
+    "duration_ms": {"type": "number"},
+}
+_SENSOR_TICK = {
+    "type": "object",
+    "properties": {
+        **_TICK_COMMON,
+        "trigger": {
+            "type": "object",
+            "properties": {
+                "event_id": _STRING,
+                "event_type": _STRING,
+                "asset_key": _STRING,
+                "partition": _TEXT_OR_NULL,
+                "data_version": _TEXT_OR_NULL,
+                "timestamp": _TIME,
+            },
+            "required": ["event_id", "event_type", "asset_key"],
+        },
+        "skipped_run_keys": {"type": "array", "items": _STRING},
+        "logs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"time": _TIME, "level": _STRING, "message": _STRING},
+                "required": ["time", "level", "message"],
+            },
+        },
+    },
+    "required": ["tick_id", "status", "evaluated_at", "trigger", "runs", "logs"],
+}
+_SCHEDULE_TICK = {
+    "type": "object",
+    "properties": {**_TICK_COMMON, "scheduled_at": _TIME, "catch_up": {"type": "boolean"}},
+    "required": ["tick_id", "status", "scheduled_at", "catch_up", "runs"],
+}
+_RUN_STATUS = {"enum": ["queued", "started", "launched", "succeeded", "failed"]}
+_RUN_PROPERTIES: Schema = {
+    "run_id": _STRING,
+    "job_name": _STRING,
+    "code_location": _STRING,
+    "status": _RUN_STATUS,
+    "run_key": _TEXT_OR_NULL,
+    "partition_key": _TEXT_OR_NULL,
+    "sensor_name": _TEXT_OR_NULL,
+    "schedule_name": _TEXT_OR_NULL,
+    "tick_id": _TEXT_OR_NULL,
+    "asset_selection": {"type": "array", "items": _STRING},
+    "requested_at": _TIME,
+    "started_at": _TIME,
+    "finished_at": _TIME,
+    "duration_ms": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+    "attempts": {"type": "integer", "minimum": 0},
+}
+_RUN_REQUIRED = ["run_id", "job_name", "code_location", "status", "requested_at", "error"]
+_RUN = {"type": "object", "properties": _RUN_PROPERTIES, "required": _RUN_REQUIRED}
+_RUN_EVENT = {
+    "type": "object",
+    "properties": {
+        "seq": {"type": "integer"},
+        "timestamp": _TIME,
+        "event_type": _STRING,
+        "op_name": _TEXT_OR_NULL,
+        "attempt": {"type": "integer"},
+        "message": _TEXT_OR_NULL,
+        "asset_key": _TEXT_OR_NULL,
+        "metadata": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"key": _STRING, "type": _STRING, "value": _STRING},
+                "required": ["key", "type", "value"],
+            },
+        },
+    },
+    "required": ["seq", "timestamp", "event_type", "metadata"],
+}
+_RUN_DETAIL = {
+    "type": "object",
+    "properties": {
+        **_RUN_PROPERTIES,
+        "run_config": _STRING,
+        "tags": {"type": "object", "additionalProperties": _STRING},
+        "events": {"type": "array", "items": _RUN_EVENT},
+        "events_total": {"type": "integer", "minimum": 0},
+    },
+    "required": [*_RUN_REQUIRED, "events", "events_total", "tags"],
+}
+
+
+def _page_of(item: Schema) -> Schema:
+    return {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": item}, "next_cursor": _TEXT_OR_NULL},
+        "required": ["items", "next_cursor"],
+    }
+
+
+def _query(name: str, description: str, schema: Schema | None = None) -> Schema:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema or _STRING}
+
+
+_LOCATION = _query("location", "the code location (needed only when several have this name)")
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[^/]+$"}}
+_PAGING = [
+    _query("cursor", "next_cursor of the previous page"),
+    _query("limit", "items per page (default 50)", {"type": "integer", "minimum": 1, "maximum": 200}),
+]
+_READ_ERRORS = {
+    "400": {"$ref": "#/components/responses/BadRequest"},
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "403": {"$ref": "#/components/responses/Forbidden"},
+    "500": {"$ref": "#/components/responses/InternalError"},
+    "503": {"$ref": "#/components/responses/Unavailable"},
+}
+_NOT_FOUND = _error("No such sensor, schedule or run.", "Sensor 'daily' not found")
+
+
+def _ok(schema: Schema, description: str = "OK") -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _instigator_paths(plural: str, kind: str, item: Schema, tick: Schema) -> dict[str, Schema]:
+    title = kind.capitalize()
+    switched = {**item, "properties": {**item["properties"], "changed": {"type": "boolean"}}}
+
+    def switch(action: str, status: str) -> Schema:
+        return {
+            "post": {
+                "summary": f"{action.capitalize()} a {kind} (API key scope run); the workers follow within a second",
+                "description": f"Stored as an override of its default status. Already {status}: nothing is written "
+                "(changed false). A browser's POST must come from this server's pages (Origin).",
+                "operationId": f"{action}_{kind}",
+                "parameters": [_NAME, _LOCATION],
+                "responses": {"200": _ok(switched, f"The {kind}, now {status}"), "404": _NOT_FOUND, **_READ_ERRORS},
+            }
+        }
+
+    status_filter = _query("status", "only ticks of this status", {"enum": ["success", "skipped", "failure"]})
+    return {
+        f"/api/{plural}": {
+            "get": {
+                "summary": f"Every {kind} of every code location: status (default or set by hand), last tick, counts",
+                "operationId": f"list_{plural}",
+                "parameters": [_LOCATION],
+                "responses": {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": item}},
+                            "required": ["items"],
+                        }
+                    ),
+                    **_READ_ERRORS,
+                },
+            }
+        },
+        f"/api/{plural}/{{name}}": {
+            "get": {
+                "summary": f"One {kind}",
+                "operationId": f"get_{kind}",
+                "parameters": [_NAME, _LOCATION],
+                "responses": {"200": _ok(item), "404": _NOT_FOUND, **_READ_ERRORS},
+            }
+        },
+        f"/api/{plural}/{{name}}/ticks": {
+            "get": {
+                "summary": f"{title} ticks, newest first, a page at a time",
+                "operationId": f"list_{kind}_ticks",
+                "parameters": [_NAME, _LOCATION, status_filter, *_PAGING],
+                "responses": {
+                    "200": _ok(
+                        {
+                            **_page_of(tick),
+                            "properties": {**_page_of(tick)["properties"], "code_location": _STRING, "name": _STRING},
+                        }
+                    ),
+                    "404": _NOT_FOUND,
+                    **_READ_ERRORS,
+                },
+            }
+        },
+        f"/api/{plural}/{{name}}/start": switch("start", "running"),
+        f"/api/{plural}/{{name}}/stop": switch("stop", "stopped"),
+    }
+
+
+OPS_PATHS: dict[str, Schema] = {
+    **_instigator_paths("sensors", "sensor", _SENSOR, _SENSOR_TICK),
+    **_instigator_paths("schedules", "schedule", _SCHEDULE, _SCHEDULE_TICK),
+    "/api/runs": {
+        "get": {
+            "summary": "Runs, newest requested first, a page at a time",
+            "operationId": "list_runs",
+            "parameters": [
+                _query("job", "only runs of this job"),
+                _query("status", "only runs in this status", _RUN_STATUS),
+                _query("asset", "only runs triggered by, selecting or recording events of this asset (a/b)"),
+                _LOCATION,
+                *_PAGING,
+            ],
+            "responses": {"200": _ok(_page_of(_RUN)), **_READ_ERRORS},
+        }
+    },
+    "/api/runs/{run_id}": {
+        "get": {
+            "summary": "One run with everything it recorded: logs, step outputs, asset events, retries, failure",
+            "operationId": "get_run",
+            "parameters": [{"name": "run_id", "in": "path", "required": True, "schema": _STRING}],
+            "responses": {"200": _ok(_RUN_DETAIL), "404": _NOT_FOUND, **_READ_ERRORS},
+        }
+    },
+}
