@@ -5,11 +5,13 @@ workers; API keys gate reads (scope read), switches (scope run) and the browser'
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from starlette.testclient import TestClient
 
 from assetpipe import Definitions, Reporter, ScheduleDefinition, asset_sensor, job
 from assetpipe.api import build_app
@@ -27,7 +30,7 @@ from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.loader import load_definitions
 from assetpipe.producers.http import ApiServer, hash_key
 from assetpipe.schemas.settings import Settings
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import run_cli, start_cli, up_env, wait_until
 from tests.integration.pipeline import DEFS, location_settings, pipeline, request_run, running, wait_ticks
 
 SettingsFactory = Callable[..., Settings]
@@ -326,6 +329,26 @@ def test_reads_need_the_read_scope_switches_the_run_scope_and_a_browser_signs_in
         offsite = client.post("/login", data={"key": keys["reader"], "next": "//evil.example/x"}, headers=origin,
                               follow_redirects=False)  # fmt: skip
         assert offsite.headers["location"] == "/"
+
+
+def test_serve_beside_up_reads_and_switches_through_the_stacks_control_socket(tmp_path: Path) -> None:
+    """``assetpipe serve`` against the embedded engine of a running ``assetpipe up``: its reads go through
+    the control socket, and so does a stop, which the stack's own API then shows."""
+    env = up_env(tmp_path / "data")
+    up = start_cli(["up", "--defs", str(DEFS / "sales_defs.py")], env, tmp_path / "up.log")
+    try:
+        wait_until(lambda: run_cli(["status"], env, timeout=30).returncode == 0, 120, "the stack is ready")
+        serve = TestClient(build_app(Settings.from_env(env)))  # no warehouse here: the stack holds it
+        names = {item["name"] for item in serve.get("/api/sensors").json()["items"]}
+        assert {"daily_sales_data_sensor", "stopped_sensor"} <= names
+        stopped = serve.post("/api/sensors/daily_sales_data_sensor/stop")
+        assert stopped.status_code == 200 and stopped.json()["status"] == "stopped", stopped.text
+        stack_api = f"http://127.0.0.1:{env['ASSETPIPE_HTTP_PORT']}"
+        seen = httpx.get(f"{stack_api}/api/sensors/daily_sales_data_sensor", timeout=30).json()
+        assert (seen["status"], seen["status_source"]) == ("stopped", "override")
+    finally:
+        up.send_signal(signal.SIGINT)
+        assert up.wait(120) == 0, (tmp_path / "up.log").read_text()[-3000:]
 
 
 # -- the document of the routes ------------------------------------------------------------------------
