@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from assetpipe.consumers.sensors.run_keys import run_request_record
+from assetpipe.consumers.sensors.ticks import request_arrays
 from assetpipe.definitions.ops import DefinitionError
 from assetpipe.definitions.schedules import ScheduleDefinition, ScheduleEvaluationContext, to_micros
 from assetpipe.schemas.run_request import schedule_run_id_for, schedule_tick_id_for
@@ -70,12 +71,7 @@ class ScheduleTick:
             self.scheduled_us,
             self.schedule.execution_timezone,
             self.catch_up,
-            [r["run_id"] for r in records],
-            [r["run_key"] or "" for r in records],
-            [r["job_name"] for r in records],
-            [r["run_config"] for r in records],
-            [r["tags"] for r in records],
-            [r["partition_key"] or "" for r in records],
+            *request_arrays(records),
             self.skip_reason or "",
             self.error or "",
             self.traceback or "",

@@ -29,7 +29,7 @@ _SENSOR_COLUMNS = (
 _REQUEST_FIELDS = (
     "toString(run_id)", "job_name", "run_key", "run_config", "tags", "partition_key", "sensor_name", "tick_id",
     "trigger_event_id", "trigger_event_type", "trigger_asset_key", "trigger_partition", "trigger_data_version",
-    "toUnixTimestamp64Micro(trigger_timestamp)", "toUnixTimestamp64Micro(requested_at)",
+    "toUnixTimestamp64Micro(trigger_timestamp)", "toUnixTimestamp64Micro(requested_at)", "asset_selection",
 )  # fmt: skip
 _CHUNK = 5_000  # ids per lookup query
 _STATE_COLUMNS = ("code_location", "kind", "name", "status", "updated_by", "updated_at")
@@ -134,6 +134,7 @@ class SensorStore:
             version,
             event_ts,
             requested_at,
+            selection,
         ) in rows:
             trigger = {
                 "event_id": event_id,
@@ -156,6 +157,7 @@ class SensorStore:
                     "tick_id": tick,
                     "trigger": trigger,
                     "requested_at": requested_at,
+                    "asset_selection": list(selection),
                 }
             )
         return records

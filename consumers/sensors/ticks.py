@@ -8,6 +8,7 @@ requests are recorded together or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +20,22 @@ TICK_COLUMNS = (
     "tick_id", "code_location", "sensor_name", "status", "trigger_event_id", "trigger_event_type", "asset_key",
     "partition", "data_version", "event_timestamp", "accepted_partition", "accepted_offset", "run_ids",
     "run_keys", "job_names", "run_configs", "run_tags", "partition_keys", "skipped_run_keys", "skip_reason",
-    "error", "traceback", "cursor", "worker_id", "evaluated_at", "duration_ms", "logs",
+    "error", "traceback", "cursor", "worker_id", "evaluated_at", "duration_ms", "logs", "run_asset_selections",
 )  # fmt: skip
 LogLine = tuple[int, str, str]  # (microseconds since the epoch, level name, message): a ``logs`` entry
+
+
+def request_arrays(records: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """A tick's run requests as the parallel arrays its row holds: run ids, run keys, job names, run
+    configs, tags, partition keys (``run_ids`` ... ``partition_keys``)."""
+    return [
+        [r["run_id"] for r in records],
+        [r["run_key"] or "" for r in records],
+        [r["job_name"] for r in records],
+        [r["run_config"] for r in records],
+        [r["tags"] for r in records],
+        [r["partition_key"] or "" for r in records],
+    ]
 
 
 @dataclass(slots=True)
@@ -91,12 +105,7 @@ class TickColumns:
             trigger["timestamp"],
             tick.accepted_partition,
             tick.accepted_offset,
-            [r["run_id"] for r in records],
-            [r["run_key"] or "" for r in records],
-            [r["job_name"] for r in records],
-            [r["run_config"] for r in records],
-            [r["tags"] for r in records],
-            [r["partition_key"] or "" for r in records],
+            *request_arrays(records),
             tick.skipped_keys,
             tick.reason(),
             tick.error or "",
@@ -106,6 +115,7 @@ class TickColumns:
             tick.evaluated_at_us,
             tick.duration_ms,
             tick.logs,
+            [r.get("asset_selection") or [] for r in records],
         )
         for column, value in zip(self.columns, values, strict=True):
             column.append(value)
