@@ -1,18 +1,25 @@
 """Browser tests: the pages in a real headless Chromium (Debian's, at /usr/bin/chromium), driven by
-Playwright as a person would use them, against the real stack (the integration fixtures: a real broker,
-a real ClickHouse engine, the workers in this process). Skipped, saying why, without Chromium or
-Playwright. With ASSETPIPE_SCREENSHOTS=1 each page is also saved to docs/screenshots/<name>.png."""
+Playwright as a person would use them, against the real stack (a real broker, the embedded ClickHouse
+engine, the workers in this process, built as the integration fixtures build them). Skipped, saying why,
+without Chromium or Playwright. With ASSETPIPE_SCREENSHOTS=1 each page is also saved to
+docs/screenshots/<name>.png.
+
+The embedded engine takes one data directory per process: when the integration tests ran in this session,
+the browser tests run after them, on the directory of their stack (with a broker and database of their
+own); alone, on a fresh one."""
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import settings, settings_factory, stack, warehouse  # noqa: F401 (fixtures)
+from assetpipe.broker import EmbeddedBroker, free_port
+from tests.integration.conftest import Stack, settings, settings_factory, warehouse  # noqa: F401 (fixtures)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -20,6 +27,28 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests last, after any integration test of the session (see above)."""
+    here = Path(__file__).parent
+    items.sort(key=lambda item: Path(str(item.path)).is_relative_to(here))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A real broker and the embedded ClickHouse engine, on the data directory this process already uses."""
+    used = sorted(tmp_path_factory.getbasetemp().glob("assetpipe*/clickhouse"))
+    data_dir = used[0].parent if used else tmp_path_factory.mktemp("assetpipe")
+    broker = EmbeddedBroker(free_port(), log_path=data_dir / f"broker-{uuid.uuid4().hex[:6]}.log")
+    broker.start()
+    try:
+        yield Stack(
+            broker.bootstrap_servers, f"chdb://{data_dir / 'clickhouse'}", f"test_{uuid.uuid4().hex[:12]}", data_dir
+        )
+    finally:
+        broker.stop()
 
 
 @pytest.fixture(scope="session")
