@@ -10,11 +10,12 @@ from collections.abc import Callable
 from starlette.applications import Starlette
 
 from assetpipe.assets_api import AssetRoutes, registry_for_api
+from assetpipe.catalog_api import catalog_routes
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.loader import Definitions, load_definitions
 from assetpipe.producers.http import create_app
 from assetpipe.producers.http.known_assets import Seed
-from assetpipe.producers.http.openapi import ASSET_PATHS, OPS_PATHS
+from assetpipe.producers.http.openapi import ASSET_PATHS, CATALOG_PATHS, OPS_PATHS
 from assetpipe.schemas.settings import Settings
 from assetpipe.web import mount_web
 
@@ -67,8 +68,8 @@ def build_app(
         settings,
         known_seed=known_seed(settings, warehouse, defs),
         ingest_lag=ingest_lag,
-        extra_routes=assets.routes(),
-        documented={**ASSET_PATHS, **OPS_PATHS},
+        extra_routes=[*assets.routes(), *catalog_routes(registry)],  # the catalog's after /status and PUT
+        documented={**ASSET_PATHS, **OPS_PATHS, **CATALOG_PATHS},
     )
     assets.attach(app.state.api)
     mount_web(app, registry)  # the web catalog: pages, their JSON, the sign-in (assetpipe.web)

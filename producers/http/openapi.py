@@ -950,3 +950,370 @@ OPS_PATHS: dict[str, Schema] = {
         }
     },
 }
+
+
+# -- the asset catalog (assetpipe.catalog_api) -----------------------------------------------------------
+_NUMBER_OR_NULL = {"anyOf": [{"type": "number"}, {"type": "null"}]}
+_TYPED = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "properties": {"type": {"enum": list(KINDS)}, "value": {}},
+        "required": ["type", "value"],
+    },
+    "description": "Each entry typed: numbers as numbers, bool as a boolean, timestamp as epoch seconds, json and "
+    "structured types decoded, other types as text.",
+}
+_LATEST = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {
+                "timestamp": _TIME,
+                "partition": _TEXT_OR_NULL,
+                "data_version": _TEXT_OR_NULL,
+                "event_id": _STRING,
+                "run_id": _TEXT_OR_NULL,
+            },
+            "required": ["timestamp", "partition", "data_version", "event_id"],
+        },
+        {"type": "null"},
+    ]
+}
+_SEVERITY_COUNTS = {
+    "type": "object",
+    "properties": {"WARN": {"type": "integer"}, "ERROR": {"type": "integer"}},
+    "required": ["WARN", "ERROR"],
+}
+_CHECK_SUMMARY = {
+    "type": "object",
+    "properties": {"total": {"type": "integer"}, "passed": _SEVERITY_COUNTS, "failed": _SEVERITY_COUNTS},
+    "required": ["total", "passed", "failed"],
+}
+_STALENESS = {"anyOf": [{"enum": ["MISSING", "FRESH", "STALE"]}, {"type": "null"}]}
+_CATALOG_ROW = {
+    "type": "object",
+    "properties": {
+        "asset_key": _STRING,
+        "defined": {"type": "boolean"},
+        "description": _TEXT_OR_NULL,
+        "owners": {"type": "array", "items": _STRING},
+        "kinds": {"type": "array", "items": _STRING},
+        "group": _TEXT_OR_NULL,
+        "code_location": _TEXT_OR_NULL,
+        "tags": {"type": "object", "additionalProperties": _STRING},
+        "execution_type": {"enum": ["materialization", "observation", "external"]},
+        "last_updated": _TIME,
+        "latest_materialization": _LATEST,
+        "latest_observation": _LATEST,
+        "checks": _CHECK_SUMMARY,
+        "status": _STALENESS,
+    },
+    "required": ["asset_key", "defined", "latest_materialization", "latest_observation", "checks", "status"],
+}
+_CATALOG_EVENT = {
+    "type": "object",
+    "properties": {
+        "event_id": _STRING,
+        "event_type": {"enum": ["materialization", "observation", "check_evaluation"]},
+        "timestamp": _TIME,
+        "partition": _TEXT_OR_NULL,
+        "data_version": _TEXT_OR_NULL,
+        "description": _TEXT_OR_NULL,
+        "metadata": _TYPED,
+        "tags": {"type": "object", "additionalProperties": _STRING},
+        "run_id": _TEXT_OR_NULL,
+        "run": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {"run_id": _STRING, "status": {"anyOf": [_RUN_STATUS, {"type": "null"}]}},
+                    "required": ["run_id", "status"],
+                },
+                {"type": "null"},
+            ]
+        },
+        "check_name": _STRING,
+        "passed": {"type": "boolean"},
+        "severity": {"anyOf": [{"enum": ["WARN", "ERROR"]}, {"type": "null"}]},
+    },
+    "required": ["event_id", "event_type", "timestamp", "metadata", "tags", "run_id"],
+}
+_CATALOG_DETAIL = {
+    "type": "object",
+    "properties": {
+        "asset_key": _STRING,
+        "defined": {"type": "boolean"},
+        "definition": {
+            "anyOf": [{"type": "object", "properties": {"versions": {"type": "integer"}}}, {"type": "null"}],
+            "description": "The current definition (latest_asset_definitions' columns, metadata typed, partitions "
+            "decoded) and its number of versions; null for an asset only reported.",
+        },
+        "status": _STALENESS,
+        "causes": {"type": "array", "items": _CAUSE},
+        "latest_materialization": {"anyOf": [_CATALOG_EVENT, {"type": "null"}]},
+        "latest_observation": {"anyOf": [_CATALOG_EVENT, {"type": "null"}]},
+        "column_schema": {"type": "array", "items": {"type": "object"}},
+        "column_lineage": {"type": "object"},
+        "code_references": {"type": "array", "items": {"type": "object"}},
+        "upstream": {"type": "array", "items": _STRING},
+        "downstream": {"type": "array", "items": _STRING},
+        "checks": {"type": "array", "items": _CATALOG_EVENT},
+        "check_summary": _CHECK_SUMMARY,
+        "partitions": {
+            "type": "object",
+            "properties": {
+                "partitioned": {"type": "boolean"},
+                "materialized": {"type": "integer"},
+                "observed": {"type": "integer"},
+                "failed_checks": {"type": "integer"},
+                "latest": _TEXT_OR_NULL,
+            },
+            "required": ["partitioned", "materialized", "observed", "failed_checks", "latest"],
+        },
+    },
+    "required": ["asset_key", "defined", "definition", "status", "causes", "latest_materialization", "partitions"],
+}
+_SERIES = {
+    "type": "object",
+    "properties": {
+        "asset_key": _STRING,
+        "label": _STRING,
+        "x": {"enum": ["time", "partition"]},
+        "count": {"type": "integer", "description": "values in the range (before downsampling)"},
+        "first": _TEXT_OR_NULL,
+        "last": _TEXT_OR_NULL,
+        "downsampled": {"type": "boolean"},
+        "points": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "description": "x=time: {x, y, event_id, partition}; x=partition: a bucket of consecutive partitions "
+                "{first_partition, last_partition, partitions, min, max, avg, last, event_id (of the last)}",
+            },
+        },
+    },
+    "required": ["asset_key", "label", "x", "count", "downsampled", "points"],
+}
+_LATEST_IN_PARTITION = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {"timestamp": _TIME, "event_id": _STRING, "data_version": _TEXT_OR_NULL},
+            "required": ["timestamp", "event_id"],
+        },
+        {"type": "null"},
+    ]
+}
+_PARTITION = {
+    "type": "object",
+    "properties": {
+        "partition": _STRING,
+        "status": {"enum": ["MATERIALIZED", "OBSERVED", "MISSING"]},
+        "materialization": _LATEST_IN_PARTITION,
+        "observation": _LATEST_IN_PARTITION,
+        "checks": {"type": "array", "items": {"type": "object"}},
+        "failed_checks": {"type": "integer"},
+    },
+    "required": ["partition", "status", "materialization", "observation", "checks", "failed_checks"],
+}
+_LINEAGE = {
+    "type": "object",
+    "properties": {
+        "root": _STRING,
+        "depth": {"type": "integer"},
+        "nodes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "asset_key": _STRING,
+                    "defined": {"type": "boolean"},
+                    "kinds": {"type": "array", "items": _STRING},
+                    "group": _TEXT_OR_NULL,
+                    "execution_type": _STRING,
+                    "status": _STALENESS,
+                    "distance": {"type": "integer", "description": "negative upstream, positive downstream"},
+                },
+                "required": ["asset_key", "defined", "status", "distance"],
+            },
+        },
+        "edges": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"from": _STRING, "to": _STRING}, "required": ["from", "to"]},
+        },
+    },
+    "required": ["root", "depth", "nodes", "edges"],
+}
+_CATALOG_KEY = {
+    **_ASSET_PATH_PARAMETER,
+    "description": "The asset key, a/b (percent-encoded UTF-8). A key whose last part is events, partitions, status, "
+    "materialize or observe, or that has a part metadata, is written as a JSON list of its parts.",
+}
+_UNKNOWN_ASSET = _error("An asset neither defined nor ever reported.", "Asset key 'invalid/asset' not found")
+_TIME_QUERY = {"type": "string", "description": "ISO 8601 (with a zone, else UTC) or epoch seconds"}
+_RUN_REQUESTED = {
+    "type": "object",
+    "properties": {
+        "asset_key": _STRING,
+        "action": {"enum": ["materialize", "observe"]},
+        "partition": _TEXT_OR_NULL,
+        "run_ids": {"type": "array", "items": _STRING},
+        "runs": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["asset_key", "action", "run_ids", "runs"],
+}
+
+
+def _catalog_get(summary: str, operation: str, schema: Schema, parameters: list[Schema], keyed: bool = True) -> Schema:
+    responses = {"200": _ok(schema), **_READ_ERRORS}
+    if keyed:
+        responses["404"] = _UNKNOWN_ASSET
+    return {
+        "get": {
+            "summary": summary,
+            "operationId": operation,
+            "parameters": [_CATALOG_KEY, *parameters] if keyed else parameters,
+            "responses": responses,
+        }
+    }
+
+
+def _run_request(action: str, what: str) -> Schema:
+    return {
+        "post": {
+            "summary": f"Request a run that {what} the asset (API key scope run, under its prefixes)",
+            "description": "As `assetpipe assets " + action + "`: one run request per code location, to its run "
+            "worker. 400 when no code location computes the asset this way (only reported, an external asset, an "
+            "observable source asked to materialize, ...). A browser's POST must come from this server's pages.",
+            "operationId": f"{action}_asset",
+            "parameters": [_CATALOG_KEY],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"partition": {"type": "string", "minLength": 1, "pattern": _PRINTABLE}},
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": _ok(_RUN_REQUESTED, "Requested: the run ids"),
+                "404": _UNKNOWN_ASSET,
+                "413": {"$ref": "#/components/responses/TooLarge"},
+                "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
+                **_READ_ERRORS,
+            },
+        }
+    }
+
+
+CATALOG_PATHS: dict[str, Schema] = {
+    "/api/assets": _catalog_get(
+        "Every asset defined or ever reported: filtered, sorted by key or last update, a cursor page at a time",
+        "list_assets",
+        _page_of(_CATALOG_ROW),
+        [
+            _query("prefix", "keys equal to it or under it, by whole parts (sales: sales and sales/...)"),
+            _query("search", "text in the key or the description (any case)"),
+            _query("tag", "k=v, or k: the definition has tag k (any value; a label)"),
+            _query("owner", "an owner of the definition (team:sales, ana@example.com)"),
+            _query("group", "the definition's group"),
+            _query("kind", "a kind of the definition"),
+            _LOCATION,
+            _query(
+                "status",
+                "staleness, or a check whose latest evaluation failed",
+                {"enum": ["FRESH", "STALE", "MISSING", "FAILED_CHECK"]},
+            ),
+            _query(
+                "defined",
+                "true: only defined assets; false: only assets reported and never defined",
+                {"enum": ["true", "false"]},
+            ),
+            _query("sort", "key (default), or updated: the latest event first", {"enum": ["key", "updated"]}),
+            _query("cursor", "next_cursor of the previous page"),
+            _query("limit", "items per page (default 50)", {"type": "integer", "minimum": 1, "maximum": 500}),
+        ],
+        keyed=False,
+    ),
+    "/api/assets/{asset_key}": {
+        **ASSET_PATHS["/api/assets/{asset_key}"],
+        **_catalog_get(
+            "One asset in full: definition, latest events with typed metadata, columns, lineage, checks, status",
+            "get_asset",
+            _CATALOG_DETAIL,
+            [],
+        ),
+    },
+    "/api/assets/{asset_key}/events": _catalog_get(
+        "The asset's events, newest first, a cursor page at a time, each with its run",
+        "list_asset_events",
+        _page_of(_CATALOG_EVENT),
+        [
+            _query("type", "only events of this type", {"enum": ["materialization", "observation", "check"]}),
+            _query("partition", "only events of this partition"),
+            _query("after", "only events at or after this time", _TIME_QUERY),
+            _query("before", "only events before this time", _TIME_QUERY),
+            _query("cursor", "next_cursor of the previous page"),
+            _query("limit", "items per page (default 50)", {"type": "integer", "minimum": 1, "maximum": 500}),
+        ],
+    ),
+    "/api/assets/{asset_key}/metadata/{label}": _catalog_get(
+        "A numeric metadata label over the whole history (or a range), downsampled in ClickHouse to at most points",
+        "get_asset_metadata_series",
+        _SERIES,
+        [
+            {
+                "name": "label",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": _PRINTABLE},
+                "description": "the metadata key (may hold /: dagster/row_count)",
+            },
+            _query(
+                "x",
+                "time (default): largestTriangleThreeBuckets; partition: buckets of partitions in key order",
+                {"enum": ["time", "partition"]},
+            ),
+            _query("after", "x=time: from this time (inclusive); x=partition: from this partition key (inclusive)"),
+            _query("before", "x=time: to this time (exclusive); x=partition: to this partition key (inclusive)"),
+            _query(
+                "points",
+                "at most this many points (default 1000)",
+                {"type": "integer", "minimum": 3, "maximum": 10_000},
+            ),
+        ],
+    ),
+    "/api/assets/{asset_key}/partitions": _catalog_get(
+        "The asset's partitions in key order, a cursor page at a time: latest materialization, observation, checks",
+        "list_asset_partitions",
+        _page_of(_PARTITION),
+        [
+            _query("cursor", "next_cursor of the previous page"),
+            _query("limit", "items per page (default 100)", {"type": "integer", "minimum": 1, "maximum": 1000}),
+        ],
+    ),
+    "/api/assets/{asset_key}/materialize": _run_request("materialize", "materializes"),
+    "/api/assets/{asset_key}/observe": _run_request("observe", "observes"),
+    "/api/lineage": {
+        "get": {
+            "summary": "The asset graph around an asset, from the current definitions' dependencies",
+            "operationId": "get_lineage",
+            "parameters": [
+                {
+                    "name": "root",
+                    "in": "query",
+                    "required": True,
+                    "schema": _ASSET_KEY_STRING,
+                    "description": "the asset key, a/b (or a JSON list of its parts)",
+                },
+                _query("depth", "steps up and down (default 2)", {"type": "integer", "minimum": 1, "maximum": 10}),
+            ],
+            "responses": {"200": _ok(_LINEAGE), "404": _UNKNOWN_ASSET, **_READ_ERRORS},
+        }
+    },
+}

@@ -1,0 +1,287 @@
+"""The catalog's assets: the list (every asset defined or ever reported, filtered, sorted by key or last update,
+a cursor page at a time) and one asset in full.
+
+The list joins the current definitions (``latest_asset_definitions``) with the assets reported
+(``asset_latest_state``), so an asset only reported and one only defined both appear; the rows of a page then
+get their latest materialization and observation and their checks from ``asset_partition_state`` and their
+status from ``asset_staleness``, for that page's keys only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from assetpipe.consumers.catalog import cursor, status
+from assetpipe.consumers.catalog.events import EVENT_COLUMNS, event
+from assetpipe.consumers.catalog.metadata import code_references, column_lineage, column_schema, typed
+from assetpipe.consumers.catalog.rows import Query, iso, mapping, strings
+from assetpipe.schemas.errors import FieldError
+
+SORTS = ("key", "updated")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+KIND_TAG = "dagster/kind/"
+
+_LIST = (
+    "SELECT a.key, a.defined, a.description, a.owners, a.kinds, a.group_name, a.code_location, a.tags, "
+    "a.execution_type, a.updated_us FROM ("
+    "SELECT if(d.asset_key != '', d.asset_key, toString(s.asset_key)) AS key, d.asset_key != '' AS defined, "
+    "d.description AS description, d.owners AS owners, d.kinds AS kinds, d.group_name AS group_name, "
+    "d.code_location AS code_location, d.tags AS tags, "
+    "if(d.asset_key != '', toString(d.execution_type), 'external') AS execution_type, "
+    "toUnixTimestamp64Micro(s.updated) AS updated_us "
+    "FROM (SELECT l.asset_key AS asset_key, l.description AS description, l.owners AS owners, l.kinds AS kinds, "
+    "l.group_name AS group_name, l.code_location AS code_location, l.tags AS tags, "
+    "l.execution_type AS execution_type FROM latest_asset_definitions AS l) AS d "
+    "FULL OUTER JOIN (SELECT t.asset_key AS asset_key, max(t.reported_at) AS updated FROM asset_latest_state AS t "
+    "GROUP BY t.asset_key) AS s ON s.asset_key = d.asset_key"
+    ") AS a WHERE 1"
+)
+_FILTERS = {
+    "prefix": " AND (a.key = {prefix:String} OR startsWith(a.key, concat({prefix:String}, '/')))",
+    "search": " AND (positionCaseInsensitiveUTF8(a.key, {search:String}) > 0 "
+    "OR positionCaseInsensitiveUTF8(a.description, {search:String}) > 0)",
+    "tag": " AND mapContains(a.tags, {tag:String})",
+    "tag_value": " AND a.tags[{tag:String}] = {tag_value:String}",
+    "owner": " AND has(a.owners, {owner:String})",
+    "group": " AND a.group_name = {group:String}",
+    "kind": " AND has(a.kinds, {kind:String})",
+    "location": " AND a.code_location = {location:String}",
+    "defined": " AND a.defined = {defined:Bool}",
+}
+_ORDER = {
+    "key": " ORDER BY a.key LIMIT {limit:UInt32}",
+    "updated": " ORDER BY a.updated_us DESC, a.key DESC LIMIT {limit:UInt32}",
+}
+_AFTER = {
+    "key": " AND a.key > {after_key:String}",
+    "updated": " AND (a.updated_us, a.key) < ({after_us:Int64}, {after_key:String})",
+}
+# The latest materialization and observation of each asset (any partition).
+_LATEST = (
+    "SELECT p.asset_key, toString(p.event_type), toUnixTimestamp64Micro(max(p.timestamp)), "
+    "argMax(p.partition, p.timestamp), argMax(p.data_version, p.timestamp), toString(argMax(p.event_id, p.timestamp)), "
+    "argMax(p.run_id, p.timestamp) "
+    "FROM asset_partition_state AS p "
+    "WHERE p.asset_key IN {keys:Array(String)} AND p.event_type IN ('materialization', 'observation') "
+    "GROUP BY p.asset_key, p.event_type"
+)
+_DEFINITION_FIELDS = (
+    "code_location", "source", "version", "registered_at", "description", "owners", "tags", "kinds", "group_name",
+    "deps", "code_version", "execution_type", "partitions", "automation_condition", "metadata", "metadata_types",
+    "shadowed",
+)  # fmt: skip
+# The asset's current definition, and the assets whose definitions depend on it (their keys only matter).
+_DEFINITION = (
+    "SELECT d.asset_key, "
+    + ", ".join(
+        f"toUnixTimestamp64Micro(d.{f})"
+        if f == "registered_at"
+        else f"toString(d.{f})"
+        if f in ("source", "execution_type")
+        else f"d.{f}"
+        for f in _DEFINITION_FIELDS
+    )
+    + ", (SELECT count() FROM asset_definition_versions AS v WHERE v.asset_key = {key:String} AND NOT v.removed) "
+    "FROM latest_asset_definitions AS d WHERE d.asset_key = {key:String} OR has(d.deps, {key:String})"
+)
+# The latest materialization, observation and evaluation of each check, with their metadata: their ids from the
+# latest-state table, their rows from asset_events by its primary key.
+_LATEST_EVENTS = (
+    f"SELECT {EVENT_COLUMNS} FROM asset_events AS e WHERE e.asset_key = {{key:String}} "
+    "AND (e.event_type, e.partition, e.event_id) IN ("
+    "SELECT p.event_type, argMax(p.partition, p.timestamp), argMax(p.event_id, p.timestamp) "
+    "FROM asset_partition_state AS p WHERE p.asset_key = {key:String} GROUP BY p.event_type, p.check_name) "
+    "ORDER BY e.timestamp DESC LIMIT 1 BY e.event_type, e.check_name"
+)
+# Partitions materialized, observed, with a failed check (the latest evaluation of a check failed), the latest.
+_PARTITIONS = (
+    "SELECT countIf(q.t = 'materialization'), countIf(q.t = 'observation'), "
+    "uniqExactIf(q.partition, q.t = 'check_evaluation' AND NOT q.passed), "
+    "argMaxIf(q.partition, q.at, q.t = 'materialization') "
+    "FROM (SELECT p.partition AS partition, toString(p.event_type) AS t, max(p.timestamp) AS at, "
+    "argMax(p.check_passed, p.timestamp) AS passed FROM asset_partition_state AS p "
+    "WHERE p.asset_key = {key:String} AND p.partition != '' GROUP BY p.partition, p.event_type, p.check_name) AS q"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetQuery:
+    """The list's filters, sort, cursor and page size, as the query string gives them: ``prefix`` (whole parts:
+    ``sales`` is ``sales`` and ``sales/...``), ``search`` (in the key and the description, any case), ``tag``
+    (``k=v``, or ``k`` for any value: a label), ``owner``, ``group``, ``kind``, ``location``, ``status``
+    (``FRESH``, ``STALE``, ``MISSING``, ``FAILED_CHECK``), ``defined`` (true: only defined; false: only
+    reported), ``sort`` (``key``, or ``updated``: the latest event first)."""
+
+    filters: dict[str, Any] = field(default_factory=dict)
+    status: str | None = None
+    sort: str = "key"
+    cursor: str | None = None
+    limit: int = DEFAULT_LIMIT
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> AssetQuery:
+        filters: dict[str, Any] = {}
+        for name in ("search", "owner", "group", "kind", "location"):
+            if params.get(name):
+                filters[name] = params[name]
+        if params.get("prefix", "").strip("/"):
+            filters["prefix"] = params["prefix"].strip("/")
+        if params.get("tag"):
+            tag, sep, value = params["tag"].partition("=")
+            filters["tag"] = tag
+            if sep:
+                filters["tag_value"] = value
+        defined = params.get("defined")
+        if defined:
+            if defined not in ("true", "false"):
+                raise FieldError("defined", "Query parameter 'defined' must be true or false")
+            filters["defined"] = defined == "true"
+        state = params.get("status") or None
+        if state is not None:
+            state = state.upper()
+            if state not in status.FILTERS:
+                raise FieldError("status", f"Query parameter 'status' must be one of {', '.join(status.FILTERS)}")
+        sort = params.get("sort") or "key"
+        if sort not in SORTS:
+            raise FieldError("sort", "Query parameter 'sort' must be key or updated")
+        size = cursor.limit(params.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
+        return cls(filters, state, sort, params.get("cursor") or None, size)
+
+
+def latest(query: Query, keys: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Key -> event type -> its latest materialization or observation (time, partition, data version, id, run)."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    if not keys:
+        return found
+    for key, kind, at, partition, version, event_id, run_id in query(_LATEST, {"keys": list(keys)}).rows:
+        found.setdefault(str(key), {})[kind] = {
+            "timestamp": iso(at),
+            "partition": partition or None,
+            "data_version": version or None,
+            "event_id": event_id,
+            "run_id": run_id or None,
+        }
+    return found
+
+
+def _tags(tags: Any) -> dict[str, str]:
+    return {k: v for k, v in mapping(tags).items() if not k.startswith(KIND_TAG)}
+
+
+def list_assets(query: Query, wanted: AssetQuery) -> dict[str, Any]:
+    """A page of assets (``{"items", "next_cursor"}``)."""
+    sql, values = _LIST, {**wanted.filters, "limit": wanted.limit + 1}
+    sql += "".join(_FILTERS[name] for name in wanted.filters)
+    if wanted.status == status.FAILED_CHECK:
+        sql += " AND " + status.FAILED_CHECK_FILTER
+    elif wanted.status is not None:
+        sql += " AND " + status.STALENESS_FILTER
+        values["status"] = wanted.status
+    if wanted.sort == "key":
+        position = cursor.decode(wanted.cursor, "assets:key", (str,))
+        if position is not None:
+            sql += _AFTER["key"]
+            values["after_key"] = position[0]
+    else:
+        position = cursor.decode(wanted.cursor, "assets:updated", (int, str))
+        if position is not None:
+            sql += _AFTER["updated"]
+            values["after_us"], values["after_key"] = position
+    rows = query(sql + _ORDER[wanted.sort], values).rows
+    if wanted.sort == "key":
+        positions = [cursor.encode("assets:key", row[0]) for row in rows]
+    else:
+        positions = [cursor.encode("assets:updated", int(row[9]), row[0]) for row in rows]
+    keys = [str(row[0]) for row in rows[: wanted.limit]]
+    events, checks, states = latest(query, keys), status.checks(query, keys), status.staleness(query, keys)
+    items = []
+    for key, defined, description, owners, kinds, group, location, tags, execution_type, updated in rows:
+        key = str(key)
+        state = states.get(key, {"status": None})
+        items.append(
+            {
+                "asset_key": key,
+                "defined": bool(defined),
+                "description": description or None,
+                "owners": strings(owners),
+                "kinds": strings(kinds),
+                "group": group or None,
+                "code_location": location if defined else None,
+                "tags": _tags(tags),
+                "execution_type": execution_type,
+                "last_updated": iso(updated),
+                "latest_materialization": events.get(key, {}).get("materialization"),
+                "latest_observation": events.get(key, {}).get("observation"),
+                "checks": status.check_summary(checks.get(key, [])),
+                "status": state["status"],
+            }
+        )
+    return cursor.page(items, positions, wanted.limit)
+
+
+def _definition(values: Sequence[Any], versions: int) -> dict[str, Any]:
+    definition = dict(zip(_DEFINITION_FIELDS, values, strict=True))
+    metadata = typed(mapping(definition.pop("metadata")), mapping(definition.pop("metadata_types")))
+    partitions = definition["partitions"]
+    return {
+        **definition,
+        "registered_at": iso(definition["registered_at"]),
+        "owners": strings(definition["owners"]),
+        "kinds": strings(definition["kinds"]),
+        "deps": strings(definition["deps"]),
+        "shadowed": strings(definition["shadowed"]),
+        "tags": _tags(definition["tags"]),
+        "group_name": definition["group_name"] or None,
+        "code_version": definition["code_version"] or None,
+        "automation_condition": definition["automation_condition"] or None,
+        "partitions": json.loads(partitions) if partitions else None,
+        "metadata": metadata,
+        "versions": int(versions),
+    }
+
+
+def asset_detail(query: Query, asset_key: str) -> dict[str, Any] | None:
+    """Everything the catalog shows of one asset; None for an asset neither defined nor ever reported."""
+    definition, downstream = None, []
+    for key, *values, versions in query(_DEFINITION, {"key": asset_key}).rows:
+        if key == asset_key:
+            definition = _definition(values, versions)
+        else:
+            downstream.append(str(key))
+    latest_events = [event(row) for row in query(_LATEST_EVENTS, {"key": asset_key}).rows]
+    if definition is None and not latest_events:
+        return None
+    by_type = {e["event_type"]: e for e in latest_events if e["event_type"] != "check_evaluation"}
+    checks = sorted((e for e in latest_events if e["event_type"] == "check_evaluation"), key=lambda e: e["check_name"])
+    materialization, observation = by_type.get("materialization"), by_type.get("observation")
+    state = status.staleness(query, [asset_key]).get(asset_key, {"status": None, "causes": []})
+    materialized, observed, failed, latest_partition = query(_PARTITIONS, {"key": asset_key}).rows[0]
+    defined_metadata = definition["metadata"] if definition else None
+    materialized_metadata = materialization["metadata"] if materialization else None
+    return {
+        "asset_key": asset_key,
+        "defined": definition is not None,
+        "definition": definition,
+        "status": state["status"],
+        "causes": state["causes"],
+        "latest_materialization": materialization,
+        "latest_observation": observation,
+        "column_schema": column_schema(defined_metadata, materialized_metadata),
+        "column_lineage": column_lineage(defined_metadata, materialized_metadata),
+        "code_references": code_references(defined_metadata),
+        "upstream": definition["deps"] if definition else [],
+        "downstream": sorted(downstream),
+        "checks": checks,
+        "check_summary": status.check_summary(checks),
+        "partitions": {
+            "partitioned": bool(materialized or observed or failed or (definition and definition["partitions"])),
+            "materialized": int(materialized),
+            "observed": int(observed),
+            "failed_checks": int(failed),
+            "latest": latest_partition or None,
+        },
+    }

@@ -1,0 +1,87 @@
+"""The asset graph around an asset: its upstream assets (the dependencies of its definition, and theirs) and its
+downstream assets (those whose definitions depend on it, and so on), each direction to ``depth`` steps, from the
+current definitions. An asset without a definition is a node with no edges of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assetpipe.consumers.catalog import status
+from assetpipe.consumers.catalog.rows import Query, strings
+from assetpipe.schemas.errors import FieldError
+
+DEFAULT_DEPTH = 2
+MAX_DEPTH = 10
+
+# Definitions of the upstream frontier (their deps go one step further up), and of the assets depending on the
+# downstream frontier (one step further down).
+_STEP = (
+    "SELECT d.asset_key, d.deps, d.kinds, d.group_name, toString(d.execution_type) FROM latest_asset_definitions AS d "
+    "WHERE d.asset_key IN {up:Array(String)} OR hasAny(d.deps, {down:Array(String)})"
+)
+_REPORTED = "SELECT DISTINCT s.asset_key FROM asset_latest_state AS s WHERE s.asset_key IN {keys:Array(String)}"
+
+
+def depth_of(text: str | None) -> int:
+    if not text:
+        return DEFAULT_DEPTH
+    if not text.isdigit() or not 1 <= int(text) <= MAX_DEPTH:
+        raise FieldError("depth", f"Query parameter 'depth' must be an integer from 1 to {MAX_DEPTH}")
+    return int(text)
+
+
+def lineage(query: Query, root: str, depth: int) -> dict[str, Any] | None:
+    """``{"root", "depth", "nodes", "edges"}``: nodes with ``asset_key``, ``defined``, ``kinds``, ``group``,
+    ``execution_type``, ``status``, ``distance`` (negative upstream, positive downstream); edges ``{"from":
+    upstream, "to": downstream}``. None when ``root`` is neither defined nor reported."""
+    definitions: dict[str, tuple[list[str], list[str], str, str]] = {}
+    distance = {root: 0}
+    edges: set[tuple[str, str]] = set()
+    up, down = [root], [root]  # the frontiers: assets reached at the last step
+    for step in range(1, depth + 2):
+        if not up and not down:
+            break
+        rows = query(_STEP, {"up": up, "down": down if step <= depth else []}).rows
+        next_up, next_down = [], []
+        for key, deps, kinds, group, execution_type in rows:
+            key, deps = str(key), strings(deps)
+            definitions[key] = (deps, strings(kinds), group, execution_type)
+            if key in up and step <= depth:
+                for dep in deps:
+                    edges.add((dep, key))
+                    if dep not in distance:
+                        distance[dep] = -step
+                        next_up.append(dep)
+            downstream_of = [d for d in deps if d in down]
+            if downstream_of and step <= depth:
+                edges.update((d, key) for d in downstream_of)
+                if key not in distance:
+                    distance[key] = step
+                    next_down.append(key)
+        up, down = next_up, next_down
+    undefined = [key for key in distance if key not in definitions]
+    reported = {str(row[0]) for row in query(_REPORTED, {"keys": undefined}).rows} if undefined else set()
+    if root not in definitions and root not in reported:
+        return None
+    states = status.staleness(query, list(distance))
+    nodes = []
+    for key, steps in sorted(distance.items(), key=lambda item: (item[1], item[0])):
+        deps, kinds, group, execution_type = definitions.get(key, ([], [], "", "external"))
+        nodes.append(
+            {
+                "asset_key": key,
+                "defined": key in definitions,
+                "kinds": kinds,
+                "group": group or None,
+                "execution_type": execution_type,
+                "status": states.get(key, {}).get("status"),
+                "distance": steps,
+            }
+        )
+    return {
+        "root": root,
+        "depth": depth,
+        "nodes": nodes,
+        "edges": [{"from": a, "to": b} for a, b in sorted(edges)],
+    }

@@ -1,0 +1,85 @@
+"""Each asset's status as the catalog shows it: staleness (``MISSING``, ``FRESH``, ``STALE`` and why, from the
+registry's ``asset_staleness``) and its checks (the latest result of each check, from ``asset_partition_state``):
+for the assets of a page, and as a filter of the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from assetpipe.consumers.catalog.rows import Query, iso
+
+STALENESS = ("FRESH", "STALE", "MISSING")
+FAILED_CHECK = "FAILED_CHECK"
+FILTERS = (*STALENESS, FAILED_CHECK)
+_CAUSE_FIELDS = ("category", "dependency", "reason")
+
+_STALENESS = (
+    "SELECT s.asset_key, toString(s.status), s.causes FROM asset_staleness AS s "
+    "WHERE s.asset_key IN {keys:Array(String)}"
+)
+# The latest evaluation of each check of each asset (any partition), then per asset: checks passed and failed
+# by severity.
+_CHECKS = (
+    "SELECT c.asset_key, groupArray((c.check_name, c.passed, c.severity, c.at, c.partition)) "
+    "FROM ("
+    "SELECT p.asset_key AS asset_key, toString(p.check_name) AS check_name, "
+    "argMax(p.check_passed, p.timestamp) AS passed, toString(argMax(p.check_severity, p.timestamp)) AS severity, "
+    "toUnixTimestamp64Micro(max(p.timestamp)) AS at, argMax(p.partition, p.timestamp) AS partition "
+    "FROM asset_partition_state AS p "
+    "WHERE p.asset_key IN {keys:Array(String)} AND p.event_type = 'check_evaluation' "
+    "GROUP BY p.asset_key, p.check_name"
+    ") AS c GROUP BY c.asset_key"
+)
+# SQL conditions on an asset key ``a.key`` for the list's ``status`` filter.
+STALENESS_FILTER = "a.key IN (SELECT f.asset_key FROM asset_staleness AS f WHERE toString(f.status) = {status:String})"
+FAILED_CHECK_FILTER = (
+    "a.key IN (SELECT f.asset_key FROM ("
+    "SELECT p.asset_key AS asset_key, argMax(p.check_passed, p.timestamp) AS passed FROM asset_partition_state AS p "
+    "WHERE p.event_type = 'check_evaluation' GROUP BY p.asset_key, p.check_name"
+    ") AS f WHERE NOT f.passed)"
+)
+
+
+def cause(value: Any) -> dict[str, str]:
+    """A cause tuple: a dict from clickhouse-connect (its elements are named), a list through JSON."""
+    if isinstance(value, Mapping):
+        return {name: str(value[name]) for name in _CAUSE_FIELDS}
+    return dict(zip(_CAUSE_FIELDS, map(str, value), strict=True))
+
+
+def staleness(query: Query, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Key -> ``{"status", "causes"}`` of those of ``keys`` defined or reported."""
+    if not keys:
+        return {}
+    rows = query(_STALENESS, {"keys": list(keys)}).rows
+    return {str(key): {"status": status, "causes": [cause(c) for c in causes]} for key, status, causes in rows}
+
+
+def checks(query: Query, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Key -> the latest result of each of its checks (``check_name``, ``passed``, ``severity``, ``timestamp``,
+    ``partition``), by check name; assets without checks are left out."""
+    if not keys:
+        return {}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for key, results in query(_CHECKS, {"keys": list(keys)}).rows:
+        found[str(key)] = sorted(
+            (
+                {"check_name": name, "passed": bool(passed), "severity": severity or None, "timestamp": iso(at),
+                 "partition": partition or None}
+                for name, passed, severity, at, partition in results
+            ),
+            key=lambda c: str(c["check_name"]),
+        )  # fmt: skip
+    return found
+
+
+def check_summary(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Checks passed and failed, by severity (``{"passed": {"WARN": n, "ERROR": n}, "failed": {...}}``)."""
+    summary: dict[str, dict[str, int]] = {"passed": {"WARN": 0, "ERROR": 0}, "failed": {"WARN": 0, "ERROR": 0}}
+    for result in results:
+        outcome = "passed" if result["passed"] else "failed"
+        severity = str(result["severity"] or "ERROR")
+        summary[outcome][severity] = summary[outcome].get(severity, 0) + 1
+    return {"total": len(results), **summary}
