@@ -171,7 +171,7 @@ def test_code_references_point_at_the_function_and_become_git_links(tmp_path: Pa
     )
     [url] = linked.spec.metadata["dagster/code_references"].value
     assert url == UrlCodeReference(
-        url=f"https://github.com/acme/data/tree/main/src/tests/unit/definitions/test_assets.py#L{line}"
+        url=f"https://github.com/acme/data/tree/main/src/tests/unit/definitions/{Path(__file__).name}#L{line}"
     )
     [gitlab] = link_code_references_to_git(
         [local], "https://gitlab.com/acme/data", "dev", AnchorBasedFilePathMapping(root, "")
