@@ -34,7 +34,8 @@ _MICRO = timedelta(microseconds=1)
 
 
 class DefaultScheduleStatus(enum.Enum):
-    """RUNNING (the default here: there is no UI to switch a schedule on) or STOPPED (not evaluated)."""
+    """RUNNING (the default here, so a definitions file works once loaded) or STOPPED (not evaluated until
+    started from the web pages or the API)."""
 
     RUNNING = "RUNNING"
     STOPPED = "STOPPED"

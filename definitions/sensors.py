@@ -25,7 +25,8 @@ StartAt = Literal["latest", "earliest"]
 
 
 class DefaultSensorStatus(enum.Enum):
-    """RUNNING (the default here: there is no UI to switch a sensor on) or STOPPED (not evaluated)."""
+    """RUNNING (the default here, so a definitions file works once loaded) or STOPPED (not evaluated until
+    started from the web pages or the API)."""
 
     RUNNING = "RUNNING"
     STOPPED = "STOPPED"
