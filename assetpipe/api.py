@@ -68,7 +68,7 @@ def build_app(
         settings,
         known_seed=known_seed(settings, warehouse, defs),
         ingest_lag=ingest_lag,
-        extra_routes=[*assets.routes(), *catalog_routes(registry)],  # the catalog's after /status and PUT
+        extra_routes=[*catalog_routes(registry), *assets.routes()],  # the catalog's before the registry's PUT
         documented={**ASSET_PATHS, **OPS_PATHS, **CATALOG_PATHS},
     )
     assets.attach(app.state.api)

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -60,6 +61,8 @@ _EXISTS = (
     "UNION ALL SELECT d.asset_key FROM asset_definitions AS d WHERE d.asset_key = {key:String} LIMIT 1)"
 )
 _SERIES_PATH = r"^/api/assets/(?P<key>.+?)/metadata/(?P<label>.+)$"  # the key ends at the first /metadata/
+_ASSET_PATH = r"^/api/assets/(?P<key>(?!.*/status$).+)$"  # a path ending in /status is the registry's (GET, PUT 405)
+_METHODS = frozenset({"DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"})
 Handler = Callable[[Request], Awaitable[Any]]
 
 
@@ -75,12 +78,33 @@ def asset_key_of(text: str, what: str = "asset_key") -> str:
     return "/".join(parts)
 
 
-def _keyed(path: str, handler: Handler, pattern: str | None = None, **options: Any) -> Route:
-    """A route under ``/api/assets/{key}``; the key may hold any character (a control character is a 400
+def query_of(request: Request) -> dict[str, str]:
+    """The query string's parameters; one given twice is a 400 (which one would count is anyone's guess)."""
+    repeated = sorted({name for name, _ in request.query_params.multi_items()
+                       if len(request.query_params.getlist(name)) > 1})  # fmt: skip
+    if repeated:
+        raise FieldError(repeated[0], f"Query parameter '{repeated[0][:64]}' is given more than once")
+    return dict(request.query_params)
+
+
+def _keyed(route: Route, pattern: str | None = None) -> Route:
+    """``route`` under ``/api/assets/{key}``: the key may hold any character (a control character is a 400
     naming it, not a 404), and ``pattern`` replaces the path's regex."""
-    route = api_route(path, handler, **options)
     route.path_regex = re.compile(pattern or route.path_regex.pattern, re.DOTALL)
     return route
+
+
+def _not_allowed(route: Route, allow: tuple[str, ...]) -> Route:
+    """Every other method on ``route``'s paths is a 405 naming those it takes: placed before the registry's
+    ``PUT /api/assets/{key}``, so that a PUT on a catalog path is not taken as defining an asset whose key ends
+    with the suffix."""
+
+    async def endpoint(request: Request) -> Response:
+        raise HTTPException(405, headers={"Allow": ", ".join(allow)})
+
+    other = Route(route.path, endpoint, methods=sorted(_METHODS - set(allow) - {"HEAD"}))
+    other.path_regex = route.path_regex
+    return other
 
 
 class CatalogRoutes:
@@ -90,20 +114,24 @@ class CatalogRoutes:
         self.registry = registry
 
     def routes(self) -> list[BaseRoute]:
+        """The routes, each followed by the 405 of the methods it does not take. They go before the registry's
+        (``AssetRoutes``): its ``PUT /api/assets/{key}`` would take any path below."""
         base = "/api/assets/{key:path}"
-        return [
-            api_route("/api/assets", self.listing),
-            api_route("/api/lineage", self.lineage),
-            _keyed(f"{base}/events", self.events),
-            _keyed(f"{base}/partitions", self.partitions),
-            _keyed(f"{base}/metadata/{{label:path}}", self.series, _SERIES_PATH),
-            self._run_route(f"{base}/materialize", "materialize"),
-            self._run_route(f"{base}/observe", "observe"),
-            _keyed(base, self.detail),
+        keyed = [
+            (_keyed(api_route(f"{base}/events", self.events)), ("GET",)),
+            (_keyed(api_route(f"{base}/partitions", self.partitions)), ("GET",)),
+            (_keyed(api_route(f"{base}/metadata/{{label:path}}", self.series), _SERIES_PATH), ("GET",)),
+            (_keyed(self._run_route(f"{base}/materialize", "materialize")), ("POST",)),
+            (_keyed(self._run_route(f"{base}/observe", "observe")), ("POST",)),
+            (_keyed(api_route(base, self.detail), _ASSET_PATH), ("GET", "PUT")),  # PUT: the registry's
         ]
+        routes: list[BaseRoute] = [api_route("/api/assets", self.listing), api_route("/api/lineage", self.lineage)]
+        for route, allow in keyed:
+            routes += [route, _not_allowed(route, allow)]
+        return routes
 
     async def listing(self, request: Request) -> Any:
-        return await blocking(list_assets, self.registry.query, AssetQuery.parse(request.query_params))
+        return await blocking(list_assets, self.registry.query, AssetQuery.parse(query_of(request)))
 
     async def detail(self, request: Request) -> Any:
         key = asset_key_of(request.path_params["key"])
@@ -114,27 +142,28 @@ class CatalogRoutes:
 
     async def events(self, request: Request) -> Any:
         key = asset_key_of(request.path_params["key"])
-        page = await blocking(asset_events, self.registry.query, key, EventQuery.parse(request.query_params))
+        page = await blocking(asset_events, self.registry.query, key, EventQuery.parse(query_of(request)))
         return await self._known(key, page, bool(page["items"]))
 
     async def partitions(self, request: Request) -> Any:
         key = asset_key_of(request.path_params["key"])
-        page = await blocking(partitions, self.registry.query, key, request.query_params)
+        page = await blocking(partitions, self.registry.query, key, query_of(request))
         return await self._known(key, page, bool(page["items"]))
 
     async def series(self, request: Request) -> Any:
         key = asset_key_of(request.path_params["key"])
         label = request.path_params["label"]
         check_printable("label", label)
-        shown = await blocking(series, self.registry.query, key, label, SeriesQuery.parse(request.query_params))
+        shown = await blocking(series, self.registry.query, key, label, SeriesQuery.parse(query_of(request)))
         return await self._known(key, shown, shown["count"] > 0)
 
     async def lineage(self, request: Request) -> Any:
-        root = request.query_params.get("root")
+        params = query_of(request)
+        root = params.get("root")
         if not root:
             raise FieldError("root", "Missing required query parameter: root (an asset key, a/b)")
         key = asset_key_of(root.strip("/"), "root")
-        graph = await blocking(lineage, self.registry.query, key, depth_of(request.query_params.get("depth")))
+        graph = await blocking(lineage, self.registry.query, key, depth_of(params.get("depth")))
         if graph is None:
             raise UnknownAssetError(key)
         return graph
@@ -176,9 +205,7 @@ class CatalogRoutes:
             }
             return errors.json_response(content, 202)
 
-        route = Route(path, endpoint, methods=["POST"])
-        route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
-        return route
+        return Route(path, endpoint, methods=["POST"])
 
     @staticmethod
     async def _partition(request: Request) -> str | None:

@@ -1227,14 +1227,14 @@ CATALOG_PATHS: dict[str, Schema] = {
             _query(
                 "status",
                 "staleness, or a check whose latest evaluation failed",
-                {"enum": ["FRESH", "STALE", "MISSING", "FAILED_CHECK"]},
+                {"enum": ["", "FRESH", "STALE", "MISSING", "FAILED_CHECK"]},
             ),
             _query(
                 "defined",
                 "true: only defined assets; false: only assets reported and never defined",
-                {"enum": ["true", "false"]},
+                {"enum": ["", "true", "false"]},
             ),
-            _query("sort", "key (default), or updated: the latest event first", {"enum": ["key", "updated"]}),
+            _query("sort", "key (default), or updated: the latest event first", {"enum": ["", "key", "updated"]}),
             _query("cursor", "next_cursor of the previous page"),
             _query("limit", "items per page (default 50)", {"type": "integer", "minimum": 1, "maximum": 500}),
         ],
@@ -1254,7 +1254,7 @@ CATALOG_PATHS: dict[str, Schema] = {
         "list_asset_events",
         _page_of(_CATALOG_EVENT),
         [
-            _query("type", "only events of this type", {"enum": ["materialization", "observation", "check"]}),
+            _query("type", "only events of this type", {"enum": ["", "materialization", "observation", "check"]}),
             _query("partition", "only events of this partition"),
             _query("after", "only events at or after this time", _TIME_QUERY),
             _query("before", "only events before this time", _TIME_QUERY),
@@ -1277,7 +1277,7 @@ CATALOG_PATHS: dict[str, Schema] = {
             _query(
                 "x",
                 "time (default): largestTriangleThreeBuckets; partition: buckets of partitions in key order",
-                {"enum": ["time", "partition"]},
+                {"enum": ["", "time", "partition"]},
             ),
             _query("after", "x=time: from this time (inclusive); x=partition: from this partition key (inclusive)"),
             _query("before", "x=time: to this time (exclusive); x=partition: to this partition key (inclusive)"),
