@@ -38,6 +38,7 @@ from assetpipe.consumers.catalog import (
     AssetQuery,
     EventQuery,
     SeriesQuery,
+    StalenessSnapshot,
     asset_detail,
     asset_events,
     depth_of,
@@ -112,6 +113,7 @@ class CatalogRoutes:
 
     def __init__(self, registry: RegistryAccess) -> None:
         self.registry = registry
+        self.statuses = StalenessSnapshot(registry.query)
 
     def routes(self) -> list[BaseRoute]:
         """The routes, each followed by the 405 of the methods it does not take. They go before the registry's
@@ -131,11 +133,11 @@ class CatalogRoutes:
         return routes
 
     async def listing(self, request: Request) -> Any:
-        return await blocking(list_assets, self.registry.query, AssetQuery.parse(query_of(request)))
+        return await blocking(list_assets, self.registry.query, AssetQuery.parse(query_of(request)), self.statuses)
 
     async def detail(self, request: Request) -> Any:
         key = asset_key_of(request.path_params["key"])
-        found = await blocking(asset_detail, self.registry.query, key)
+        found = await blocking(asset_detail, self.registry.query, key, self.statuses)
         if found is None:
             raise UnknownAssetError(key)
         return found
@@ -163,7 +165,7 @@ class CatalogRoutes:
         if not root:
             raise FieldError("root", "Missing required query parameter: root (an asset key, a/b)")
         key = asset_key_of(root.strip("/"), "root")
-        graph = await blocking(lineage, self.registry.query, key, depth_of(params.get("depth")))
+        graph = await blocking(lineage, self.registry.query, key, depth_of(params.get("depth")), self.statuses)
         if graph is None:
             raise UnknownAssetError(key)
         return graph

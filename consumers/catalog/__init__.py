@@ -10,12 +10,14 @@ from assetpipe.consumers.catalog.lineage import depth_of, lineage
 from assetpipe.consumers.catalog.partitions import partitions
 from assetpipe.consumers.catalog.rows import Query
 from assetpipe.consumers.catalog.series import SeriesQuery, series
+from assetpipe.consumers.catalog.status import StalenessSnapshot
 
 __all__ = [
     "AssetQuery",
     "EventQuery",
     "Query",
     "SeriesQuery",
+    "StalenessSnapshot",
     "asset_detail",
     "asset_events",
     "depth_of",

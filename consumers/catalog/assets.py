@@ -9,6 +9,7 @@ status from ``asset_staleness``, for that page's keys only.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,41 +71,50 @@ _LATEST = (
     "GROUP BY p.asset_key, p.event_type"
 )
 _DEFINITION_FIELDS = (
-    "code_location", "source", "version", "registered_at", "description", "owners", "tags", "kinds", "group_name",
-    "deps", "code_version", "execution_type", "partitions", "automation_condition", "metadata", "metadata_types",
-    "shadowed",
+    "code_location", "source", "registered_at", "description", "owners", "tags", "kinds", "group_name", "deps",
+    "code_version", "execution_type", "partitions", "automation_condition", "metadata", "metadata_types",
 )  # fmt: skip
-# The asset's current definition, and the assets whose definitions depend on it (their keys only matter).
+# The asset's current definition (which row of asset_definitions, its version, the definitions it shadows, how many
+# versions it has), and the assets whose definitions depend on it. Only these few columns of the view: its window
+# functions cost several times more with the metadata maps.
+_CURRENT = (
+    "SELECT d.asset_key, d.code_location, toString(d.source), toUnixTimestamp64Micro(d.registered_at), d.version, "
+    "d.shadowed, (SELECT count() FROM asset_definition_versions AS v WHERE v.asset_key = {key:String} "
+    "AND NOT v.removed) FROM latest_asset_definitions AS d "
+    "WHERE d.asset_key = {key:String} OR has(d.deps, {key:String})"
+)
+# That row of asset_definitions, by its primary key.
 _DEFINITION = (
-    "SELECT d.asset_key, "
+    "SELECT "
     + ", ".join(
-        f"toUnixTimestamp64Micro(d.{f})"
+        "toUnixTimestamp64Micro(a.registered_at)"
         if f == "registered_at"
-        else f"toString(d.{f})"
+        else f"toString(a.{f})"
         if f in ("source", "execution_type")
-        else f"d.{f}"
+        else f"a.{f}"
         for f in _DEFINITION_FIELDS
     )
-    + ", (SELECT count() FROM asset_definition_versions AS v WHERE v.asset_key = {key:String} AND NOT v.removed) "
-    "FROM latest_asset_definitions AS d WHERE d.asset_key = {key:String} OR has(d.deps, {key:String})"
+    + " FROM asset_definitions AS a WHERE a.asset_key = {key:String} AND a.code_location = {location:String} "
+    "AND a.source = {source:String} AND a.registered_at = fromUnixTimestamp64Micro({at:Int64}, 'UTC') LIMIT 1"
 )
-# The latest materialization, observation and evaluation of each check, with their metadata: their ids from the
-# latest-state table, their rows from asset_events by its primary key.
+# The latest materialization, observation and evaluation of each check: their ids and partitions from the
+# latest-state table, then their rows (with metadata) from asset_events by its primary key.
+_LATEST_IDS = (
+    "SELECT argMax(p.partition, p.timestamp), toString(argMax(p.event_id, p.timestamp)) "
+    "FROM asset_partition_state AS p WHERE p.asset_key = {key:String} GROUP BY p.event_type, p.check_name"
+)
 _LATEST_EVENTS = (
     f"SELECT {EVENT_COLUMNS} FROM asset_events AS e WHERE e.asset_key = {{key:String}} "
-    "AND (e.event_type, e.partition, e.event_id) IN ("
-    "SELECT p.event_type, argMax(p.partition, p.timestamp), argMax(p.event_id, p.timestamp) "
-    "FROM asset_partition_state AS p WHERE p.asset_key = {key:String} GROUP BY p.event_type, p.check_name) "
-    "ORDER BY e.timestamp DESC LIMIT 1 BY e.event_type, e.check_name"
+    "AND e.partition IN {partitions:Array(String)} AND e.event_id IN {ids:Array(UUID)} "
+    "ORDER BY e.timestamp DESC LIMIT 1 BY e.event_id"
 )
-# Partitions materialized, observed, with a failed check (the latest evaluation of a check failed), the latest.
+# Partitions materialized, observed, with a failed check (the latest evaluation of a check failed), the latest:
+# FINAL keeps each key's newest row, as argMax would, for less.
 _PARTITIONS = (
-    "SELECT countIf(q.t = 'materialization'), countIf(q.t = 'observation'), "
-    "uniqExactIf(q.partition, q.t = 'check_evaluation' AND NOT q.passed), "
-    "argMaxIf(q.partition, q.at, q.t = 'materialization') "
-    "FROM (SELECT p.partition AS partition, toString(p.event_type) AS t, max(p.timestamp) AS at, "
-    "argMax(p.check_passed, p.timestamp) AS passed FROM asset_partition_state AS p "
-    "WHERE p.asset_key = {key:String} AND p.partition != '' GROUP BY p.partition, p.event_type, p.check_name) AS q"
+    "SELECT countIf(p.event_type = 'materialization'), countIf(p.event_type = 'observation'), "
+    "uniqExactIf(p.partition, p.event_type = 'check_evaluation' AND NOT p.check_passed), "
+    "argMaxIf(p.partition, p.timestamp, p.event_type = 'materialization') FROM asset_partition_state AS p FINAL "
+    "WHERE p.asset_key = {key:String} AND p.partition != ''"
 )
 
 
@@ -172,8 +182,9 @@ def _tags(tags: Any) -> dict[str, str]:
     return {k: v for k, v in mapping(tags).items() if not k.startswith(KIND_TAG)}
 
 
-def list_assets(query: Query, wanted: AssetQuery) -> dict[str, Any]:
-    """A page of assets (``{"items", "next_cursor"}``)."""
+def list_assets(query: Query, wanted: AssetQuery, statuses: status.Statuses | None = None) -> dict[str, Any]:
+    """A page of assets (``{"items", "next_cursor"}``); ``statuses`` (default: ``asset_staleness`` for the page's
+    keys) gives their status, e.g. a ``StalenessSnapshot``."""
     sql, values = _LIST, {**wanted.filters, "limit": wanted.limit + 1}
     sql += "".join(_FILTERS[name] for name in wanted.filters)
     if wanted.status == status.FAILED_CHECK:
@@ -197,7 +208,8 @@ def list_assets(query: Query, wanted: AssetQuery) -> dict[str, Any]:
     else:
         positions = [cursor.encode("assets:updated", int(row[9]), row[0]) for row in rows]
     keys = [str(row[0]) for row in rows[: wanted.limit]]
-    events, checks, states = latest(query, keys), status.checks(query, keys), status.staleness(query, keys)
+    states = (statuses or functools.partial(status.staleness, query))(keys)
+    events, checks = latest(query, keys), status.checks(query, keys)
     items = []
     for key, defined, description, owners, kinds, group, location, tags, execution_type, updated in rows:
         key = str(key)
@@ -223,42 +235,51 @@ def list_assets(query: Query, wanted: AssetQuery) -> dict[str, Any]:
     return cursor.page(items, positions, wanted.limit)
 
 
-def _definition(values: Sequence[Any], versions: int) -> dict[str, Any]:
-    definition = dict(zip(_DEFINITION_FIELDS, values, strict=True))
+def _definition(query: Query, asset_key: str, current: Sequence[Any]) -> dict[str, Any]:
+    location, source, at, version, shadowed, versions = current
+    values = {"key": asset_key, "location": location, "source": source, "at": int(at)}
+    definition = dict(zip(_DEFINITION_FIELDS, query(_DEFINITION, values).rows[0], strict=True))
     metadata = typed(mapping(definition.pop("metadata")), mapping(definition.pop("metadata_types")))
     partitions = definition["partitions"]
     return {
         **definition,
+        "version": int(version),
+        "versions": int(versions),
         "registered_at": iso(definition["registered_at"]),
         "owners": strings(definition["owners"]),
         "kinds": strings(definition["kinds"]),
         "deps": strings(definition["deps"]),
-        "shadowed": strings(definition["shadowed"]),
+        "shadowed": strings(shadowed),
         "tags": _tags(definition["tags"]),
         "group_name": definition["group_name"] or None,
         "code_version": definition["code_version"] or None,
         "automation_condition": definition["automation_condition"] or None,
         "partitions": json.loads(partitions) if partitions else None,
         "metadata": metadata,
-        "versions": int(versions),
     }
 
 
-def asset_detail(query: Query, asset_key: str) -> dict[str, Any] | None:
-    """Everything the catalog shows of one asset; None for an asset neither defined nor ever reported."""
+def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None = None) -> dict[str, Any] | None:
+    """Everything the catalog shows of one asset; None for an asset neither defined nor ever reported.
+    ``statuses`` as for ``list_assets``."""
     definition, downstream = None, []
-    for key, *values, versions in query(_DEFINITION, {"key": asset_key}).rows:
+    for key, *current in query(_CURRENT, {"key": asset_key}).rows:
         if key == asset_key:
-            definition = _definition(values, versions)
+            definition = _definition(query, asset_key, current)
         else:
             downstream.append(str(key))
-    latest_events = [event(row) for row in query(_LATEST_EVENTS, {"key": asset_key}).rows]
+    latest_ids = query(_LATEST_IDS, {"key": asset_key}).rows
+    latest_events = []
+    if latest_ids:
+        wanted = {"key": asset_key, "partitions": sorted({p for p, _ in latest_ids}), "ids": [i for _, i in latest_ids]}
+        latest_events = [event(row) for row in query(_LATEST_EVENTS, wanted).rows]
     if definition is None and not latest_events:
         return None
     by_type = {e["event_type"]: e for e in latest_events if e["event_type"] != "check_evaluation"}
     checks = sorted((e for e in latest_events if e["event_type"] == "check_evaluation"), key=lambda e: e["check_name"])
     materialization, observation = by_type.get("materialization"), by_type.get("observation")
-    state = status.staleness(query, [asset_key]).get(asset_key, {"status": None, "causes": []})
+    state = (statuses or functools.partial(status.staleness, query))([asset_key])
+    state = state.get(asset_key, {"status": None, "causes": []})
     materialized, observed, failed, latest_partition = query(_PARTITIONS, {"key": asset_key}).rows[0]
     defined_metadata = definition["metadata"] if definition else None
     materialized_metadata = materialization["metadata"] if materialization else None

@@ -5,6 +5,7 @@ current definitions. An asset without a definition is a node with no edges of it
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from assetpipe.consumers.catalog import status
@@ -31,10 +32,11 @@ def depth_of(text: str | None) -> int:
     return int(text)
 
 
-def lineage(query: Query, root: str, depth: int) -> dict[str, Any] | None:
+def lineage(query: Query, root: str, depth: int, statuses: status.Statuses | None = None) -> dict[str, Any] | None:
     """``{"root", "depth", "nodes", "edges"}``: nodes with ``asset_key``, ``defined``, ``kinds``, ``group``,
     ``execution_type``, ``status``, ``distance`` (negative upstream, positive downstream); edges ``{"from":
-    upstream, "to": downstream}``. None when ``root`` is neither defined nor reported."""
+    upstream, "to": downstream}``. None when ``root`` is neither defined nor reported. ``statuses`` as for
+    ``list_assets``."""
     definitions: dict[str, tuple[list[str], list[str], str, str]] = {}
     distance = {root: 0}
     edges: set[tuple[str, str]] = set()
@@ -64,7 +66,7 @@ def lineage(query: Query, root: str, depth: int) -> dict[str, Any] | None:
     reported = {str(row[0]) for row in query(_REPORTED, {"keys": undefined}).rows} if undefined else set()
     if root not in definitions and root not in reported:
         return None
-    states = status.staleness(query, list(distance))
+    states = (statuses or functools.partial(status.staleness, query))(list(distance))
     nodes = []
     for key, steps in sorted(distance.items(), key=lambda item: (item[1], item[0])):
         deps, kinds, group, execution_type = definitions.get(key, ([], [], "", "external"))

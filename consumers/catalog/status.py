@@ -5,11 +5,14 @@ for the assets of a page, and as a filter of the list.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from assetpipe.consumers.catalog.rows import Query, iso
 
+Statuses = Callable[[Sequence[str]], dict[str, dict[str, Any]]]  # keys -> {key: {"status", "causes"}}
 STALENESS = ("FRESH", "STALE", "MISSING")
 FAILED_CHECK = "FAILED_CHECK"
 FILTERS = (*STALENESS, FAILED_CHECK)
@@ -19,6 +22,7 @@ _STALENESS = (
     "SELECT s.asset_key, toString(s.status), s.causes FROM asset_staleness AS s "
     "WHERE s.asset_key IN {keys:Array(String)}"
 )
+_EVERY_STALENESS = "SELECT s.asset_key, toString(s.status), s.causes FROM asset_staleness AS s"
 # The latest evaluation of each check of each asset (any partition), then per asset: checks passed and failed
 # by severity.
 _CHECKS = (
@@ -55,6 +59,55 @@ def staleness(query: Query, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         return {}
     rows = query(_STALENESS, {"keys": list(keys)}).rows
     return {str(key): {"status": status, "causes": [cause(c) for c in causes]} for key, status, causes in rows}
+
+
+class StalenessSnapshot:
+    """Every asset's status and causes, read whole from ``asset_staleness`` at most every ``max_age`` seconds.
+
+    The view computes every asset's status (the current definitions and every asset's latest state, joined) in
+    about 100 ms at 10,000 assets whatever the number of assets asked for, which is most of the time of a page of
+    the list or of an asset. Read through this, a status is at most ``max_age`` seconds (and one read) old: a
+    read finding the snapshot older starts the next one on a thread of its own and answers from this one; only
+    the first read waits, and an asset the snapshot does not know yet (new since) is read from the view."""
+
+    def __init__(self, query: Query, max_age: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._query = query
+        self.max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._states: dict[str, dict[str, Any]] | None = None
+        self._taken = 0.0
+        self._refreshing = False
+
+    def __call__(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        states = self._current()
+        found = {key: states[key] for key in keys if key in states}
+        missing = [key for key in keys if key not in states]
+        return {**found, **staleness(self._query, missing)} if missing else found
+
+    def _current(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            states, stale = self._states, self._clock() - self._taken > self.max_age
+            start = states is not None and stale and not self._refreshing
+            if start:
+                self._refreshing = True
+        if states is None:
+            return self._read()
+        if start:
+            threading.Thread(target=self._read, name="catalog-staleness", daemon=True).start()
+        return states
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        taken = self._clock()
+        try:
+            rows = self._query(_EVERY_STALENESS, {}).rows
+            states = {str(key): {"status": state, "causes": [cause(c) for c in causes]} for key, state, causes in rows}
+        finally:
+            with self._lock:
+                self._refreshing = False
+        with self._lock:
+            self._states, self._taken = states, taken
+        return states
 
 
 def checks(query: Query, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

@@ -4,6 +4,7 @@ control socket), cursors and the refusals of bad query strings."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ from assetpipe.consumers.catalog import (
     AssetQuery,
     EventQuery,
     SeriesQuery,
+    StalenessSnapshot,
     asset_events,
     cursor,
     depth_of,
@@ -176,3 +178,24 @@ def test_depth_is_bounded() -> None:
     for text in ("0", "11", "-1", "two"):
         with pytest.raises(FieldError, match="'depth'"):
             depth_of(text)
+
+
+def test_the_staleness_snapshot_is_read_whole_at_most_once_a_period_and_asks_the_view_for_new_assets() -> None:
+    now = [0.0]
+    rows = [("a", "STALE", [("CODE", "", "has a new code version")]), ("b", "FRESH", [])]
+    query = Recorder({"WHERE s.asset_key IN": [("new", "MISSING", [])], "FROM asset_staleness AS s": rows})
+    snapshot = StalenessSnapshot(query, max_age=5.0, clock=lambda: now[0])
+    assert snapshot(["a"]) == {"a": {"status": "STALE", "causes": [{"category": "CODE", "dependency": "",
+                                                                   "reason": "has a new code version"}]}}  # fmt: skip
+    now[0] = 4.0
+    assert snapshot(["b"])["b"]["status"] == "FRESH" and len(query.sent) == 1  # still the first read
+    assert snapshot(["b", "new"])["new"] == {"status": "MISSING", "causes": []}  # unknown to it: the view, for it
+    assert query.sent[-1][1] == {"keys": ["new"]}
+    rows[1] = ("b", "STALE", [])
+    now[0] = 6.0
+    assert snapshot(["b"])["b"]["status"] == "FRESH"  # answered from the last read, the next one started
+    deadline = time.monotonic() + 5
+    while snapshot(["b"])["b"]["status"] != "STALE" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert snapshot(["b"])["b"]["status"] == "STALE"
+    assert sum("IN {keys" not in sql for sql, _ in query.sent) == 2
