@@ -32,6 +32,7 @@ from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.model import build_record
+from assetpipe.schemas.settings import Settings
 
 
 def reference_event(i: int) -> dict[str, object]:
@@ -107,20 +108,7 @@ def main() -> None:
         # collector slower while the worker runs.
         del payloads, rows
         gc.collect()
-        worker = IngestWorker(settings, consumers=args.consumers)  # each with its own ClickHouse session
-        stop = threading.Event()
-        thread = threading.Thread(target=worker.run, args=(stop,))
-        cpu_started, broker_started = time.process_time(), broker_cpu_seconds(broker)
-        thread.start()
-        while worker.status()["consumed"] == 0:
-            time.sleep(0.01)
-        start = time.perf_counter() - worker.metrics.last_batch_seconds
-        while worker.status()["consumed"] < n:
-            time.sleep(0.01)
-        elapsed = time.perf_counter() - start
-        worker_cpu, broker_cpu = time.process_time() - cpu_started, broker_cpu_seconds(broker) - broker_started
-        stop.set()
-        thread.join()
+        elapsed, worker, worker_cpu, broker_cpu = run_ingest(settings, broker, n, args.consumers)
 
         stored = warehouse.query(f"SELECT count() FROM {db}.asset_events").rows[0][0] - args.stored
         for table in ("asset_events", "asset_event_keys"):
@@ -154,6 +142,29 @@ def main() -> None:
         total += size
         print(f"bytes on disk per event: {table:<24} {size / n:>8.1f}")
     print(f"bytes on disk per event: all tables             {total / n:>8.1f}   (target <= 100; Dagster ~4,500)")
+
+
+def run_ingest(
+    settings: Settings, broker: EmbeddedBroker, n: int, consumers: int = 1
+) -> tuple[float, IngestWorker, float, float]:
+    """An ingest worker (``consumers`` consumers, each with its own ClickHouse session) over the ``n`` events on
+    the topic: seconds from its first batch to the last event, the worker, and CPU seconds of this process
+    and of the broker meanwhile."""
+    worker = IngestWorker(settings, consumers=consumers)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    cpu_started, broker_started = time.process_time(), broker_cpu_seconds(broker)
+    thread.start()
+    while worker.status()["consumed"] == 0:
+        time.sleep(0.01)
+    start = time.perf_counter() - worker.metrics.last_batch_seconds
+    while worker.status()["consumed"] < n:
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - start
+    worker_cpu, broker_cpu = time.process_time() - cpu_started, broker_cpu_seconds(broker) - broker_started
+    stop.set()
+    thread.join()
+    return elapsed, worker, worker_cpu, broker_cpu
 
 
 def write_history(warehouse: Warehouse, count: int, partitions: int) -> None:
