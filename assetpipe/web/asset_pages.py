@@ -21,6 +21,7 @@ from assetpipe.assets_api import RegistryAccess
 from assetpipe.consumers.catalog import (
     AssetQuery,
     EventQuery,
+    StalenessSnapshot,
     asset_detail,
     asset_events,
     depth_of,
@@ -41,7 +42,7 @@ STATUSES = (("FRESH", "fresh"), ("STALE", "stale"), ("MISSING", "missing"), ("FA
 EVENT_TYPES = ("materialization", "observation", "check")
 NUMERIC = ("int", "float")
 GRID_LIMIT = "500"
-RECENT_EVENTS = 100  # the newest events whose numeric labels get plots, beside the latest ones'
+RECENT_EVENTS = 50  # the newest events whose numeric labels get plots, beside the latest ones'
 # The last parts of a key that the catalog's JSON routes read as a suffix (``catalog_api``): such a key, one with
 # a part ``metadata`` or one that reads as a JSON list, is written as the JSON list of its parts.
 _SUFFIXES = frozenset({"events", "partitions", "status", "materialize", "observe"})
@@ -115,6 +116,7 @@ class AssetPages:
 
     def __init__(self, registry: RegistryAccess) -> None:
         self.query = registry.query
+        self.statuses = StalenessSnapshot(registry.query)  # as the JSON routes read statuses: at most 5 s old
 
     def routes(self) -> list[Route]:
         return [page_route("/", self.catalog), page_route("/assets/{key:path}", self.asset)]
@@ -125,7 +127,7 @@ class AssetPages:
         refresh = request.headers.get(LIVE_HEADER) == "1"  # the table alone: the inputs' values are not needed
 
         def read() -> tuple[dict[str, Any], dict[str, list[str]]]:
-            return list_assets(self.query, wanted), {} if refresh else facets(self.query)
+            return list_assets(self.query, wanted, self.statuses), {} if refresh else facets(self.query)
 
         listed, offered = await blocking(read)
         filters = catalog_filters(params)
@@ -153,7 +155,7 @@ class AssetPages:
 
     def _asset(self, key: str, tab: str, params: Mapping[str, str]) -> dict[str, Any]:
         """The page's context: the asset in full (every tab shows its status and checks), then its tab's."""
-        found = asset_detail(self.query, key)
+        found = asset_detail(self.query, key, self.statuses)
         if found is None:
             raise NotFoundError(f"No asset {key!r} is defined or was ever reported")
         definition = found["definition"] or {}
@@ -209,7 +211,7 @@ class AssetPages:
 
     def _lineage(self, key: str, found: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
         depth = depth_of(params.get("depth"))
-        graph = lineage(self.query, key, depth)
+        graph = lineage(self.query, key, depth, self.statuses)
         return {"depth": depth, "graph": layout(graph) if graph else None}
 
 
