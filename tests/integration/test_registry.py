@@ -375,10 +375,13 @@ def _answers(client: httpx.Client) -> bool:
 @pytest.fixture
 def asset_api_schema(settings_factory: SettingsFactory, warehouse: Warehouse) -> Iterator[schemathesis.BaseSchema]:
     with app_client(settings_factory(http_port=free_port()), warehouse) as client:
-        yield schemathesis.openapi.from_url(f"{client.base_url}/openapi.json").include(path_regex="^/api/assets/")
+        yield schemathesis.openapi.from_url(f"{client.base_url}/openapi.json")
 
 
-asset_schema = schemathesis.pytest.from_fixture("asset_api_schema")
+# the filter goes on the lazy schema: one set inside the fixture does not reach the tests it parametrizes
+asset_schema = schemathesis.pytest.from_fixture("asset_api_schema").include(
+    operation_id=["put_asset", "get_asset_status"]
+)
 
 
 @asset_schema.parametrize()
