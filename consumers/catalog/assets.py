@@ -61,14 +61,15 @@ _AFTER = {
     "key": " AND a.key > {after_key:String}",
     "updated": " AND (a.updated_us, a.key) < ({after_us:Int64}, {after_key:String})",
 }
-# The latest materialization and observation of each asset (any partition).
+# The latest materialization and observation of each asset (any partition), and the latest evaluation of each of
+# its checks, in one read of the latest-state table.
 _LATEST = (
-    "SELECT p.asset_key, toString(p.event_type), toUnixTimestamp64Micro(max(p.timestamp)), "
+    "SELECT p.asset_key, toString(p.event_type), toString(p.check_name), toUnixTimestamp64Micro(max(p.timestamp)), "
     "argMax(p.partition, p.timestamp), argMax(p.data_version, p.timestamp), toString(argMax(p.event_id, p.timestamp)), "
-    "argMax(p.run_id, p.timestamp) "
-    "FROM asset_partition_state AS p "
-    "WHERE p.asset_key IN {keys:Array(String)} AND p.event_type IN ('materialization', 'observation') "
-    "GROUP BY p.asset_key, p.event_type"
+    "argMax(p.run_id, p.timestamp), argMax(p.check_passed, p.timestamp), "
+    "toString(argMax(p.check_severity, p.timestamp)) "
+    "FROM asset_partition_state AS p WHERE p.asset_key IN {keys:Array(String)} "
+    "GROUP BY p.asset_key, p.event_type, p.check_name"
 )
 _DEFINITION_FIELDS = (
     "code_location", "source", "registered_at", "description", "owners", "tags", "kinds", "group_name", "deps",
@@ -162,20 +163,33 @@ class AssetQuery:
         return cls(filters, state, sort, params.get("cursor") or None, size)
 
 
-def latest(query: Query, keys: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Key -> event type -> its latest materialization or observation (time, partition, data version, id, run)."""
-    found: dict[str, dict[str, dict[str, Any]]] = {}
+Latest = dict[str, dict[str, dict[str, Any]]]  # key -> event type -> its latest event
+Checks = dict[str, list[dict[str, Any]]]  # key -> the latest result of each check
+
+
+def latest(query: Query, keys: Sequence[str]) -> tuple[Latest, Checks]:
+    """Each asset's latest materialization and observation (time, partition, data version, id, run), and the latest
+    result of each of its checks (``check_name``, ``passed``, ``severity``, ``timestamp``, ``partition``)."""
+    events: Latest = {}
+    checks: Checks = {}
     if not keys:
-        return found
-    for key, kind, at, partition, version, event_id, run_id in query(_LATEST, {"keys": list(keys)}).rows:
-        found.setdefault(str(key), {})[kind] = {
+        return events, checks
+    for key, kind, name, at, partition, version, event_id, run_id, passed, severity in query(
+        _LATEST, {"keys": list(keys)}
+    ).rows:
+        if kind == "check_evaluation":
+            result = {"check_name": name, "passed": bool(passed), "severity": severity or None, "timestamp": iso(at),
+                      "partition": partition or None}  # fmt: skip
+            checks.setdefault(str(key), []).append(result)
+            continue
+        events.setdefault(str(key), {})[kind] = {
             "timestamp": iso(at),
             "partition": partition or None,
             "data_version": version or None,
             "event_id": event_id,
             "run_id": run_id or None,
         }
-    return found
+    return events, checks
 
 
 def _tags(tags: Any) -> dict[str, str]:
@@ -209,7 +223,7 @@ def list_assets(query: Query, wanted: AssetQuery, statuses: status.Statuses | No
         positions = [cursor.encode("assets:updated", int(row[9]), row[0]) for row in rows]
     keys = [str(row[0]) for row in rows[: wanted.limit]]
     states = (statuses or functools.partial(status.staleness, query))(keys)
-    events, checks = latest(query, keys), status.checks(query, keys)
+    events, checks = latest(query, keys)
     items = []
     for key, defined, description, owners, kinds, group, location, tags, execution_type, updated in rows:
         key = str(key)

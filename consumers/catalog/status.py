@@ -1,6 +1,6 @@
 """Each asset's status as the catalog shows it: staleness (``MISSING``, ``FRESH``, ``STALE`` and why, from the
-registry's ``asset_staleness``) and its checks (the latest result of each check, from ``asset_partition_state``):
-for the assets of a page, and as a filter of the list.
+registry's ``asset_staleness``, read whole into a snapshot) and its checks (the latest result of each, summed up by
+severity): for the assets of a page, and as a filter of the list.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from assetpipe.consumers.catalog.rows import Query, iso
+from assetpipe.consumers.catalog.rows import Query
 
 Statuses = Callable[[Sequence[str]], dict[str, dict[str, Any]]]  # keys -> {key: {"status", "causes"}}
 STALENESS = ("FRESH", "STALE", "MISSING")
@@ -23,19 +23,6 @@ _STALENESS = (
     "WHERE s.asset_key IN {keys:Array(String)}"
 )
 _EVERY_STALENESS = "SELECT s.asset_key, toString(s.status), s.causes FROM asset_staleness AS s"
-# The latest evaluation of each check of each asset (any partition), then per asset: checks passed and failed
-# by severity.
-_CHECKS = (
-    "SELECT c.asset_key, groupArray((c.check_name, c.passed, c.severity, c.at, c.partition)) "
-    "FROM ("
-    "SELECT p.asset_key AS asset_key, toString(p.check_name) AS check_name, "
-    "argMax(p.check_passed, p.timestamp) AS passed, toString(argMax(p.check_severity, p.timestamp)) AS severity, "
-    "toUnixTimestamp64Micro(max(p.timestamp)) AS at, argMax(p.partition, p.timestamp) AS partition "
-    "FROM asset_partition_state AS p "
-    "WHERE p.asset_key IN {keys:Array(String)} AND p.event_type = 'check_evaluation' "
-    "GROUP BY p.asset_key, p.check_name"
-    ") AS c GROUP BY c.asset_key"
-)
 # SQL conditions on an asset key ``a.key`` for the list's ``status`` filter.
 STALENESS_FILTER = "a.key IN (SELECT f.asset_key FROM asset_staleness AS f WHERE toString(f.status) = {status:String})"
 FAILED_CHECK_FILTER = (
@@ -108,24 +95,6 @@ class StalenessSnapshot:
         with self._lock:
             self._states, self._taken = states, taken
         return states
-
-
-def checks(query: Query, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """Key -> the latest result of each of its checks (``check_name``, ``passed``, ``severity``, ``timestamp``,
-    ``partition``), by check name; assets without checks are left out."""
-    if not keys:
-        return {}
-    found: dict[str, list[dict[str, Any]]] = {}
-    for key, results in query(_CHECKS, {"keys": list(keys)}).rows:
-        found[str(key)] = sorted(
-            (
-                {"check_name": name, "passed": bool(passed), "severity": severity or None, "timestamp": iso(at),
-                 "partition": partition or None}
-                for name, passed, severity, at, partition in results
-            ),
-            key=lambda c: str(c["check_name"]),
-        )  # fmt: skip
-    return found
 
 
 def check_summary(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

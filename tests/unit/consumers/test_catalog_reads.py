@@ -87,11 +87,14 @@ def test_a_page_of_the_list_and_its_cursor_read_rows_from_json_too() -> None:
         ("a/two", False, "", [], [], "", "", {}, "external", 0),
         ("a/three", False, "", [], [], "", "", {}, "external", 0),
     ]  # fmt: skip
-    latest = [["a/one", "materialization", 1_700_000_000_000_000, "2024-01-01", "v1", "id-1", ""]]
-    checks = [["a/one", [["fresh", False, "ERROR", 1_700_000_000_000_000, ""], ["rows", True, "WARN", 1, ""]]]]
+    latest = [
+        ["a/one", "materialization", "", 1_700_000_000_000_000, "2024-01-01", "v1", "id-1", "", None, ""],
+        ["a/one", "check_evaluation", "fresh", 1_700_000_000_000_000, "", "", "c1", "", False, "ERROR"],
+        ["a/one", "check_evaluation", "rows", 1, "", "", "c2", "", True, "WARN"],
+    ]
     staleness = [["a/one", "STALE", [["CODE", "", "has a new code version"]]], ["a/two", "FRESH", []]]
     query = Recorder({"FROM (SELECT if(": rows, "GROUP BY p.asset_key, p.event_type": latest,
-                      "groupArray((c.check_name": checks, "FROM asset_staleness AS s": staleness})  # fmt: skip
+                      "FROM asset_staleness AS s": staleness})  # fmt: skip
     page = list_assets(query, AssetQuery.parse({"limit": "2"}))
     one, two = page["items"]
     assert one["tags"] == {"pii": ""} and one["status"] == "STALE" and two["status"] == "FRESH"
