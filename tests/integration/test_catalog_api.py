@@ -454,11 +454,14 @@ def test_pages_hold_while_assets_are_added(world: World, warehouse: Warehouse) -
 @pytest.fixture
 def catalog_schema(settings_factory: SettingsFactory, warehouse: Warehouse) -> Iterator[schemathesis.BaseSchema]:
     with serving(settings_factory(http_port=free_port()), warehouse) as client:
-        document = schemathesis.openapi.from_url(f"{client.base_url}/openapi.json")
-        yield document.include(path_regex="^/api/(assets|lineage)").include(method="GET")
+        yield schemathesis.openapi.from_url(f"{client.base_url}/openapi.json")
 
 
-catalog = schemathesis.pytest.from_fixture("catalog_schema")
+# the filter goes on the lazy schema: one set inside the fixture does not reach the tests it parametrizes
+catalog = schemathesis.pytest.from_fixture("catalog_schema").include(
+    operation_id=["list_assets", "get_asset", "list_asset_events", "get_asset_metadata_series", "list_asset_partitions",
+                  "get_lineage", "materialize_asset", "observe_asset"]
+)  # fmt: skip
 
 
 @catalog.parametrize()
