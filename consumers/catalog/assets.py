@@ -98,24 +98,23 @@ _DEFINITION = (
     + " FROM asset_definitions AS a WHERE a.asset_key = {key:String} AND a.code_location = {location:String} "
     "AND a.source = {source:String} AND a.registered_at = fromUnixTimestamp64Micro({at:Int64}, 'UTC') LIMIT 1"
 )
-# The latest materialization, observation and evaluation of each check: their ids and partitions from the
-# latest-state table, then their rows (with metadata) from asset_events by its primary key.
+# The latest materialization, observation and evaluation of each check (their ids and partitions), and the
+# partitions materialized, observed, with a failed check (the latest evaluation of a check failed), and the latest
+# one materialized: both from the latest-state table in one query (FINAL keeps each key's newest row, as argMax
+# would, for less).
 _LATEST_IDS = (
-    "SELECT argMax(p.partition, p.timestamp), toString(argMax(p.event_id, p.timestamp)) "
+    "WITH (SELECT (countIf(s.event_type = 'materialization'), countIf(s.event_type = 'observation'), "
+    "uniqExactIf(s.partition, s.event_type = 'check_evaluation' AND NOT s.check_passed), "
+    "argMaxIf(s.partition, s.timestamp, s.event_type = 'materialization')) FROM asset_partition_state AS s FINAL "
+    "WHERE s.asset_key = {key:String} AND s.partition != '') AS summary "
+    "SELECT argMax(p.partition, p.timestamp), toString(argMax(p.event_id, p.timestamp)), summary "
     "FROM asset_partition_state AS p WHERE p.asset_key = {key:String} GROUP BY p.event_type, p.check_name"
 )
+# Their rows, with metadata, from asset_events by its primary key.
 _LATEST_EVENTS = (
     f"SELECT {EVENT_COLUMNS} FROM asset_events AS e WHERE e.asset_key = {{key:String}} "
     "AND e.partition IN {partitions:Array(String)} AND e.event_id IN {ids:Array(UUID)} "
     "ORDER BY e.timestamp DESC LIMIT 1 BY e.event_id"
-)
-# Partitions materialized, observed, with a failed check (the latest evaluation of a check failed), the latest:
-# FINAL keeps each key's newest row, as argMax would, for less.
-_PARTITIONS = (
-    "SELECT countIf(p.event_type = 'materialization'), countIf(p.event_type = 'observation'), "
-    "uniqExactIf(p.partition, p.event_type = 'check_evaluation' AND NOT p.check_passed), "
-    "argMaxIf(p.partition, p.timestamp, p.event_type = 'materialization') FROM asset_partition_state AS p FINAL "
-    "WHERE p.asset_key = {key:String} AND p.partition != ''"
 )
 
 
@@ -283,10 +282,15 @@ def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None 
         else:
             downstream.append(str(key))
     latest_ids = query(_LATEST_IDS, {"key": asset_key}).rows
-    latest_events = []
+    latest_events, summary = [], (0, 0, 0, "")
     if latest_ids:
-        wanted = {"key": asset_key, "partitions": sorted({p for p, _ in latest_ids}), "ids": [i for _, i in latest_ids]}
-        latest_events = [event(row) for row in query(_LATEST_EVENTS, wanted).rows]
+        summary = tuple(latest_ids[0][2])
+        ids = {
+            "key": asset_key,
+            "partitions": sorted({row[0] for row in latest_ids}),
+            "ids": [row[1] for row in latest_ids],
+        }
+        latest_events = [event(row) for row in query(_LATEST_EVENTS, ids).rows]
     if definition is None and not latest_events:
         return None
     by_type = {e["event_type"]: e for e in latest_events if e["event_type"] != "check_evaluation"}
@@ -294,7 +298,7 @@ def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None 
     materialization, observation = by_type.get("materialization"), by_type.get("observation")
     state = (statuses or functools.partial(status.staleness, query))([asset_key])
     state = state.get(asset_key, {"status": None, "causes": []})
-    materialized, observed, failed, latest_partition = query(_PARTITIONS, {"key": asset_key}).rows[0]
+    materialized, observed, failed, latest_partition = summary
     defined_metadata = definition["metadata"] if definition else None
     materialized_metadata = materialization["metadata"] if materialization else None
     return {
