@@ -15,8 +15,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from assetpipe import AssetMaterialization, MetadataValue, Reporter
 from assetpipe.consumers.warehouse import Warehouse
+from tests.integration.http_server import serving_stack_api
 from tests.integration.pipeline import pipeline, wait_rows
-from tests.integration.test_web_ops import SettingsFactory, serving_web, web_settings
+from tests.integration.test_web_ops import SettingsFactory, web_settings
 
 HERE = Path(__file__).parent
 EVENTS = 5000
@@ -65,7 +66,7 @@ def test_catalog_filters_an_asset_its_plots_events_and_materialize(
     location = str(settings.code_location)
     with (
         pipeline(settings, warehouse, str(HERE / "defs" / "catalog_defs.py"), sensors=False),
-        serving_web(settings, warehouse) as client,
+        serving_stack_api(settings, warehouse) as client,
         Reporter(settings=settings) as reporter,
     ):
         base = str(client.base_url).rstrip("/")
@@ -209,7 +210,7 @@ def test_a_hostile_asset_renders_as_text_on_every_tab(
     key = ["hostile", f"<b>{uuid.uuid4().hex[:6]}"]
     with (
         pipeline(settings, warehouse, str(HERE / "defs" / "catalog_defs.py"), sensors=False, runs=False),
-        serving_web(settings, warehouse) as client,
+        serving_stack_api(settings, warehouse) as client,
         Reporter(settings=settings) as reporter,
     ):
         base = str(client.base_url).rstrip("/")

@@ -13,8 +13,9 @@ from assetpipe import Definitions, Reporter, ScheduleDefinition, job
 from assetpipe.consumers.schedules.worker import ScheduleWorker
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.producers.http import hash_key
+from tests.integration.http_server import serving_stack_api
 from tests.integration.pipeline import finished_runs, pipeline, running, wait_ticks
-from tests.integration.test_web_ops import SWITCH_S, SettingsFactory, serving_web, web_settings
+from tests.integration.test_web_ops import SWITCH_S, SettingsFactory, web_settings
 
 HERE = Path(__file__).parent
 
@@ -30,7 +31,7 @@ def test_sensors_ticks_stop_and_start_by_clicking_then_runs_and_a_run(
     location = str(settings.code_location)
     with (
         pipeline(settings, warehouse, "sales_defs.py"),
-        serving_web(settings, warehouse) as client,
+        serving_stack_api(settings, warehouse) as client,
         Reporter(settings=settings) as reporter,
     ):
         base = str(client.base_url).rstrip("/")
@@ -117,7 +118,7 @@ def test_schedules_page_and_a_schedule_stopped_by_clicking(
         ),
     ]
     defs = Definitions(jobs=[refresh_dashboards], schedules=schedules, location=location)
-    with running(ScheduleWorker(settings, defs, warehouse)), serving_web(settings, warehouse) as client:
+    with running(ScheduleWorker(settings, defs, warehouse)), serving_stack_api(settings, warehouse) as client:
         base = str(client.base_url).rstrip("/")
         page.goto(f"{base}/schedules?location={location}")
         assert page.locator("#schedules tbody tr").count() == 2
@@ -136,7 +137,7 @@ def test_a_browser_signs_in_once_with_a_key_and_signs_out(
 ) -> None:
     key = "apk_browser_" + uuid.uuid4().hex
     settings = web_settings(settings_factory, api_keys=f"{hash_key(key)}:name=alice:types=read")
-    with serving_web(settings, warehouse) as client:
+    with serving_stack_api(settings, warehouse) as client:
         base = str(client.base_url).rstrip("/")
         page.goto(f"{base}/runs?status=failed")
         page.wait_for_url("**/login?next=*")
@@ -165,7 +166,7 @@ def test_a_hostile_sensor_description_log_and_error_render_as_text(
     location = str(settings.code_location)
     with (
         pipeline(settings, warehouse, str(HERE / "defs" / "hostile_defs.py"), runs=False),
-        serving_web(settings, warehouse) as client,
+        serving_stack_api(settings, warehouse) as client,
         Reporter(settings=settings) as reporter,
     ):
         base = str(client.base_url).rstrip("/")

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from assetpipe.api import build_app
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.producers.http import ApiServer, create_app
 from assetpipe.producers.http.known_assets import Seed
@@ -23,11 +24,26 @@ COLUMNS = (
 
 @contextmanager
 def serving(settings: Settings, known_seed: Seed | None = None) -> Iterator[httpx.Client]:
-    """The API on ``settings.http_host:http_port``, and a client for it."""
-    server = ApiServer(create_app(settings, known_seed=known_seed), settings)
+    """The report API on ``settings.http_host:http_port``, and a client for it."""
+    with serving_app(create_app(settings, known_seed=known_seed), settings) as client:
+        yield client
+
+
+@contextmanager
+def serving_stack_api(settings: Settings, warehouse: Warehouse | None, timeout: float = 30) -> Iterator[httpx.Client]:
+    """The HTTP API as ``assetpipe up`` builds it (report API, asset routes, catalog, web pages) on
+    ``warehouse`` (the stack's; None: none in this process), and a client for it."""
+    with serving_app(build_app(settings, warehouse), settings, timeout) as client:
+        yield client
+
+
+@contextmanager
+def serving_app(app: Any, settings: Settings, timeout: float = 30) -> Iterator[httpx.Client]:
+    """``app`` under uvicorn on ``settings.http_host:http_port``, and a client for it."""
+    server = ApiServer(app, settings)
     server.start()
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with httpx.Client(base_url=server.url, timeout=timeout) as client:
             yield client
     finally:
         server.stop()

@@ -10,7 +10,6 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -23,30 +22,19 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from assetpipe import Reporter, TableColumn, TableSchema
-from assetpipe.api import build_app
 from assetpipe.broker import create_topics, free_port
 from assetpipe.consumers.registry import AssetRegistry, spec_entry
 from assetpipe.consumers.warehouse import Warehouse
-from assetpipe.producers.http import ApiServer, hash_key
+from assetpipe.producers.http import hash_key
 from assetpipe.schemas.settings import Settings
 from tests.integration.conftest import Stack
 from tests.integration.helpers import running_worker, wait_until
+from tests.integration.http_server import serving_stack_api
 from tests.integration.pipeline import finished_runs, location_settings, pipeline
 
 SettingsFactory = Callable[..., Settings]
 HISTORY = 1500  # materializations of the asset only reported: the long history of its series
 WIDE = 250  # partitions of the partitioned asset
-
-
-@contextmanager
-def serving(settings: Settings, warehouse: Warehouse) -> Iterator[httpx.Client]:
-    server = ApiServer(build_app(settings, warehouse), settings)
-    server.start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            yield client
-    finally:
-        server.stop()
 
 
 @dataclass
@@ -131,7 +119,7 @@ def world(stack: Stack, warehouse: Warehouse) -> Iterator[World]:
     prefix = f"cat{uuid.uuid4().hex[:8]}"
     entries = [spec_entry(entry, f"entry {i}") for i, entry in enumerate(specs(prefix))]
     AssetRegistry(warehouse).register_specs(entries, "file", "warehouse", time.time_ns() // 1000)
-    with serving(settings, warehouse) as client:
+    with serving_stack_api(settings, warehouse, timeout=60) as client:
         found = World(prefix, client)
         expected = 0
         with running_worker(settings, warehouse), Reporter(settings=settings) as reporter:
@@ -374,7 +362,10 @@ def test_materialize_requests_a_run_and_its_events_show_the_run(
     settings_factory: SettingsFactory, warehouse: Warehouse
 ) -> None:
     settings = location_settings(settings_factory, http_port=free_port())
-    with pipeline(settings, warehouse, "assets_defs.py", sensors=False), serving(settings, warehouse) as client:
+    with (
+        pipeline(settings, warehouse, "assets_defs.py", sensors=False),
+        serving_stack_api(settings, warehouse, timeout=60) as client,
+    ):
         wait_until(
             lambda: (
                 (client.get("/api/assets/sel/first").json().get("definition") or {}).get("code_location")
@@ -418,7 +409,7 @@ def test_reads_need_the_read_scope_and_runs_the_run_scope_under_the_keys_prefixe
         f"{hash_key(keys['runner'])}:name=runner:types=read,run:prefixes=other/",
     ]
     settings = settings_factory(http_port=free_port(), api_keys=";".join(entries))
-    with serving(settings, warehouse) as client:
+    with serving_stack_api(settings, warehouse, timeout=60) as client:
         assert client.get("/api/assets").status_code == 401
         assert client.get("/api/assets", headers={"X-API-Key": keys["reader"]}).status_code == 200
         refused = client.get("/api/lineage?root=a", headers={"X-API-Key": keys["reporter"]})
@@ -453,7 +444,7 @@ def test_pages_hold_while_assets_are_added(world: World, warehouse: Warehouse) -
 
 @pytest.fixture
 def catalog_schema(settings_factory: SettingsFactory, warehouse: Warehouse) -> Iterator[schemathesis.BaseSchema]:
-    with serving(settings_factory(http_port=free_port()), warehouse) as client:
+    with serving_stack_api(settings_factory(http_port=free_port()), warehouse) as client:
         yield schemathesis.openapi.from_url(f"{client.base_url}/openapi.json")
 
 

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from assetpipe.api import build_app
 from assetpipe.broker import free_port
 from assetpipe.consumers.registry import AssetRegistry, StoredDefinition
 from assetpipe.consumers.registry.definition import DEFINITION_COLUMNS
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.assets import AssetSpec, asset, external_assets, observable_source_asset
-from assetpipe.producers.http import ApiServer, hash_key
+from assetpipe.producers.http import hash_key
 from assetpipe.schemas.settings import Settings
 from tests.integration.helpers import run_cli, start_cli, up_env, wait_until
-from tests.integration.http_server import wait_known_assets_loaded
+from tests.integration.http_server import serving_stack_api, wait_known_assets_loaded
 
 SettingsFactory = Callable[..., Settings]
 
@@ -37,18 +35,6 @@ SettingsFactory = Callable[..., Settings]
 @pytest.fixture
 def prefix() -> str:
     return f"r{uuid.uuid4().hex[:8]}"
-
-
-@contextmanager
-def app_client(settings: Settings, warehouse: Warehouse | None) -> Iterator[httpx.Client]:
-    """The HTTP API as ``assetpipe up`` builds it (``warehouse``: the stack's), and a client for it."""
-    server = ApiServer(build_app(settings, warehouse), settings)
-    server.start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            yield client
-    finally:
-        server.stop()
 
 
 def count(warehouse: Warehouse, sql: str, **params: Any) -> int:
@@ -163,7 +149,7 @@ def test_put_registers_a_spec_once_and_the_code_location_wins(
         "code_version": "7",
         "metadata": {"rows": 12, "runbook": {"type": "url", "value": "https://wiki/orders"}},
     }
-    with app_client(settings, warehouse) as client:
+    with serving_stack_api(settings, warehouse) as client:
         first = client.put(f"/api/assets/{key}", json=body)
         again = client.put(f"/api/assets/{key}", json=body)
         assert (first.status_code, first.json()) == (200, {"asset_key": key, "version": 1, "changed": True})
@@ -216,7 +202,7 @@ def test_the_define_scope_and_a_missing_registry(
 ) -> None:
     keys = f"{hash_key('k-report')}:name=etl;{hash_key('k-define')}:name=catalog:types=define:prefixes={prefix}/"
     settings = settings_factory(http_port=free_port(), api_keys=keys)
-    with app_client(settings, warehouse) as client:
+    with serving_stack_api(settings, warehouse) as client:
         assert client.put(f"/api/assets/{prefix}/a", json={}).status_code == 401
         report_key = client.put(f"/api/assets/{prefix}/a", json={}, headers={"X-API-Key": "k-report"})
         assert report_key.status_code == 403
@@ -232,7 +218,7 @@ def test_the_define_scope_and_a_missing_registry(
 
     # `assetpipe serve` against an embedded engine that no running stack holds: nowhere to register
     alone = settings_factory(http_port=free_port(), clickhouse_url=None)
-    with app_client(alone, None) as client:
+    with serving_stack_api(alone, None) as client:
         refused = client.put(f"/api/assets/{prefix}/b", json={"description": "x"})
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
@@ -248,7 +234,7 @@ def test_defined_assets_take_observations_before_their_first_materialization(
 ) -> None:
     AssetRegistry(warehouse).register_location(f"obs_{prefix}", location_assets(prefix), 1_000)
     settings = settings_factory(http_port=free_port())
-    with app_client(settings, warehouse) as client:
+    with serving_stack_api(settings, warehouse) as client:
         wait_known_assets_loaded(client)
         assert client.post(f"/report_asset_observation/{prefix}/raw", json={"data_version": "r1"}).status_code == 200
         assert client.post(f"/report_asset_observation/{prefix}/clean").status_code == 200
@@ -374,7 +360,7 @@ def _answers(client: httpx.Client) -> bool:
 
 @pytest.fixture
 def asset_api_schema(settings_factory: SettingsFactory, warehouse: Warehouse) -> Iterator[schemathesis.BaseSchema]:
-    with app_client(settings_factory(http_port=free_port()), warehouse) as client:
+    with serving_stack_api(settings_factory(http_port=free_port()), warehouse) as client:
         yield schemathesis.openapi.from_url(f"{client.base_url}/openapi.json")
 
 

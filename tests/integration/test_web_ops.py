@@ -9,7 +9,6 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,25 +27,14 @@ from assetpipe.consumers.schedules.worker import ScheduleWorker
 from assetpipe.consumers.sensors.store import SensorStore
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.loader import load_definitions
-from assetpipe.producers.http import ApiServer, hash_key
+from assetpipe.producers.http import hash_key
 from assetpipe.schemas.settings import Settings
 from tests.integration.helpers import run_cli, start_cli, up_env, wait_until
+from tests.integration.http_server import serving_stack_api
 from tests.integration.pipeline import DEFS, location_settings, pipeline, request_run, running, wait_ticks
 
 SettingsFactory = Callable[..., Settings]
 SWITCH_S = 1.2  # the sensor worker reads the overrides every half second; the scheduler every step
-
-
-@contextmanager
-def serving_web(settings: Settings, warehouse: Warehouse) -> Iterator[httpx.Client]:
-    """``build_app`` (report API, asset routes, web catalog) under uvicorn, on the stack's warehouse."""
-    server = ApiServer(build_app(settings, warehouse), settings)
-    server.start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            yield client
-    finally:
-        server.stop()
 
 
 def web_settings(settings_factory: SettingsFactory, **overrides: Any) -> Settings:
@@ -69,7 +57,7 @@ def test_sensors_with_their_ticks_and_a_stop_and_start_the_worker_follows(
     location = str(settings.code_location)
     with (
         pipeline(settings, warehouse, "sales_defs.py", runs=False),
-        serving_web(settings, warehouse) as client,
+        serving_stack_api(settings, warehouse) as client,
         Reporter(settings=settings) as reporter,
     ):
         first = reporter.report_materialization("daily_sales_data", partition="2024-06-03", data_version=version())
@@ -138,7 +126,7 @@ def test_ticks_are_paged_newest_first_and_filtered_by_status(
     partitions = ["2024-06-03", "2024-12-25", "2024-06-04", "2025-01-01", "2024-06-05"]  # two holidays: skipped
     with (
         pipeline(settings, warehouse, "sales_defs.py", runs=False),
-        serving_web(settings, warehouse) as client,
+        serving_stack_api(settings, warehouse) as client,
         Reporter(settings=settings) as reporter,
     ):
         for partition in partitions:
@@ -178,7 +166,7 @@ def test_a_sensor_name_in_two_code_locations_needs_the_location(
     first, second = f"a{uuid.uuid4().hex[:8]}", f"b{uuid.uuid4().hex[:8]}"
     for location in (first, second):
         SensorStore(warehouse, location).register([sensor], int(time.time() * 1e6))
-    with serving_web(settings, warehouse) as client:
+    with serving_stack_api(settings, warehouse) as client:
         ambiguous = client.get(f"/api/sensors/{name}")
         assert ambiguous.status_code == 400
         assert ambiguous.json()["error"] == (
@@ -194,7 +182,7 @@ def test_runs_are_listed_newest_first_filtered_and_shown_with_their_events(
 ) -> None:
     settings = web_settings(settings_factory)
     location = str(settings.code_location)
-    with pipeline(settings, warehouse, "ops_defs.py", sensors=False), serving_web(settings, warehouse) as client:
+    with pipeline(settings, warehouse, "ops_defs.py", sensors=False), serving_stack_api(settings, warehouse) as client:
         etl = request_run(settings, "etl")
         failed = request_run(settings, "no_files")
         flaky = request_run(settings, "flaky")
@@ -255,7 +243,7 @@ def test_a_stopped_schedule_records_no_ticks_and_started_again_does_not_catch_up
         answer = client.get("/api/schedules/every_second/ticks", params={"location": location, "limit": "200"})
         return [t["scheduled_at"] for t in answer.json()["items"]]
 
-    with running(scheduler), serving_web(settings, warehouse) as client:
+    with running(scheduler), serving_stack_api(settings, warehouse) as client:
         wait_until(lambda: len(scheduled()) >= 2, 30, "two ticks")
         listed = client.get("/api/schedules", params={"location": location}).json()["items"]
         assert [(s["name"], s["status"], s["interval_seconds"]) for s in listed] == [("every_second", "running", 1.0)]
@@ -292,7 +280,7 @@ def test_reads_need_the_read_scope_switches_the_run_scope_and_a_browser_signs_in
     SensorStore(warehouse, location).register(defs.sensors, int(time.time() * 1e6))
     path, stop = "/api/sensors/daily_sales_data_sensor", "/api/sensors/daily_sales_data_sensor/stop"
     params = {"location": location}
-    with serving_web(settings, warehouse) as client:
+    with serving_stack_api(settings, warehouse) as client:
         assert client.get(path, params=params).status_code == 401
         assert client.get(path, params=params, headers={"X-API-Key": "apk_wrong"}).status_code == 401
         refused = client.get(path, params=params, headers={"X-API-Key": keys["reporter"]})
@@ -357,7 +345,7 @@ def test_serve_beside_up_reads_and_switches_through_the_stacks_control_socket(tm
 @pytest.fixture
 def ops_api_schema(settings_factory: SettingsFactory, warehouse: Warehouse) -> Iterator[schemathesis.BaseSchema]:
     settings = web_settings(settings_factory)
-    with serving_web(settings, warehouse) as client:
+    with serving_stack_api(settings, warehouse) as client:
         yield schemathesis.openapi.from_url(f"{client.base_url}/openapi.json")
 
 

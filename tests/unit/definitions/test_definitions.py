@@ -228,5 +228,5 @@ def test_declared_and_watched_assets_are_the_locations_asset_keys() -> None:
 
     defs = Definitions(sensors=[watcher], assets=["raw/orders", ["warehouse", "daily"], AssetKey("one")])
     assert defs.asset_keys() == {"raw/orders", "warehouse/daily", "one", "watched/by_sensor"}
-    with pytest.raises(DefinitionError, match="assets must be @asset or @observable_source_asset definitions, AssetSpecs or asset keys, got int"):
+    with pytest.raises(DefinitionError, match="AssetSpecs or asset keys, got int"):
         Definitions(assets=[3])  # type: ignore[list-item]
