@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assetpipe.definitions.ops import DefinitionError
@@ -157,7 +157,13 @@ def _window_fields(
     return {"cadence": cadence, "start": start, "end": end, "timezone": tz, "fmt": form, "end_offset": end_offset}
 
 
-class DailyPartitionsDefinition(TimeWindowPartitionsDefinition):
+class _Cadenced(TimeWindowPartitionsDefinition):
+    """A time-window definition of one cadence: Dagster's constructor arguments, each window aligned on the
+    start's minute and hour offsets."""
+
+    cadence_name: ClassVar[str] = ""
+    aligned_on: ClassVar[dict[str, int]] = {}
+
     def __init__(
         self,
         start_date: str | datetime,
@@ -168,45 +174,24 @@ class DailyPartitionsDefinition(TimeWindowPartitionsDefinition):
         minute_offset: int = 0,
         hour_offset: int = 0,
     ) -> None:
-        aligned = {"minute": minute_offset, "hour": hour_offset, "second": 0, "microsecond": 0}
-        super().__init__(**_window_fields("daily", start_date, end_date, timezone, fmt, end_offset, **aligned))
+        offsets = {"minute": minute_offset, "hour": hour_offset}
+        aligned = {"second": 0, "microsecond": 0, **self.aligned_on}
+        aligned.update({k: v for k, v in offsets.items() if k in self.aligned_on})
+        fields = _window_fields(self.cadence_name, start_date, end_date, timezone, fmt, end_offset, **aligned)
+        super().__init__(**fields)
 
 
-class HourlyPartitionsDefinition(TimeWindowPartitionsDefinition):
-    def __init__(
-        self,
-        start_date: str | datetime,
-        end_date: str | datetime | None = None,
-        timezone: str | None = None,
-        fmt: str | None = None,
-        end_offset: int = 0,
-        minute_offset: int = 0,
-    ) -> None:
-        aligned = {"minute": minute_offset, "second": 0, "microsecond": 0}
-        super().__init__(**_window_fields("hourly", start_date, end_date, timezone, fmt, end_offset, **aligned))
+class DailyPartitionsDefinition(_Cadenced):
+    cadence_name, aligned_on = "daily", {"minute": 0, "hour": 0}
 
 
-class WeeklyPartitionsDefinition(TimeWindowPartitionsDefinition):
-    def __init__(
-        self,
-        start_date: str | datetime,
-        end_date: str | datetime | None = None,
-        timezone: str | None = None,
-        fmt: str | None = None,
-        end_offset: int = 0,
-    ) -> None:
-        aligned = {"second": 0, "microsecond": 0}
-        super().__init__(**_window_fields("weekly", start_date, end_date, timezone, fmt, end_offset, **aligned))
+class HourlyPartitionsDefinition(_Cadenced):
+    cadence_name, aligned_on = "hourly", {"minute": 0}
 
 
-class MonthlyPartitionsDefinition(TimeWindowPartitionsDefinition):
-    def __init__(
-        self,
-        start_date: str | datetime,
-        end_date: str | datetime | None = None,
-        timezone: str | None = None,
-        fmt: str | None = None,
-        end_offset: int = 0,
-    ) -> None:
-        aligned = {"day": 1, "second": 0, "microsecond": 0}
-        super().__init__(**_window_fields("monthly", start_date, end_date, timezone, fmt, end_offset, **aligned))
+class WeeklyPartitionsDefinition(_Cadenced):
+    cadence_name, aligned_on = "weekly", {}
+
+
+class MonthlyPartitionsDefinition(_Cadenced):
+    cadence_name, aligned_on = "monthly", {"day": 1}
