@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from assetpipe.broker import EmbeddedBroker, create_topics, free_port
-from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.consumers.warehouse import Warehouse, load_migrations
 from assetpipe.schemas.settings import Settings
 
 
@@ -105,3 +105,25 @@ def settings_factory(stack: Stack, warehouse: Warehouse) -> Callable[..., Settin
 @pytest.fixture
 def settings(settings_factory: Callable[..., Settings]) -> Settings:
     return settings_factory()
+
+
+@pytest.fixture
+def old_warehouse(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Warehouse]:
+    """A database with the migrations before ``request.param`` (default 6) applied, as an earlier
+    version left it."""
+    before = getattr(request, "param", 6)
+    warehouse = Warehouse(stack.clickhouse_url, f"m{uuid.uuid4().hex[:10]}")
+    warehouse.command(f"CREATE DATABASE {warehouse.database}")
+    warehouse.command(
+        f"CREATE TABLE {warehouse.database}.schema_migrations "
+        "(version UInt32, name String, applied_at DateTime64(6, 'UTC') DEFAULT now64(6)) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    for migration in load_migrations():
+        if migration.version < before:
+            for statement in migration.statements:
+                warehouse.command(statement.replace("{db}", warehouse.database))
+            warehouse.insert("schema_migrations", [[migration.version], [migration.name]], ["version", "name"])
+    yield warehouse
+    warehouse.command(f"DROP DATABASE {warehouse.database}")
+    warehouse.close()

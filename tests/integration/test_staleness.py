@@ -7,7 +7,7 @@ the session's."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,13 +18,12 @@ from assetpipe.api import build_app
 from assetpipe.broker import free_port
 from assetpipe.consumers.ingest.rows import EVENT_COLUMNS, EventColumns
 from assetpipe.consumers.registry import AssetRegistry, asset_status
-from assetpipe.consumers.warehouse import Warehouse, load_migrations
+from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.assets import AssetSpec, asset, external_assets, observable_source_asset
 from assetpipe.definitions.partitions import StaticPartitionsDefinition
 from assetpipe.producers.http import ApiServer
 from assetpipe.schemas.model import build_record
 from assetpipe.schemas.settings import Settings
-from tests.integration.conftest import Stack
 from tests.integration.helpers import running_worker, wait_until
 
 CODE, INPUT = "dagster/code_version", "dagster/input_data_version/"
@@ -148,30 +147,11 @@ def test_status_follows_materializations_provenance_and_definitions(
     assert unknown.status_code == 404
 
 
-@pytest.fixture
-def warehouse_before_the_registry(stack: Stack) -> Iterator[Warehouse]:
-    """A database as a version before the registry (migration 0010) left it."""
-    warehouse = Warehouse(stack.clickhouse_url, f"m{uuid.uuid4().hex[:10]}")
-    warehouse.command(f"CREATE DATABASE {warehouse.database}")
-    warehouse.command(
-        f"CREATE TABLE {warehouse.database}.schema_migrations "
-        "(version UInt32, name String, applied_at DateTime64(6, 'UTC') DEFAULT now64(6)) "
-        "ENGINE = ReplacingMergeTree ORDER BY version"
-    )
-    for migration in load_migrations():
-        if migration.version < 10:
-            for statement in migration.statements:
-                warehouse.command(statement.replace("{db}", warehouse.database))
-            warehouse.insert("schema_migrations", [[migration.version], [migration.name]], ["version", "name"])
-    yield warehouse
-    warehouse.command(f"DROP DATABASE {warehouse.database}")
-    warehouse.close()
-
-
+@pytest.mark.parametrize("old_warehouse", [10], indirect=True)  # as a version before the registry left it
 def test_an_upgraded_warehouse_knows_the_state_of_the_events_stored_before(
-    warehouse_before_the_registry: Warehouse,
+    old_warehouse: Warehouse,
 ) -> None:
-    warehouse = warehouse_before_the_registry
+    warehouse = old_warehouse
     rows = EventColumns()
     stored = [
         ("observation", "raw", "r1", {}),

@@ -4,42 +4,17 @@ when ``migrate`` brings it up to date, and goes on taking new ones."""
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from assetpipe.consumers.ingest.rows import EVENT_COLUMNS, EventColumns
 from assetpipe.consumers.warehouse import Warehouse, load_migrations
 from assetpipe.schemas.model import build_record
-from tests.integration.conftest import Stack
 
 NUMERIC = "SELECT asset_key, key, partition, value FROM {db}.asset_metadata_numeric ORDER BY asset_key, key, partition"
 EVENTS = "SELECT asset_key, partition, metadata FROM {db}.asset_events ORDER BY asset_key, partition"
 # the migrations after those these tests upgrade across: applied with them, in order
 LATER = [f"{m.version:04d}_{m.name}" for m in load_migrations() if m.version > 9]
-
-
-@pytest.fixture
-def old_warehouse(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Warehouse]:
-    """A database with the migrations before ``request.param`` (default 6) applied, as an earlier
-    version left it."""
-    before = getattr(request, "param", 6)
-    warehouse = Warehouse(stack.clickhouse_url, f"m{uuid.uuid4().hex[:10]}")
-    warehouse.command(f"CREATE DATABASE {warehouse.database}")
-    warehouse.command(
-        f"CREATE TABLE {warehouse.database}.schema_migrations "
-        "(version UInt32, name String, applied_at DateTime64(6, 'UTC') DEFAULT now64(6)) "
-        "ENGINE = ReplacingMergeTree ORDER BY version"
-    )
-    for migration in load_migrations():
-        if migration.version < before:
-            for statement in migration.statements:
-                warehouse.command(statement.replace("{db}", warehouse.database))
-            warehouse.insert("schema_migrations", [[migration.version], [migration.name]], ["version", "name"])
-    yield warehouse
-    warehouse.command(f"DROP DATABASE {warehouse.database}")
-    warehouse.close()
 
 
 def insert_events(warehouse: Warehouse, assets: list[str], first_offset: int) -> None:
