@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -108,6 +109,25 @@ def up_env(data_dir: Path, **extra: str) -> dict[str, str]:
 def start_cli(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as log:  # the child keeps its own descriptor
         return subprocess.Popen([sys.executable, "-m", "assetpipe.cli", *args], env=env, stdout=log, stderr=log)
+
+
+@contextmanager
+def running_up(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``assetpipe up <args>`` until the block ends: ready (``assetpipe status`` exits 0) when the block
+    starts; stopped by SIGINT after it, which must end it cleanly (exit 0) when the block succeeded."""
+    up = start_cli(["up", *args], env, log_path)
+    try:
+        wait_until(
+            lambda: up.poll() is not None or run_cli(["status"], env, timeout=30).returncode == 0, 120, "up ready"
+        )
+        assert up.poll() is None, log_path.read_text()
+        yield up
+        up.send_signal(signal.SIGINT)
+        assert up.wait(120) == 0, log_path.read_text()[-3000:]
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ re-materialized once per change and stays FRESH; `assetpipe assets materialize` 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.helpers import run_cli, start_cli, up_env, wait_until
+from tests.integration.helpers import run_cli, running_up, up_env, wait_until
 
 DEFS = """
 import hashlib
@@ -89,21 +88,10 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     defs.write_text(DEFS)
     env = up_env(tmp_path / "data", SEED_SOURCE_FILE=str(source))
     log = tmp_path / "up.log"
-    up = start_cli(["up", "--defs", str(defs)], env, log)
-    try:
-        wait_until(
-            lambda: up.poll() is not None or run_cli(["status"], env, timeout=30).returncode == 0, 120, "up ready"
-        )
-        assert up.poll() is None, log.read_text()
+    with running_up(["--defs", str(defs)], env, log) as up:
         stack = Stack(env, up, log)
         with stack.http:
             yield stack
-        up.send_signal(signal.SIGINT)
-        assert up.wait(120) == 0, log.read_text()[-3000:]
-    finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
 
 
 def test_a_changed_source_file_makes_downstream_stale_and_re_materializes_the_eager_one(

@@ -26,7 +26,7 @@ from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.assets import AssetSpec, asset, external_assets, observable_source_asset
 from assetpipe.producers.http import hash_key
 from assetpipe.schemas.settings import Settings
-from tests.integration.helpers import run_cli, start_cli, up_env, wait_until
+from tests.integration.helpers import run_cli, running_up, start_cli, up_env, wait_until
 from tests.integration.http_server import serving_stack_api, wait_known_assets_loaded
 
 SettingsFactory = Callable[..., Settings]
@@ -259,18 +259,8 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     """An ``assetpipe up`` of its own: the CLI and ``serve`` reach its embedded engine through its socket."""
     directory = tmp_path_factory.mktemp("registry_up")
     env = up_env(directory / "data")
-    up = start_cli(["up"], env, directory / "up.log")
-    try:
-        wait_until(lambda: up.poll() is not None or run_cli(["status"], env).returncode == 0, 90, "stack ready")
-        assert up.poll() is None, (directory / "up.log").read_text()
+    with running_up([], env, directory / "up.log"):
         yield env
-    finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(60)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            up.wait()
 
 
 def assets(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -35,7 +35,7 @@ from assetpipe.definitions.schedules import (
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.model import AssetMaterialization
 from assetpipe.schemas.settings import Settings
-from tests.integration.helpers import cli_env, read_topic, run_cli, start_cli, up_env, wait_until
+from tests.integration.helpers import cli_env, read_topic, run_cli, running_up, start_cli, up_env, wait_until
 from tests.integration.pipeline import location_settings, rows, running, wait_rows
 
 SettingsFactory = Callable[..., Settings]
@@ -373,12 +373,7 @@ def test_assetpipe_up_runs_the_scheduler_and_status_shows_it(tmp_path: Path) -> 
     defs.write_text(DEFS_FILE)
     env = up_env(tmp_path / "data")
     log = tmp_path / "up.log"
-    up = start_cli(["up", "--defs", str(defs)], env, log)
-    try:
-        wait_until(
-            lambda: up.poll() is not None or run_cli(["status"], env, timeout=30).returncode == 0, 120, "up ready"
-        )
-        assert up.poll() is None, log.read_text()
+    with running_up(["--defs", str(defs)], env, log):
         status = run_cli(["status"], env, timeout=30).stdout
         line = next(line for line in status.splitlines() if line.startswith("schedules"))
         assert "ready" in line and "state=running" in line and "touch_job_schedule" in line, status
@@ -387,12 +382,6 @@ def test_assetpipe_up_runs_the_scheduler_and_status_shows_it(tmp_path: Path) -> 
             60,
             "two scheduled runs succeeded",
         )
-        up.send_signal(signal.SIGINT)
-        assert up.wait(120) == 0, log.read_text()[-3000:]
-    finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
     text = log.read_text()
     assert "scheduler" in text and "1 of 1 schedules running" in text and "Traceback" not in text, text[-3000:]
 
