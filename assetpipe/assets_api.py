@@ -73,7 +73,8 @@ class RegistryAccess(Protocol):
         ...
 
     def query(self, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
-        """One read-only query, unqualified names in the warehouse's database."""
+        """One read-only query of the program's own text (user input only in ``parameters``), unqualified names
+        in the warehouse's database."""
         ...
 
 
@@ -88,7 +89,7 @@ class LocalRegistry:
         return AssetRegistry(self.warehouse).register_specs(specs, source, location, now_us())
 
     def query(self, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
-        return self.warehouse.read_only_query(sql, parameters)
+        return self.warehouse.own_read_only_query(sql, parameters)
 
 
 class StackRegistry:
