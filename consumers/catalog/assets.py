@@ -75,28 +75,20 @@ _DEFINITION_FIELDS = (
     "code_location", "source", "registered_at", "description", "owners", "tags", "kinds", "group_name", "deps",
     "code_version", "execution_type", "partitions", "automation_condition", "metadata", "metadata_types",
 )  # fmt: skip
-# The asset's current definition (which row of asset_definitions, its version, the definitions it shadows, how many
-# versions it has), and the assets whose definitions depend on it. Only these few columns of the view: its window
-# functions cost several times more with the metadata maps.
-_CURRENT = (
-    "SELECT d.asset_key, d.code_location, toString(d.source), toUnixTimestamp64Micro(d.registered_at), d.version, "
-    "d.shadowed, (SELECT count() FROM asset_definition_versions AS v WHERE v.asset_key = {key:String} "
-    "AND NOT v.removed) FROM latest_asset_definitions AS d "
-    "WHERE d.asset_key = {key:String} OR has(d.deps, {key:String})"
-)
-# That row of asset_definitions, by its primary key.
+# The asset's current definition, with its version, the definitions it shadows and how many versions it has.
 _DEFINITION = (
     "SELECT "
     + ", ".join(
-        "toUnixTimestamp64Micro(a.registered_at)"
-        if f == "registered_at"
-        else f"toString(a.{f})"
-        if f in ("source", "execution_type")
-        else f"a.{f}"
-        for f in _DEFINITION_FIELDS
+        "toUnixTimestamp64Micro(d.registered_at)" if f == "registered_at"
+        else f"toString(d.{f})" if f in ("source", "execution_type")
+        else f"d.{f}"
+        for f in (*_DEFINITION_FIELDS, "version", "shadowed", "versions")
     )
-    + " FROM asset_definitions AS a WHERE a.asset_key = {key:String} AND a.code_location = {location:String} "
-    "AND a.source = {source:String} AND a.registered_at = fromUnixTimestamp64Micro({at:Int64}, 'UTC') LIMIT 1"
+    + " FROM latest_asset_definitions AS d WHERE d.asset_key = {key:String}"
+)  # fmt: skip
+# The assets whose current definitions depend on it.
+_DOWNSTREAM = (
+    "SELECT d.asset_key FROM latest_asset_definitions AS d WHERE has(d.deps, {key:String}) ORDER BY d.asset_key"
 )
 # The latest materialization, observation and evaluation of each check (their ids and partitions), and the
 # partitions materialized, observed, with a failed check (the latest evaluation of a check failed), and the latest
@@ -248,21 +240,19 @@ def list_assets(query: Query, wanted: AssetQuery, statuses: status.Statuses | No
     return cursor.page(items, positions, wanted.limit)
 
 
-def _definition(query: Query, asset_key: str, current: Sequence[Any]) -> dict[str, Any]:
-    location, source, at, version, shadowed, versions = current
-    values = {"key": asset_key, "location": location, "source": source, "at": int(at)}
-    definition = dict(zip(_DEFINITION_FIELDS, query(_DEFINITION, values).rows[0], strict=True))
+def _definition(row: Sequence[Any]) -> dict[str, Any]:
+    definition = dict(zip((*_DEFINITION_FIELDS, "version", "shadowed", "versions"), row, strict=True))
     metadata = typed(mapping(definition.pop("metadata")), mapping(definition.pop("metadata_types")))
     partitions = definition["partitions"]
     return {
         **definition,
-        "version": int(version),
-        "versions": int(versions),
+        "version": int(definition["version"]),
+        "versions": int(definition["versions"]),
         "registered_at": iso(definition["registered_at"]),
         "owners": strings(definition["owners"]),
         "kinds": strings(definition["kinds"]),
         "deps": strings(definition["deps"]),
-        "shadowed": strings(shadowed),
+        "shadowed": strings(definition["shadowed"]),
         "tags": _tags(definition["tags"]),
         "group_name": definition["group_name"] or None,
         "code_version": definition["code_version"] or None,
@@ -275,12 +265,9 @@ def _definition(query: Query, asset_key: str, current: Sequence[Any]) -> dict[st
 def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None = None) -> dict[str, Any] | None:
     """Everything the catalog shows of one asset; None for an asset neither defined nor ever reported.
     ``statuses`` as for ``list_assets``."""
-    definition, downstream = None, []
-    for key, *current in query(_CURRENT, {"key": asset_key}).rows:
-        if key == asset_key:
-            definition = _definition(query, asset_key, current)
-        else:
-            downstream.append(str(key))
+    rows = query(_DEFINITION, {"key": asset_key}).rows
+    definition = _definition(rows[0]) if rows else None
+    downstream = [str(key) for (key,) in query(_DOWNSTREAM, {"key": asset_key}).rows]
     latest_ids = query(_LATEST_IDS, {"key": asset_key}).rows
     latest_events, summary = [], (0, 0, 0, "")
     if latest_ids:
@@ -313,7 +300,7 @@ def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None 
         "column_lineage": column_lineage(defined_metadata, materialized_metadata),
         "code_references": code_references(defined_metadata),
         "upstream": definition["deps"] if definition else [],
-        "downstream": sorted(downstream),
+        "downstream": downstream,
         "checks": checks,
         "check_summary": status.check_summary(checks),
         "partitions": {

@@ -36,6 +36,17 @@ _LATEST = (
     "WHERE v.code_location = {{location:String}} AND v.source = {{source:String}}{keys} "
     "GROUP BY v.asset_key"
 )
+# The current definition of every asset with more versions (and removals) than its row of
+# asset_definitions_current read, or with none: the whole set's versions counted once, the ranked rows of those
+# assets only.
+_REFRESH = (
+    "INSERT INTO {db}.asset_definitions_current SELECT * FROM {db}.asset_definitions_ranked AS r "
+    "WHERE r.asset_key IN (SELECT v.asset_key FROM (SELECT a.asset_key AS asset_key, count() AS revision "
+    "FROM {db}.asset_definition_versions AS a GROUP BY a.asset_key) AS v "
+    "LEFT JOIN (SELECT c.asset_key AS asset_key, max(c.revision) AS revision "
+    "FROM {db}.asset_definitions_current AS c GROUP BY c.asset_key) AS k ON k.asset_key = v.asset_key "
+    "WHERE v.revision > k.revision)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +144,14 @@ class AssetRegistry:
                 registrations.append(Registration(key, "removed", known.version))
         if rows:
             self.warehouse.insert("asset_definitions", [list(c) for c in zip(*rows, strict=True)], DEFINITION_COLUMNS)
+        self.refresh()
         return RegistrationSummary(location, source, tuple(registrations))
+
+    def refresh(self) -> None:
+        """Bring ``asset_definitions_current`` up to the versions registered: after every registration, so one
+        interrupted between its insert and this is caught up by the next (an unchanged registration inserts
+        nothing here either)."""
+        self.warehouse.command(_REFRESH.format(db=self.warehouse.database))
 
     def _latest(self, location: str, source: Source, keys: Iterable[str] | None) -> dict[str, _Latest]:
         """The latest version of each asset of (``location``, ``source``), of ``keys`` only when given."""

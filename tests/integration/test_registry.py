@@ -129,9 +129,31 @@ def test_two_replicas_registering_one_change_make_one_version(warehouse: Warehou
     changed = StoredDefinition.of(second)
     rows = [changed.row(location, "code", at) for at in (2_000, 2_001)]  # both read version 1, both wrote 2
     warehouse.insert("asset_definitions", [list(c) for c in zip(*rows, strict=True)], DEFINITION_COLUMNS)
+    AssetRegistry(warehouse).refresh()  # as each replica does after its insert
+    revision = f"SELECT revision FROM {warehouse.database}.asset_definitions_current FINAL"
+    assert warehouse.query(f"{revision} WHERE asset_key = {{k:String}}", parameters={"k": f"{prefix}/twice"}).rows == [
+        (2,)  # two versions read: the second row is the same version
+    ]
     assert versions(warehouse, f"{prefix}/twice") == [(location, "code", 1, False), (location, "code", 2, False)]
     assert latest(warehouse, f"{prefix}/twice")["version"] == 2  # type: ignore[index]
     assert AssetRegistry(warehouse).register_location(location, [second], 3_000).counts()["unchanged"] == 1
+
+
+def test_a_registration_interrupted_before_its_refresh_is_caught_up_by_the_next(
+    warehouse: Warehouse, prefix: str
+) -> None:
+    location = f"interrupted_{prefix}"
+    (first,) = external_assets([AssetSpec([prefix, "late"], code_version="1")])
+    AssetRegistry(warehouse).register_location(location, [first], 1_000)
+    second = first.with_spec(first.spec.replace_attributes(code_version="2"))
+    row = StoredDefinition.of(second).row(location, "code", 2_000)  # written, then the process died
+    warehouse.insert("asset_definitions", [[c] for c in row], DEFINITION_COLUMNS)
+    assert latest(warehouse, f"{prefix}/late")["code_version"] == "1"  # type: ignore[index]
+    summary = AssetRegistry(warehouse).register_location(location, [second], 3_000)  # its restart: unchanged
+    assert summary.counts()["unchanged"] == 1
+    assert latest(warehouse, f"{prefix}/late")["code_version"] == "2"  # type: ignore[index]
+    AssetRegistry(warehouse).register_location(location, [], 4_000)  # the asset leaves its code location
+    assert latest(warehouse, f"{prefix}/late") is None
 
 
 def test_put_registers_a_spec_once_and_the_code_location_wins(
