@@ -1,10 +1,10 @@
 """A numeric metadata label of one asset as a series over its whole history, downsampled in ClickHouse to at
 most ``points``: raw rows never leave the warehouse.
 
-- ``x=time``: every materialization and observation whose entry reads as a number (int, float, bool as 1/0,
-  timestamp as epoch seconds), reduced with ``largestTriangleThreeBuckets(points)(time, value)``, which keeps
-  the points that shape the curve; each point then gets the id and partition of its event (one more read of
-  the asset's times, not of its metadata).
+- ``x=time``: every materialization and observation with a numeric entry of the label (int, float, bool as
+  1/0, timestamp as epoch seconds), read as a primary-key range of ``asset_metadata_points`` and reduced with
+  ``largestTriangleThreeBuckets(points)(time, value)``, which keeps the points that shape the curve; each point
+  then gets the id and partition of its event (one read of the asset's event times).
 - ``x=partition``: the latest value of each partition, partitions in key order, cut into ``points`` buckets of
   consecutive partitions, each with its first and last partition, min, max, average and last value (and the
   event of the last).
@@ -27,20 +27,22 @@ DEFAULT_POINTS = 1000
 MAX_POINTS = 10_000
 AXES = ("time", "partition")
 
-# The entry's value as a number: numbers are stored as JSON numbers, bool as true/false; anything else is NULL.
+# The entry's value as a number, as asset_metadata_points reads it (numbers are stored as JSON numbers, bool as
+# true/false); an entry of another type is NULL.
 _VALUE = (
-    "multiIf(e.metadata[{label:String}] = 'true', 1., e.metadata[{label:String}] = 'false', 0., "
+    "multiIf(e.metadata_types[{label:String}] NOT IN ('int', 'float', 'bool', 'timestamp'), NULL, "
+    "e.metadata_types[{label:String}] = 'bool', toFloat64(e.metadata[{label:String}] = 'true'), "
     "toFloat64OrNull(e.metadata[{label:String}]))"
 )
 _ROWS = "FROM asset_events AS e WHERE e.asset_key = {key:String} AND e.event_type IN ('materialization', 'observation')"
 _BY_TIME = (
     "SELECT count(), min(s.t), max(s.t), largestTriangleThreeBuckets({points:UInt64})(s.t, s.y) FROM ("
-    f"SELECT toUnixTimestamp64Micro(e.timestamp) AS t, {_VALUE} AS y {_ROWS} "
-    "{range} AND isNotNull(y)) AS s"
+    "SELECT toUnixTimestamp64Micro(p.timestamp) AS t, p.value AS y FROM asset_metadata_points AS p "
+    "WHERE p.asset_key = {key:String} AND p.label = {label:String}{range}) AS s"
 )
 _TIME_RANGE = {
-    "after": " AND e.timestamp >= fromUnixTimestamp64Micro({after:Int64}, 'UTC')",
-    "before": " AND e.timestamp < fromUnixTimestamp64Micro({before:Int64}, 'UTC')",
+    "after": " AND p.timestamp >= fromUnixTimestamp64Micro({after:Int64}, 'UTC')",
+    "before": " AND p.timestamp < fromUnixTimestamp64Micro({before:Int64}, 'UTC')",
 }
 _EVENTS_AT = (
     "SELECT toUnixTimestamp64Micro(e.timestamp) AS t, toString(e.event_id), e.partition "
