@@ -2,17 +2,18 @@
 labels, 10 million events (100 million with ``--events 100000000``).
 
 The history is generated in ClickHouse with ``INSERT ... SELECT FROM numbers()`` into the real tables, so
-the materialized views (``asset_latest_state``, ``asset_partition_state``, the dedup keys) run as ingest
-runs them: definitions rows of ``bench/a<i>`` written directly (the first hundred assets are only reported,
-the last hundred only defined), and events interleaved in time over one year: in each thousand events,
-some of ``bench/series`` (one numeric series of a million points), some of ``bench/wide`` (100,000
-partitions), the rest spread over the 10,000 assets (materializations, every tenth round observations,
-every tenth checks).
+the materialized views (``asset_latest_state``, ``asset_partition_state``, ``asset_metadata_points``, the
+dedup keys) run as ingest runs them: definitions rows of ``bench/a<i>`` written directly (the first hundred
+assets are only reported, the last hundred only defined), and events interleaved in time over one year: in
+each thousand events, some of ``bench/series`` (one numeric series of a million points), some of
+``bench/wide`` (100,000 partitions), the rest spread over the 10,000 assets (materializations, every tenth
+round observations, every tenth checks).
 
 Then each endpoint's reads (``consumers.catalog``, read-only with parameters, as the API runs them), p50 and
 p95, beside the raw limits of the same warehouse: a ``count()`` of ``asset_events``, and reading one
 asset's whole numeric series as raw rows. Last, the ingest worker's end-to-end rate (``bench_ingest``'s
-machinery) with the new view and without it. Starts its own embedded ClickHouse engine and broker.
+machinery) with the catalog's views, with the latest state's only and with neither. Starts its own embedded
+ClickHouse engine and broker.
 
     python bench/bench_catalog.py [--events 10000000] [--runs 20] [--ingest-events 300000]
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +46,7 @@ from assetpipe.consumers.catalog import (
     series,
 )
 from assetpipe.consumers.catalog.rows import micros
+from assetpipe.consumers.registry import AssetRegistry
 from assetpipe.consumers.warehouse import Warehouse, load_migrations
 from assetpipe.schemas.codec import Codec
 
@@ -56,6 +59,17 @@ LABELS = ("row_count", "size_mb", "duration_s", "null_count", "lag_s")
 _CHUNK = 1_000_000
 _START_US = 1_704_067_200_000_000  # 2024-01-01
 _YEAR_US = 365 * 86_400 * 1_000_000
+# The catalog's materialized views the ingest comparisons detach: none, the latest state's, or both.
+VIEWS = {
+    "none": ("asset_partition_state_mv", "asset_metadata_points_mv"),
+    "state": ("asset_metadata_points_mv",),
+    "all": (),
+}
+VIEW_LABELS = {
+    "none": "without the catalog's views",
+    "state": "asset_partition_state's view only",
+    "all": "both views (+ asset_metadata_points)",
+}
 _DOMAINS = "['sales', 'finance', 'ops', 'marketing', 'support']"
 _KINDS = "['python', 'snowflake', 'dbt', 'duckdb', 'spark']"
 
@@ -139,6 +153,7 @@ def generate(
         )
         for key in (SERIES, WIDE):
             warehouse.command(_definitions_sql(db, f"'{key}'", "numbers(1, 1)"))
+        AssetRegistry(warehouse).refresh()
     end = events if stop is None else stop
     for at in range(start, end, _CHUNK):
         warehouse.command(_events_sql(db, at, min(_CHUNK, end - at), events, ASSETS, PARTITIONS))
@@ -158,19 +173,19 @@ def counts(warehouse: Warehouse) -> dict[str, int]:
 
 def ingest_rates(broker: EmbeddedBroker, directory: str, events: int, rounds: int) -> dict[str, list[float]]:
     """The ingest worker's end-to-end rate (``bench_ingest.run_ingest``) over ``events`` reference events, in a
-    fresh database each time, with the catalog's view and with it dropped, alternately."""
+    fresh database each time, with each set of the catalog's views (``VIEWS``), in turn."""
     codec = Codec(timestamp_micros=True)
     payloads = [(codec.encode("materialization", reference_event(i)), f"warehouse/sales/table_{i % 500}".encode())
                 for i in range(events)]  # fmt: skip
-    rates: dict[str, list[float]] = {"with": [], "without": []}
+    rates: dict[str, list[float]] = {views: [] for views in VIEWS}
     for round_ in range(rounds):
-        for views in ("with", "without"):
+        for views, dropped in VIEWS.items():
             settings = bench_settings(broker, directory, prefix="c")
             settings = settings.model_copy(update={"clickhouse_database": f"ingest_{views}_{round_}"})
             warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
             warehouse.migrate()
-            if views == "without":
-                warehouse.command(f"DROP VIEW {settings.clickhouse_database}.asset_partition_state_mv")
+            for view in dropped:
+                warehouse.command(f"DROP VIEW {settings.clickhouse_database}.{view}")
             producer = Producer(settings.producer_config())
             produce_all(producer, settings.topics.events, payloads)
             elapsed, _, _, _ = run_ingest(settings, broker, events)
@@ -183,7 +198,7 @@ def ingest_rates(broker: EmbeddedBroker, directory: str, events: int, rounds: in
 def reads(warehouse: Warehouse) -> list[tuple[str, Callable[[], Any], str]]:
     """Each endpoint's reads as the API runs them (read-only, with parameters, statuses from a snapshot), with its
     target (p95, ms)."""
-    query = warehouse.read_only_query
+    query = warehouse.own_read_only_query
     statuses = StalenessSnapshot(query)
 
     def listed(**params: str) -> Callable[[], Any]:
@@ -220,38 +235,62 @@ def reads(warehouse: Warehouse) -> list[tuple[str, Callable[[], Any], str]]:
         (f"GET /api/lineage?root={key}&depth=2", lambda: lineage(query, key, 2, statuses), ""),
         ("raw: count() over asset_events",
          lambda: warehouse.query(f"SELECT count() FROM {warehouse.database}.asset_events"), ""),
+        (f"raw: count() of {SERIES}'s row_count points (their primary-key range)",
+         lambda: warehouse.query(f"SELECT count() FROM {warehouse.database}.asset_metadata_points "
+                                 f"WHERE asset_key = '{SERIES}' AND label = 'row_count'"), ""),
         (f"raw: count() of {SERIES}'s rows (its primary-key range)",
          lambda: warehouse.query(f"SELECT count() FROM {warehouse.database}.asset_events WHERE asset_key = '{SERIES}'"),
          ""),
         ("raw: sum of its row_count, read from the metadata map",
          lambda: warehouse.query(f"SELECT sum(toFloat64OrZero(metadata['row_count'])) FROM {warehouse.database}."
                                  f"asset_events WHERE asset_key = '{SERIES}'"), ""),
-        ("raw: SELECT 1 through read_only_query (its parse and checks)", lambda: query("SELECT 1", {}), ""),
+        ("raw: SELECT 1 as the catalog's reads run (read-only, one round trip)", lambda: query("SELECT 1", {}), ""),
+        ("raw: SELECT 1 through read_only_query (an analyst's: parse and checks)",
+         lambda: warehouse.read_only_query("SELECT 1", {}), ""),
         ("raw: every asset's staleness (asset_staleness, the snapshot's read)",
          lambda: query("SELECT count(), countIf(status = 'STALE') FROM asset_staleness", {}), ""),
     ]  # fmt: skip
 
 
 def insert_rates(warehouse: Warehouse, events: int) -> tuple[dict[str, list[float]], dict[str, int], float]:
-    """The history generated chunk by chunk, the first chunks alternately with the catalog's view detached and
-    attached (rows/s each), then migration 0014's backfill of the state of the detached ones (seconds)."""
+    """The history generated chunk by chunk, the first chunks with each set of the catalog's views (``VIEWS``) in
+    turn (rows/s each), then migration 0014's backfill of the latest state (seconds) and 0017's of the points of
+    the chunks generated without their view."""
     db = warehouse.database
     generate(warehouse, events, stop=0)  # the definitions
-    rates: dict[str, list[float]] = {"with": [], "without": []}
-    compared = min(4 * _CHUNK, events // 2)
+    rates: dict[str, list[float]] = {views: [] for views in VIEWS}
+    compared = min(2 * len(VIEWS) * _CHUNK, events // 2)
+    without_points: list[tuple[int, int]] = []
     for n, at in enumerate(range(0, compared, _CHUNK)):
-        views = "without" if n % 2 == 0 else "with"
-        if views == "without":
-            warehouse.command(f"DETACH TABLE {db}.asset_partition_state_mv")
+        views = list(VIEWS)[n % len(VIEWS)]
+        for view in VIEWS[views]:
+            warehouse.command(f"DETACH TABLE {db}.{view}")
         size = min(_CHUNK, compared - at)
         elapsed, _ = timed(lambda: generate(warehouse, events, start=at, stop=at + size, definitions=False))  # noqa: B023
         rates[views].append(size / elapsed)
-        if views == "without":
-            warehouse.command(f"ATTACH TABLE {db}.asset_partition_state_mv")
+        for view in VIEWS[views]:
+            warehouse.command(f"ATTACH TABLE {db}.{view}")
+        if "asset_metadata_points_mv" in VIEWS[views]:
+            without_points.append((at, at + size))
     generate(warehouse, events, start=compared, definitions=False)
-    (backfill,) = [s for m in load_migrations() if m.version == 14 for s in m.statements if s.startswith("INSERT")]
-    backfill_s, _ = timed(lambda: warehouse.command(backfill.replace("{db}", db)))
+    backfills = {m.version: s for m in load_migrations() for s in m.statements if s.startswith("INSERT")}
+    backfill_s, _ = timed(lambda: warehouse.command(backfills[14].replace("{db}", db)))
+    where = "WHERE e.event_type IN ('materialization', 'observation')"
+    for low, high in without_points:  # dedup_key is the event's number
+        chunk = f"{where} AND e.dedup_key >= {low} AND e.dedup_key < {high}"
+        warehouse.command(backfills[17].replace("{db}", db).replace(where, chunk))
     return rates, counts(warehouse), backfill_s
+
+
+def settle(warehouse: Warehouse, limit_s: float = 300.0) -> float:
+    """Wait (up to ``limit_s``) until no background merge runs: a warehouse filled over months has merged its parts,
+    one generated a minute ago has not. Seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        if not warehouse.query(f"SELECT count() FROM system.merges WHERE database = '{warehouse.database}'").rows[0][0]:
+            break
+        time.sleep(1)
+    return time.monotonic() - started
 
 
 def main() -> None:
@@ -259,13 +298,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each read (default 20)")
     parser.add_argument("--ingest-events", type=int, default=200_000, help="events an ingest run (200,000)")
-    parser.add_argument("--ingest-rounds", type=int, default=2, help="ingest runs with the view and without")
+    parser.add_argument("--ingest-rounds", type=int, default=2, help="ingest runs of each set of views")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         warehouse = Warehouse(f"chdb://{tmp}/clickhouse", "bench")
         warehouse.migrate()
         inserted, found, backfill_s = insert_rates(warehouse, args.events)
+        settled_s = settle(warehouse)
         timings = [(name, percentiles(read, args.runs), target) for name, read, target in reads(warehouse)]
         state_bytes = warehouse.query(
             f"SELECT sum(bytes_on_disk) FROM system.parts WHERE database = '{warehouse.database}' "
@@ -280,13 +320,14 @@ def main() -> None:
     print(f"asset_partition_state: {found['asset_partition_state']:,} rows before merges, "
           f"{state_bytes / args.events:.1f} bytes an event on disk; migration 0014's backfill from every stored event "
           f"{backfill_s:.1f} s")  # fmt: skip
-    for views, label in (("without", "INSERT ... SELECT of 1,000,000 events, the view detached"),
-                         ("with", "INSERT ... SELECT of 1,000,000 events, with the view")):  # fmt: skip
-        print(f"{label:<72} {', '.join(f'{rate:,.0f}' for rate in inserted[views])} rows/s")
-    for views, label in (("without", "ingest worker end to end, without the view"),
-                         ("with", "ingest worker end to end, with the view")):  # fmt: skip
+    for views, label in VIEW_LABELS.items():
+        print(f"{'INSERT ... SELECT of 1,000,000 events, ' + label:<72} "
+              f"{', '.join(f'{rate:,.0f}' for rate in inserted[views])} rows/s")  # fmt: skip
+    for views, label in VIEW_LABELS.items():
+        label = f"ingest worker end to end, {label}"
         shown = ", ".join(f"{rate:,.0f}" for rate in ingested[views])
         print(f"{label + f' ({args.ingest_events:,} reference events)':<72} {shown} ev/s")
+    print(f"reads timed after the background merges of the generated history ended ({settled_s:.0f} s)")
     print(f"{'read (p50 and p95 of ' + str(args.runs) + ' runs after one)':<72} {'p50 ms':>8} {'p95 ms':>8}  target")
     for name, (p50, p95), target in timings:
         print(f"{name:<72} {p50:>8.1f} {p95:>8.1f}  {target}")
