@@ -28,6 +28,7 @@ from assetpipe.consumers.catalog import (
     lineage,
     list_assets,
     partitions,
+    series_labels,
 )
 from assetpipe.consumers.catalog.rows import Query, iso, micros
 from assetpipe.schemas.validation import validate_asset_key
@@ -40,9 +41,7 @@ TABS = ("overview", "events", "plots", "partitions", "checks", "lineage")
 FILTERS = ("search", "prefix", "tag", "owner", "group", "kind", "location", "status", "defined", "sort")
 STATUSES = (("FRESH", "fresh"), ("STALE", "stale"), ("MISSING", "missing"), ("FAILED_CHECK", "failed check"))
 EVENT_TYPES = ("materialization", "observation", "check")
-NUMERIC = ("int", "float")
 GRID_LIMIT = "500"
-RECENT_EVENTS = 50  # the newest events whose numeric labels get plots, beside the latest ones'
 # The last parts of a key that the catalog's JSON routes read as a suffix (``catalog_api``): such a key, one with
 # a part ``metadata`` or one that reads as a JSON list, is written as the JSON list of its parts.
 _SUFFIXES = frozenset({"events", "partitions", "status", "materialize", "observe"})
@@ -80,14 +79,6 @@ def metadata_entries(entries: Mapping[str, Mapping[str, Any]] | None) -> list[di
             item["at"] = iso(round(item["value"] * 1_000_000))
         shown.append(item)
     return shown
-
-
-def numeric_labels(found: Mapping[str, Any], recent: list[dict[str, Any]]) -> list[str]:
-    """Every label with a number in the latest materialization or observation, or in the newest events."""
-    events = [found.get("latest_materialization"), found.get("latest_observation"), *recent]
-    return sorted(
-        {label for e in events if e for label, entry in (e.get("metadata") or {}).items() if entry["type"] in NUMERIC}
-    )
 
 
 def catalog_filters(params: Mapping[str, str]) -> dict[str, str]:
@@ -192,11 +183,10 @@ class AssetPages:
         }
 
     def _plots(self, key: str, found: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
-        recent = asset_events(self.query, key, EventQuery(limit=RECENT_EVENTS))["items"]
         axes = ("time", "partition") if found["partitions"]["partitioned"] else ("time",)
         plots = [
             {"label": label, "x": x, "id": f"plot-{i}-{x}"}
-            for i, label in enumerate(numeric_labels(found, recent))
+            for i, label in enumerate(series_labels(self.query, key))
             for x in axes
         ]
         return {"plots": plots, "plot_data": {"api": f"/api/assets/{api_path(key)}", "page": asset_href(key)}}

@@ -60,6 +60,16 @@ _BY_PARTITION = (
 _PARTITION_RANGE = {"after": " AND e.partition >= {after:String}", "before": " AND e.partition <= {before:String}"}
 
 
+_LABELS = (
+    "SELECT p.label FROM asset_metadata_points AS p WHERE p.asset_key = {key:String} GROUP BY p.label ORDER BY p.label"
+)
+
+
+def series_labels(query: Query, asset_key: str) -> list[str]:
+    """Every label with a numeric entry in any materialization or observation of the asset, in its whole history."""
+    return [str(label) for (label,) in query(_LABELS, {"key": asset_key}).rows]
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesQuery:
     """``x`` (time or partition), the range (``after``, ``before``: times in microseconds, or partition keys,

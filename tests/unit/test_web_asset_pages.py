@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from assetpipe.web.asset_pages import api_path, metadata_entries, numeric_labels
+from assetpipe.web.asset_pages import api_path, metadata_entries
 from assetpipe.web.auth import Visitor
 from assetpipe.web.lineage_layout import NODE_H, layout
 from assetpipe.web.pages import Pages
@@ -325,12 +325,9 @@ def test_a_key_in_a_json_route_path() -> None:
         assert json.loads(__import__("urllib.parse").parse.unquote(api_path(key))) == key.split("/")
 
 
-def test_timestamps_get_an_iso_time_and_numeric_labels_are_found() -> None:
+def test_timestamps_get_an_iso_time() -> None:
     shown = {e["label"]: e for e in metadata_entries(METADATA)}
     assert shown["seen"]["at"] == "2024-06-03T10:00:00.500000Z" and "at" not in shown["ratio"]
-    found = {"latest_materialization": event(), "latest_observation": None}
-    recent = [event(metadata={"older": entry("float", 1.0), "text": entry("text", "1")})]
-    assert numeric_labels(found, recent) == ["dagster/row_count", "older", "ratio"]
 
 
 def test_the_lineage_is_laid_out_left_to_right_without_overlaps() -> None:
