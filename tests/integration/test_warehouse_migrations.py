@@ -8,7 +8,10 @@ import re
 import pytest
 
 from assetpipe.consumers.ingest.rows import EVENT_COLUMNS, EventColumns
+from assetpipe.consumers.registry import AssetRegistry, StoredDefinition
+from assetpipe.consumers.registry.definition import DEFINITION_COLUMNS, removal_row
 from assetpipe.consumers.warehouse import Warehouse, load_migrations
+from assetpipe.definitions.assets import AssetSpec, external_assets
 from assetpipe.schemas.model import build_record
 
 NUMERIC = "SELECT asset_key, key, partition, value FROM {db}.asset_metadata_numeric ORDER BY asset_key, key, partition"
@@ -161,3 +164,42 @@ def test_latest_views_read_the_same_rows_by_a_read_only_client(old_warehouse: Wa
     for view, columns in views.items():
         query = f"SELECT {columns} FROM {db}.{view} WHERE timestamp > '2000-01-01' ORDER BY ALL"
         assert old_warehouse.query(query, settings={"readonly": 1}).rows == before[view], view
+
+
+@pytest.mark.parametrize("old_warehouse", [16], indirect=True)
+def test_current_definitions_and_metadata_points_are_filled_from_what_was_stored(old_warehouse: Warehouse) -> None:
+    """0016 moves the current definitions into a table and 0017 writes the numeric points of every stored event;
+    what a reader saw before the upgrade it sees after, and new registrations and events reach both."""
+    db = old_warehouse.database
+    orders, gone = external_assets([AssetSpec(["shop", "orders"], description="code"), AssetSpec(["shop", "gone"])])
+    http = StoredDefinition.of(AssetSpec(["shop", "orders"], description="http"))
+    rows = [  # as the registry of the earlier version wrote them: shop/gone left its code location
+        StoredDefinition.of(orders).row("shop", "code", 1_000),
+        (gone_row := StoredDefinition.of(gone).row("shop", "code", 1_000)),
+        http.row("", "http", 2_000),
+        removal_row("shop/gone", ["shop", "gone"], gone_row[4], "shop", "code", 3_000),
+    ]
+    old_warehouse.insert("asset_definitions", [list(c) for c in zip(*rows, strict=True)], DEFINITION_COLUMNS)
+    insert_events(old_warehouse, [f"sales/t{i % 5}" for i in range(20)], 0)
+    definitions = (
+        f"SELECT asset_key, code_location, description, shadowed FROM {db}.latest_asset_definitions ORDER BY ALL"
+    )
+    before = old_warehouse.query(definitions).rows
+    assert before == [("shop/orders", "shop", "code", ["http"])]
+    numeric = "SELECT asset_key, {label} AS label, timestamp, value FROM {db}.{table} {where} ORDER BY ALL"
+    stored = old_warehouse.query(
+        numeric.format(label="key", db=db, table="asset_metadata_numeric", where="WHERE event_type = 'materialization'")
+    ).rows
+    assert len(stored) == 60  # rows, ratio, fresh of each event
+
+    assert old_warehouse.migrate()[:2] == ["0016_current_definitions", "0017_metadata_points"]
+    assert old_warehouse.query(definitions).rows == before
+    points = numeric.format(label="label", db=db, table="asset_metadata_points", where="")
+    assert old_warehouse.query(points).rows == stored
+
+    AssetRegistry(old_warehouse).register_location("shop", external_assets([AssetSpec(["shop", "gone"])]), 4_000)
+    assert old_warehouse.query(definitions).rows == [("shop/gone", "shop", "", []), ("shop/orders", "", "http", [])]
+    insert_events(old_warehouse, ["ops/t0"], 1000)
+    assert old_warehouse.query(f"SELECT count() FROM {db}.asset_metadata_points WHERE asset_key = 'ops/t0'").rows == [
+        (3,)
+    ]
