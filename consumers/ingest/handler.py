@@ -13,12 +13,15 @@ Deduplication: an event with a data version is identified by (event type, asset 
 version), one without by its event id; ``ingest_sql.dedup_key_expr`` hashes the identity into the
 ``dedup_key`` stored with the row. Per event: NEW (written), DUPLICATE (another event holds the key:
 counted, not written) or REDELIVERED (this very event was written before, e.g. before a crash: not
-written again, but published downstream again, since the crash may have come before that).
+written again, but published downstream again, since the crash may have come before that). Every report
+of an identity with a data version counts in ``asset_report_state`` (first and last reported, repeats): the
+stored event through a view on ``asset_events``, a DUPLICATE through an insert of its time and event id
+(its metadata is not kept).
 
-Exactly once into ClickHouse: the insert carries an insert-deduplication token built from the batch's
+Exactly once into ClickHouse: each insert carries an insert-deduplication token built from the batch's
 (topic, partition, offset range)s, on tables with ``non_replicated_deduplication_window`` (the
 materialized-view targets too), and the verdicts keep an event written once from being written again.
-Offsets are committed by the loop only after the insert and the publishing succeeded.
+Offsets are committed by the loop only after the inserts and the publishing succeeded.
 """
 
 from __future__ import annotations
@@ -184,6 +187,12 @@ class IngestHandler:
                 rows.append(event_type, wire, key, message.partition() or 0, message.offset() or 0)
         if len(rows):
             warehouse.insert("asset_events", rows.columns, EVENT_COLUMNS, dedup_token=f"{token}/python")
+        if any(verdict == ingest_sql.DUPLICATE for _, verdict in verdicts.values()):
+            # repeats are a sum: the token keeps a batch written again from counting them again
+            warehouse.command(
+                ingest_sql.repeats_sql(warehouse.database),
+                settings={**insert_settings(f"{token}/repeats"), "optimize_on_insert": 0},
+            )
         self.metrics.decoded_in_python += staged.decoded
         return self._outcome(batch, staged, verdicts)
 

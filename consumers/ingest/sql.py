@@ -1,5 +1,5 @@
 """The SQL the ingest worker runs over a staged batch: the checks that send rows to Python, the dedup
-verdicts, and the insert into ``asset_events``.
+verdicts, the insert into ``asset_events``, and the repeats' into ``asset_report_state``.
 
 Validation stays Python's (``schemas.validation``): the check here is a filter built from the same
 patterns and names, true for every row that Python could reject (and for rows whose bytes Python would
@@ -173,4 +173,27 @@ def insert_sql(database: str) -> str:
         f"SELECT {', '.join(_INSERT_EXPRESSIONS)} FROM {STAGE} AS s "
         f"INNER JOIN (SELECT i, dedup_key FROM {VERDICTS} WHERE verdict = {NEW}) AS v ON s.i = v.i "
         f"WHERE s.i NOT IN (SELECT i FROM {FLAGS})"
+    )
+
+
+REPEAT_COLUMNS = (
+    "asset_key", "event_type", "partition", "data_version", "first_reported_at", "last_reported_at", "repeats",
+    "last_repeat_at", "last_repeat_id",
+)  # fmt: skip
+_REPEAT_EXPRESSIONS = (
+    "arrayStringConcat(s.asset_key, '/')", EVENT_TYPE_NAME, "ifNull(s.partition, '')", "assumeNotNull(s.data_version)",
+    "s.timestamp", "s.timestamp", "toUInt64(1)", "s.timestamp",
+    "initializeAggregation('argMaxState', toUUID(s.event_id), s.timestamp)",
+)  # fmt: skip
+
+
+def repeats_sql(database: str) -> str:
+    """The DUPLICATE rows with a data version into ``asset_report_state`` (migration ``0018_report_state``), each a
+    repeat of its identity: its time and event id, not its metadata. ``stored_event_id`` is left at its default,
+    the zero UUID, below any id: the stored event's row (written by the view on ``asset_events``) holds it."""
+    return (
+        f"INSERT INTO {database}.asset_report_state ({', '.join(REPEAT_COLUMNS)}) "
+        f"SELECT {', '.join(_REPEAT_EXPRESSIONS)} FROM {STAGE} AS s "
+        f"INNER JOIN (SELECT i FROM {VERDICTS} WHERE verdict = {DUPLICATE}) AS v ON s.i = v.i "
+        "WHERE ifNull(s.data_version, '') != ''"
     )
