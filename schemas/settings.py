@@ -118,6 +118,11 @@ class Settings(BaseModel):
         None, pattern=r"^[A-Za-z0-9_.-]+$", description="name of the definitions' code location; unset: the file stem"
     )
     sensor_batch_max_seconds: float = Field(0.02, gt=0, description="longest a sensor worker gathers a batch")
+    # checks evaluated on the stream (freshness, bounds, anomalies)
+    check_group_id: str = "assetpipe-checks"
+    check_refresh_seconds: float = Field(
+        5.0, gt=0, description="how often the check worker reads the registered checks and anomaly baselines again"
+    )
     run_timeout_s: float = Field(
         3600.0, ge=10, description="longest a run worker may spend on a batch of runs before its group moves on"
     )
