@@ -184,6 +184,8 @@ class Evaluator:
         """An accepted event of an owned asset: its update, then its timed checks; its event checks."""
         out: list[Evaluation] = []
         with self.lock:
+            if not self.owns(asset_key):
+                return out
             if event_type in UPDATES:
                 updated = self._updated.setdefault(asset_key, {})
                 if event_type not in updated or at_us > updated[event_type]:
