@@ -6,6 +6,7 @@ sensors, what they return or raise. The packages below (``assetpipe.schemas``, `
 ``.producers``, ``.consumers``) are the implementation.
 """
 
+from assetpipe.definitions.alerts import AlertPolicy, EmailChannel, SlackChannel, WebhookChannel
 from assetpipe.definitions.asset_jobs import define_asset_job
 from assetpipe.definitions.assets import (
     AssetDep,
@@ -99,6 +100,7 @@ from assetpipe.schemas.model import AssetCheckEvaluation, AssetMaterialization, 
 from assetpipe.schemas.settings import Settings
 
 __all__ = [
+    "AlertPolicy",
     "AnchorBasedFilePathMapping",
     "AssetCheckEvaluation",
     "AssetCheckResult",
@@ -124,6 +126,7 @@ __all__ = [
     "DefinitionError",
     "Definitions",
     "DeliveryError",
+    "EmailChannel",
     "EventLogEntry",
     "ExpectationResult",
     "Failure",
@@ -158,6 +161,7 @@ __all__ = [
     "SensorEvaluationContext",
     "Settings",
     "SkipReason",
+    "SlackChannel",
     "StaticPartitionsDefinition",
     "TableColumn",
     "TableColumnConstraints",
@@ -168,6 +172,7 @@ __all__ = [
     "TableSchema",
     "UrlCodeReference",
     "ValidationError",
+    "WebhookChannel",
     "WeeklyPartitionsDefinition",
     "asset",
     "asset_check_sensor",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from assetpipe.definitions.alerts import AlertPolicy, unique_policies
 from assetpipe.definitions.asset_jobs import (
     IMPLICIT_ASSET_JOB,
     UnresolvedAssetJobDefinition,
@@ -28,6 +29,7 @@ from assetpipe.definitions.asset_jobs import (
 from assetpipe.definitions.assets import AssetsDefinition, as_assets_definition
 from assetpipe.definitions.automation import AUTOMATION_SENSOR, automation_sensor
 from assetpipe.definitions.jobs import JobDefinition
+from assetpipe.definitions.monitors import AssetChecksDefinition, MonitorSpec, unique_monitors
 from assetpipe.definitions.ops import DefinitionError
 from assetpipe.definitions.schedules import ScheduleDefinition
 from assetpipe.definitions.sensors import SensorDefinition
@@ -39,17 +41,21 @@ from assetpipe.schemas.errors import AssetpipeError
 class Definitions:
     """``assets``: ``@asset`` and ``@observable_source_asset`` definitions, ``AssetSpec``s (external assets)
     and bare asset keys; all count as existing before their first event (the HTTP API accepts observations
-    and checks of them). Keys are unique within a location."""
+    and checks of them). Keys are unique within a location. ``alert_policies``: what the alert worker
+    notifies, and where (``definitions.alerts``)."""
 
     assets: Sequence[Any] = ()
     jobs: Sequence[JobDefinition | UnresolvedAssetJobDefinition] = ()
     sensors: Sequence[SensorDefinition] = ()
     location: str = ""
     schedules: Sequence[ScheduleDefinition] = ()
+    alert_policies: Sequence[AlertPolicy] = ()
+    asset_checks: Sequence[AssetChecksDefinition] = ()
     _jobs: dict[str, JobDefinition] = field(init=False, repr=False, compare=False)
     _sensors: dict[str, SensorDefinition] = field(init=False, repr=False, compare=False)
     _schedules: dict[str, ScheduleDefinition] = field(init=False, repr=False, compare=False)
     _assets: dict[AssetKey, AssetsDefinition] = field(init=False, repr=False, compare=False)
+    _monitors: tuple[MonitorSpec, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.assets, (str, AssetKey)):
@@ -89,10 +95,15 @@ class Definitions:
         object.__setattr__(self, "jobs", tuple(jobs.values()))
         object.__setattr__(self, "sensors", tuple(sensors.values()))
         object.__setattr__(self, "schedules", tuple(schedules.values()))
+        object.__setattr__(self, "alert_policies", tuple(unique_policies(self.alert_policies)))
         object.__setattr__(self, "_schedules", schedules)
         object.__setattr__(self, "_jobs", jobs)
         object.__setattr__(self, "_sensors", sensors)
         object.__setattr__(self, "_assets", assets)
+        if isinstance(self.asset_checks, AssetChecksDefinition):
+            raise DefinitionError("Definitions: asset_checks must be a list")
+        object.__setattr__(self, "asset_checks", tuple(self.asset_checks))
+        object.__setattr__(self, "_monitors", unique_monitors(self.asset_checks))
 
     def job(self, name: str) -> JobDefinition | None:
         """A job by name; ``__ASSET_JOB`` is every materializable asset (a run narrows it to its selection)."""
@@ -117,6 +128,11 @@ class Definitions:
 
     def asset(self, key: CoercibleToAssetKey) -> AssetsDefinition | None:
         return self._assets.get(coerce_asset_key(key))
+
+    def monitors(self) -> list[MonitorSpec]:
+        """Every monitor check of ``asset_checks`` (``build_last_update_freshness_checks`` and friends), one per
+        (asset, check name): what the registry stores for this location."""
+        return list(self._monitors)
 
     def asset_keys(self) -> set[str]:
         """The assets this location defines, depends on or watches with its sensors, as ``a/b`` strings."""
@@ -160,5 +176,16 @@ def load_definitions(path: str | Path, location: str | None = None) -> Definitio
             jobs=[v for v in values if isinstance(v, (JobDefinition, UnresolvedAssetJobDefinition))],
             sensors=[v for v in values if isinstance(v, SensorDefinition)],
             schedules=[v for v in values if isinstance(v, ScheduleDefinition)],
+            alert_policies=[v for v in values if isinstance(v, AlertPolicy)],
+            asset_checks=[c for v in values for c in _asset_checks(v)],
         )
     return replace(defs, location=location or defs.location or path.stem)
+
+
+def _asset_checks(value: Any) -> list[AssetChecksDefinition]:
+    """A module-level value's checks: a builder's list of them, or one."""
+    if isinstance(value, AssetChecksDefinition):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, AssetChecksDefinition) for v in value):
+        return value
+    return []
