@@ -25,6 +25,7 @@ from assetpipe.definitions.code_references import (
     with_source_code_references,
 )
 from assetpipe.definitions.context import EventLogEntry, MultiAssetSensorEvaluationContext, SensorEvaluationContext
+from assetpipe.definitions.freshness import FreshnessPolicy
 from assetpipe.definitions.jobs import JobDefinition, OpDefinition, OpExecutionContext, job, op, webhook_job
 from assetpipe.definitions.loader import Definitions, load_definitions
 from assetpipe.definitions.ops import (
@@ -131,6 +132,7 @@ __all__ = [
     "ExpectationResult",
     "Failure",
     "FilePathMapping",
+    "FreshnessPolicy",
     "HourlyPartitionsDefinition",
     "In",
     "JobDefinition",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from assetpipe.definitions.freshness import FreshnessPolicy
 from assetpipe.definitions.jobs import OpExecutionContext
 from assetpipe.definitions.ops import Config, DefinitionError, RetryPolicy
 from assetpipe.definitions.partitions import PartitionsDefinition
@@ -157,6 +158,7 @@ class AssetSpec:
     owners: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     partitions_def: PartitionsDefinition | None = None
+    freshness_policy: FreshnessPolicy | None = None
 
     def __init__(
         self,
@@ -173,6 +175,7 @@ class AssetSpec:
         tags: Mapping[str, str] | None = None,
         kinds: Iterable[str] | None = None,
         partitions_def: PartitionsDefinition | None = None,
+        freshness_policy: FreshnessPolicy | None = None,
     ) -> None:
         asset_key = coerce_asset_key(key)
         if not asset_key.path or not all(isinstance(p, str) and p for p in asset_key.path):
@@ -197,6 +200,11 @@ class AssetSpec:
             raise DefinitionError(f"automation_condition of asset '{asset_key}' must be an AutomationCondition")
         if partitions_def is not None and not isinstance(partitions_def, PartitionsDefinition):
             raise DefinitionError(f"partitions_def of asset '{asset_key}' must be a partitions definition")
+        if freshness_policy is not None and not isinstance(freshness_policy, FreshnessPolicy):
+            raise DefinitionError(
+                f"freshness_policy of asset '{asset_key}' must be FreshnessPolicy.time_window(...) or "
+                "FreshnessPolicy.cron(...)"
+            )
         dep_keys: dict[AssetKey, None] = {}
         for dep in deps or ():
             dep_keys[_coerce_dep(dep)] = None
@@ -212,6 +220,7 @@ class AssetSpec:
         set_(self, "owners", validate_owners(owners, asset_key))
         set_(self, "tags", checked_tags)
         set_(self, "partitions_def", partitions_def)
+        set_(self, "freshness_policy", freshness_policy)
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -229,6 +238,7 @@ class AssetSpec:
             "owners": self.owners,
             "tags": self.tags,
             "partitions_def": self.partitions_def,
+            "freshness_policy": self.freshness_policy,
         }
 
     def replace_attributes(self, **changes: Any) -> AssetSpec:
@@ -410,6 +420,7 @@ def asset(
     automation_condition: AutomationCondition | None = None,
     retry_policy: RetryPolicy | None = None,
     op_tags: Mapping[str, str] | None = None,
+    freshness_policy: FreshnessPolicy | None = None,
 ) -> Any:
     """``@asset`` or ``@asset(...)``: the function computes the asset when a run materializes it.
     Parameters named after upstream assets (or given in ``ins``) are dependencies too, and get their values
@@ -430,6 +441,7 @@ def asset(
             code_version=code_version,
             partitions_def=partitions_def,
             automation_condition=automation_condition,
+            freshness_policy=freshness_policy,
         )
         return AssetsDefinition(
             spec, "materialization", fn, signature, _op_name(asset_key), retry_policy, dict(op_tags or {})
@@ -453,6 +465,7 @@ def observable_source_asset(
     kinds: Iterable[str] | None = None,
     automation_condition: AutomationCondition | None = None,
     auto_observe_interval_minutes: float | None = None,
+    freshness_policy: FreshnessPolicy | None = None,
 ) -> Any:
     """``@observable_source_asset``: the function returns the source's ``DataVersion`` (or an
     ``ObserveResult``, or ``DataVersionsByPartition``); each run records an observation with it."""
@@ -477,6 +490,7 @@ def observable_source_asset(
             group_name=group_name,
             partitions_def=partitions_def,
             automation_condition=automation_condition,
+            freshness_policy=freshness_policy,
         )
         return AssetsDefinition(spec, "observation", fn, signature, _op_name(asset_key))
 
