@@ -28,6 +28,13 @@ from assetpipe.definitions.context import EventLogEntry, MultiAssetSensorEvaluat
 from assetpipe.definitions.freshness import FreshnessPolicy
 from assetpipe.definitions.jobs import JobDefinition, OpDefinition, OpExecutionContext, job, op, webhook_job
 from assetpipe.definitions.loader import Definitions, load_definitions
+from assetpipe.definitions.monitors import (
+    AssetChecksDefinition,
+    MonitorSpec,
+    build_last_update_freshness_checks,
+    build_metadata_anomaly_checks,
+    build_metadata_bounds_checks,
+)
 from assetpipe.definitions.ops import (
     Backoff,
     Config,
@@ -106,6 +113,7 @@ __all__ = [
     "AssetCheckEvaluation",
     "AssetCheckResult",
     "AssetCheckSeverity",
+    "AssetChecksDefinition",
     "AssetDep",
     "AssetExecutionContext",
     "AssetIn",
@@ -139,6 +147,7 @@ __all__ = [
     "LocalFileCodeReference",
     "MaterializeResult",
     "MetadataValue",
+    "MonitorSpec",
     "MonthlyPartitionsDefinition",
     "MultiAssetSensorEvaluationContext",
     "ObserveResult",
@@ -179,6 +188,9 @@ __all__ = [
     "asset",
     "asset_check_sensor",
     "asset_sensor",
+    "build_last_update_freshness_checks",
+    "build_metadata_anomaly_checks",
+    "build_metadata_bounds_checks",
     "define_asset_job",
     "job",
     "link_code_references_to_git",
