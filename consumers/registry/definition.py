@@ -1,7 +1,8 @@
 """An asset definition as the registry stores it: one row of ``asset_definitions`` and its hash.
 
 The hash is sha256 of a canonical JSON of every stored field (keys sorted, no spaces), so it is the same
-in every process and for every source: a definition is unchanged when its hash is. Dependencies and
+in every process and for every source: a definition is unchanged when its hash is. The freshness policy
+is in it only when there is one, so a definition stored before policies existed keeps its hash. Dependencies and
 kinds are sets, so they are sorted; owners keep their order. Metadata is stored as ``asset_events``
 stores event metadata, through the ingest worker's own encoder.
 """
@@ -24,7 +25,7 @@ SOURCES: tuple[Source, ...] = ("code", "http", "file")
 DEFINITION_COLUMNS = (
     "asset_key", "asset_key_path", "code_location", "source", "definition_hash", "registered_at", "removed",
     "description", "owners", "tags", "kinds", "group_name", "deps", "code_version", "execution_type", "partitions",
-    "automation_condition", "metadata", "metadata_types",
+    "automation_condition", "metadata", "metadata_types", "freshness_policy",
 )  # fmt: skip
 
 
@@ -47,6 +48,7 @@ class StoredDefinition:
     metadata: Mapping[str, str]
     metadata_types: Mapping[str, str]
     definition_hash: str
+    freshness_policy: str = ""
 
     @classmethod
     def of(cls, asset: AssetsDefinition | AssetSpec) -> StoredDefinition:
@@ -72,6 +74,9 @@ class StoredDefinition:
             "metadata": texts,
             "metadata_types": types,
         }
+        policy = spec.freshness_policy.to_json_text() if spec.freshness_policy is not None else ""
+        if policy:
+            fields["freshness_policy"] = policy
         digest = hashlib.sha256(_canonical(fields).encode()).hexdigest()
         return cls(
             asset_key=spec.key.to_user_string(),
@@ -89,6 +94,7 @@ class StoredDefinition:
             metadata=texts,
             metadata_types=types,
             definition_hash=digest,
+            freshness_policy=policy,
         )
 
     def row(self, location: str, source: Source, registered_at_us: int) -> tuple[Any, ...]:
@@ -97,7 +103,7 @@ class StoredDefinition:
             self.asset_key, list(self.asset_key_path), location, source, self.definition_hash, registered_at_us,
             False, self.description, list(self.owners), dict(self.tags), list(self.kinds), self.group_name,
             list(self.deps), self.code_version, self.execution_type, self.partitions, self.automation_condition,
-            dict(self.metadata), dict(self.metadata_types),
+            dict(self.metadata), dict(self.metadata_types), self.freshness_policy,
         )  # fmt: skip
 
 
@@ -107,7 +113,7 @@ def removal_row(
     """The row saying that ``asset_key`` left ``location``: the hash of what was removed, nothing else."""
     return (
         asset_key, asset_key_path, location, source, definition_hash, at_us, True, "", [], {}, [], "", [], "",
-        "external", "", "", {}, {},
+        "external", "", "", {}, {}, "",
     )  # fmt: skip
 
 

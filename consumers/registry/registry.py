@@ -5,7 +5,8 @@ then writes one insert holding only what changed: an asset whose hash is unchang
 registering an unchanged set writes no insert at all. A code location's registration is its whole set,
 so an asset it no longer has gets one row saying it was removed; specs registered over HTTP or from a
 file never remove anything. Two processes registering the same change at once may both write it: the
-views read consecutive rows with one hash as one version.
+views read consecutive rows with one hash as one version. A code location's monitor checks are registered
+with its assets, alike (``consumers.registry.monitors``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from assetpipe.consumers.registry.definition import (
     removal_row,
 )
 from assetpipe.consumers.registry.exceptions import SpecError
+from assetpipe.consumers.registry.monitors import register_monitors
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.assets import AssetsDefinition, AssetSpec
+from assetpipe.definitions.monitors import MonitorSpec
 
 Outcome = Literal["added", "changed", "unchanged", "removed"]
 OUTCOMES: tuple[Outcome, ...] = ("added", "changed", "unchanged", "removed")
@@ -103,9 +106,18 @@ class AssetRegistry:
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
 
-    def register_location(self, location: str, assets: Sequence[AssetsDefinition], now_us: int) -> RegistrationSummary:
-        """Register a code location's assets as its whole set: what it no longer has is removed."""
-        return self._register([StoredDefinition.of(a) for a in assets], "code", location, now_us, complete=True)
+    def register_location(
+        self,
+        location: str,
+        assets: Sequence[AssetsDefinition],
+        now_us: int,
+        monitors: Sequence[MonitorSpec] = (),
+    ) -> RegistrationSummary:
+        """Register a code location's assets, and its monitor checks (``Definitions.monitors()``), each as its
+        whole set: what it no longer has is removed."""
+        summary = self._register([StoredDefinition.of(a) for a in assets], "code", location, now_us, complete=True)
+        register_monitors(self.warehouse, location, monitors, now_us)
+        return summary
 
     def register_specs(
         self, specs: Sequence[AssetSpec], source: Source, location: str, now_us: int

@@ -2,9 +2,10 @@
 (``assetpipe assets apply``), read into ``AssetSpec``.
 
 The fields are ``AssetSpec``'s: ``description``, ``deps`` (``"a/b"`` strings or lists of parts),
-``owners``, ``tags``, ``kinds``, ``group_name``, ``code_version`` and ``metadata`` (plain or typed values,
-as the report endpoints take them). The spec's own constructor checks them, with Dagster's messages; an
-unknown field is refused, so a misspelt one is not silently dropped.
+``owners``, ``tags``, ``kinds``, ``group_name``, ``code_version``, ``metadata`` (plain or typed values,
+as the report endpoints take them) and ``freshness_policy`` (``FreshnessPolicy.to_json``'s form). The spec's
+own constructor checks them, with Dagster's messages; an unknown field is refused, so a misspelt one is not
+silently dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from assetpipe.consumers.registry.exceptions import SpecError
 from assetpipe.definitions.assets import AssetSpec
+from assetpipe.definitions.freshness import FreshnessPolicy
 from assetpipe.definitions.ops import DefinitionError
 from assetpipe.schemas import jsonform
 from assetpipe.schemas.asset_key import AssetKey
@@ -21,7 +23,9 @@ from assetpipe.schemas.errors import ValidationError
 from assetpipe.schemas.metadata import metadata_to_wire
 from assetpipe.schemas.validation import validate_asset_key
 
-SPEC_FIELDS = ("description", "deps", "owners", "tags", "kinds", "group_name", "code_version", "metadata")
+SPEC_FIELDS = (
+    "description", "deps", "owners", "tags", "kinds", "group_name", "code_version", "metadata", "freshness_policy",
+)  # fmt: skip
 
 
 def spec_from_json(key: Sequence[str], fields: Mapping[str, Any]) -> AssetSpec:
@@ -45,6 +49,7 @@ def spec_from_json(key: Sequence[str], fields: Mapping[str, Any]) -> AssetSpec:
             group_name=_optional_string(fields, "group_name"),
             code_version=_optional_string(fields, "code_version"),
             metadata=None if metadata is None else jsonform.metadata(metadata),
+            freshness_policy=_freshness_policy(fields.get("freshness_policy")),
         )
         metadata_to_wire(spec.metadata)  # a value the registry could not store (YAML's dates in json) fails here
     except (DefinitionError, ValidationError) as exc:
@@ -89,6 +94,21 @@ def _deps(value: Any) -> list[AssetKey] | None:
     if not isinstance(value, list):
         raise SpecError(f"field 'deps' must be a list of asset keys, got {jsonform.json_type(value)}")
     return [AssetKey(_key(dep, f"deps[{i}]")) for i, dep in enumerate(value)]
+
+
+def _freshness_policy(value: Any) -> FreshnessPolicy | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise SpecError(
+            f'field \'freshness_policy\' must be an object ("type": "time_window" or "cron"), got '
+            f"{jsonform.json_type(value)}"
+        )
+    try:
+        return FreshnessPolicy.from_json(value)
+    except DefinitionError as exc:
+        message = str(exc)
+        raise SpecError(message if message.startswith("freshness_policy") else f"freshness_policy: {message}") from exc
 
 
 def _optional_string(fields: Mapping[str, Any], name: str) -> str | None:

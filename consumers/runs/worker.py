@@ -79,7 +79,7 @@ class RunHandler:
         if not self._migrated:
             self._store.warehouse.migrate()
             summary = AssetRegistry(self._store.warehouse).register_location(
-                self._defs.location, self._defs.assets, now_us()
+                self._defs.location, self._defs.assets, now_us(), self._defs.monitors()
             )
             counts = summary.counts()
             if any(counts[outcome] for outcome in ("added", "changed", "removed")):

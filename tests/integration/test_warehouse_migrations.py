@@ -179,7 +179,9 @@ def test_current_definitions_and_metadata_points_are_filled_from_what_was_stored
         http.row("", "http", 2_000),
         removal_row("shop/gone", ["shop", "gone"], gone_row[4], "shop", "code", 3_000),
     ]
-    old_warehouse.insert("asset_definitions", [list(c) for c in zip(*rows, strict=True)], DEFINITION_COLUMNS)
+    before_0019 = len(DEFINITION_COLUMNS) - 1  # 0019 adds freshness_policy, the last column
+    columns = [list(c) for c in zip(*rows, strict=True)][:before_0019]
+    old_warehouse.insert("asset_definitions", columns, DEFINITION_COLUMNS[:before_0019])
     insert_events(old_warehouse, [f"sales/t{i % 5}" for i in range(20)], 0)
     definitions = (
         f"SELECT asset_key, code_location, description, shadowed FROM {db}.latest_asset_definitions ORDER BY ALL"
