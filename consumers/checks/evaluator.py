@@ -45,15 +45,30 @@ class Verdict:
     next_change_us: int | None = None
 
 
+@dataclass(slots=True)
+class Clock:
+    """When an asset was last updated, per event type, and its newest partition materialized (with when)."""
+
+    updated: dict[str, int] = field(default_factory=dict)
+    newest_partition: str | None = None
+    newest_at: int | None = None
+
+    def last(self, kinds: frozenset[str]) -> int | None:
+        return max((self.updated[k] for k in kinds if k in self.updated), default=None)
+
+
 @dataclass(frozen=True, slots=True)
 class TimedCheck:
-    """A check of one asset decided by time since its last update: ``evaluate(last_updated_us, now_us)``.
-    ``updated_by``: the event types that update the asset for it."""
+    """A check of one asset decided by time since its last update: ``evaluate(clock, now_us)``. ``updated_by``:
+    the event types that update the asset for it; ``newer(a, b)``: the newer of two partition keys, for a
+    check of a time-partitioned asset (None: partitions are not followed)."""
 
     asset_key: str
     check_name: str
     updated_by: frozenset[str]
-    evaluate: Callable[[int | None, int], Verdict]
+    evaluate: Callable[[Clock, int], Verdict] = field(compare=False)
+    newer: Callable[[str, str], str] | None = field(default=None, compare=False)
+    definition: str = ""  # what the check was built from: checks compare equal when it is the same
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +80,7 @@ class EventCheck:
     check_name: str
     label: str
     event_types: frozenset[str]
-    evaluate: Callable[[float, int], Verdict | None]
+    evaluate: Callable[[float, int], Verdict | None] = field(compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +118,7 @@ class Stored:
 
     updated_us: dict[str, int] = field(default_factory=dict)  # event type -> latest event time
     states: dict[str, str] = field(default_factory=dict)  # check name -> state
+    partitions: dict[str, int] = field(default_factory=dict)  # candidates for the newest partition, with when
 
 
 class Evaluator:
@@ -114,7 +130,7 @@ class Evaluator:
         self.changed = threading.Condition(self.lock)  # notified when the earliest deadline may be earlier
         self._timed: dict[str, list[TimedCheck]] = {}
         self._event: dict[str, list[EventCheck]] = {}
-        self._updated: dict[str, dict[str, int]] = {}
+        self._clocks: dict[str, Clock] = {}
         self._states: dict[tuple[str, str], str] = {}
         self._deadlines: Deadlines[tuple[str, str]] = Deadlines()
         self._owned: set[int] = set()
@@ -136,18 +152,20 @@ class Evaluator:
             for key, known in stored.items():
                 if not self.owns(key):
                     continue
-                updated = self._updated.setdefault(key, {})
+                clock = self._clocks.setdefault(key, Clock())
                 for kind, at in known.updated_us.items():
-                    updated[kind] = max(updated.get(kind, at), at)
+                    clock.updated[kind] = max(clock.updated.get(kind, at), at)
                 for name, state in known.states.items():
                     self._states.setdefault((key, name), state)
+                for partition, at in known.partitions.items():
+                    self._partition(key, clock, partition, at)
             return self._reevaluate(now_us, [k for k in self._timed if self.owns(k)])
 
     def revoke(self, partitions: Iterable[int]) -> None:
         with self.lock:
             self._owned.difference_update(partitions)
-            for key in [k for k in self._updated if not self.owns(k)]:
-                del self._updated[key]
+            for key in [k for k in self._clocks if not self.owns(k)]:
+                del self._clocks[key]
             for key, name in [k for k in self._states if not self.owns(k[0])]:
                 del self._states[(key, name)]
                 self._deadlines.cancel((key, name))
@@ -187,9 +205,11 @@ class Evaluator:
             if not self.owns(asset_key):
                 return out
             if event_type in UPDATES:
-                updated = self._updated.setdefault(asset_key, {})
-                if event_type not in updated or at_us > updated[event_type]:
-                    updated[event_type] = at_us
+                clock = self._clocks.setdefault(asset_key, Clock())
+                if event_type not in clock.updated or at_us > clock.updated[event_type]:
+                    clock.updated[event_type] = at_us
+                if partition and event_type == "materialization":
+                    self._partition(asset_key, clock, partition, at_us)
                 for check in self._timed.get(asset_key, ()):
                     if event_type in check.updated_by:
                         out.extend(self._evaluate(check, now_us, event_id))
@@ -199,7 +219,7 @@ class Evaluator:
                 value = metadata[event_check.label]
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     continue
-                verdict = event_check.evaluate(float(value), at_us)
+                verdict = event_check.evaluate(value, at_us)
                 if verdict is not None:
                     out.append(Evaluation(asset_key, event_check.check_name, verdict, now_us, event_id, partition))
         return out
@@ -245,10 +265,18 @@ class Evaluator:
                 out.extend(self._evaluate(check, now_us, f"deadline:{now_us}"))
         return out
 
+    def _partition(self, asset_key: str, clock: Clock, partition: str, at_us: int) -> None:
+        newer = next((c.newer for c in self._timed.get(asset_key, ()) if c.newer is not None), None)
+        if newer is None:
+            return
+        newest = clock.newest_partition
+        if newest is None or (partition != newest and newer(newest, partition) == partition):
+            clock.newest_partition, clock.newest_at = partition, at_us
+        elif partition == newest:
+            clock.newest_at = max(clock.newest_at or at_us, at_us)
+
     def _evaluate(self, check: TimedCheck, now_us: int, trigger: str) -> list[Evaluation]:
-        updated = self._updated.get(check.asset_key, {})
-        last = max((updated[k] for k in check.updated_by if k in updated), default=None)
-        verdict = check.evaluate(last, now_us)
+        verdict = check.evaluate(self._clocks.get(check.asset_key) or Clock(), now_us)
         key = (check.asset_key, check.check_name)
         self._deadlines.set(key, verdict.next_change_us)
         if verdict.next_change_us is not None:

@@ -155,7 +155,7 @@ def _numbers(metadata: Mapping[str, object]) -> list[tuple[str, float]]:
         value = entry.get("value") if isinstance(entry, dict) else entry
         kind = entry.get("kind") if isinstance(entry, dict) else None
         if kind in (None, "int", "float") and isinstance(value, (int, float)) and not isinstance(value, bool):
-            out.append((label, float(value)))
+            out.append((label, value))
     return out
 
 
@@ -184,7 +184,7 @@ class CheckWorker:
         self.evaluator = Evaluator()
         self.publisher = Publisher.from_settings(settings, receipts=False)
         self.handler = CheckHandler(settings, self.warehouse, self.publisher, self.evaluator)
-        codec = codec_for(settings, settings.topics.accepted)
+        codec = codec_for(settings, settings.topics.accepted, timestamp_micros=True)
         self.loop = ConsumerLoop(
             settings,
             group_id=settings.check_group_id,

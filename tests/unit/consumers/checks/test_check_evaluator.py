@@ -8,8 +8,9 @@ from assetpipe.consumers.checks.evaluator import (
     PASS,
     UNKNOWN,
     WARN,
-    EventCheck,
+    Clock,
     Evaluator,
+    EventCheck,
     Stored,
     TimedCheck,
     Verdict,
@@ -22,7 +23,8 @@ S = 1_000_000
 def window(warn_s: int, fail_s: int) -> TimedCheck:
     """A time-window freshness check of ``a/b``: WARN after ``warn_s``, FAIL after ``fail_s`` without update."""
 
-    def evaluate(last: int | None, now: int) -> Verdict:
+    def evaluate(clock: Clock, now: int) -> Verdict:
+        last = clock.last(frozenset({"materialization"}))
         if last is None:
             return Verdict(UNKNOWN, True, "WARN")
         age = now - last
