@@ -1,0 +1,120 @@
+"""The check worker on the real broker and ClickHouse engine: freshness policies fail at their deadline and
+pass again at the next update, for a defined asset and for one only reported over HTTP; bounds judge each
+materialization; a restart publishes nothing twice."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from helpers import wait_until
+from pipeline import rows, running, wait_rows
+
+from assetpipe.consumers.checks.sources import registry_checks
+from assetpipe.consumers.checks.worker import CheckWorker
+from assetpipe.consumers.ingest.worker import IngestWorker
+from assetpipe.consumers.registry import AssetRegistry
+from assetpipe.consumers.registry.monitors import register_monitors
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.definitions.assets import AssetSpec
+from assetpipe.definitions.freshness import FreshnessPolicy
+from assetpipe.definitions.monitors import build_metadata_bounds_checks
+from assetpipe.producers.reporter import Reporter
+from assetpipe.schemas.model import now_us
+
+EVALUATIONS = (
+    "SELECT check_name, check_passed, toString(check_severity), metadata['freshness_state'], "
+    "toUnixTimestamp64Micro(timestamp) FROM {db}.asset_events WHERE event_type = 'check_evaluation' "
+    "AND asset_key = {key:String} ORDER BY timestamp"
+)
+
+MATERIALIZED = (
+    "SELECT toUnixTimestamp64Micro(min(timestamp)) FROM {db}.asset_events WHERE event_type = 'materialization' "
+    "AND asset_key = {key:String}"
+)
+
+
+def evaluations(warehouse: Warehouse, key: str, count: int, timeout: float = 30.0) -> list[tuple[Any, ...]]:
+    return wait_rows(warehouse, EVALUATIONS, count, timeout, key=key)
+
+
+def worker(settings: Any, warehouse: Warehouse) -> CheckWorker:
+    return CheckWorker(settings, lambda: registry_checks(warehouse), warehouse)
+
+
+def ready(checks: CheckWorker, *keys: str) -> None:
+    """Wait until ``checks`` owns the partitions of ``keys`` and has read their checks: an event it reads later
+    than a window after it happened is judged late at once."""
+    wait_until(lambda: all(checks.evaluator.owns(k) for k in keys) and checks.evaluator.checked_assets() >= len(keys),
+               20, "the check worker owns its partitions")  # fmt: skip
+
+
+def test_a_time_window_policy_fails_at_its_deadline_and_passes_at_the_next_update(
+    settings_factory: Any, warehouse: Warehouse
+) -> None:
+    prefix = f"f{uuid.uuid4().hex[:8]}"
+    settings = settings_factory(check_group_id=f"c{uuid.uuid4().hex[:8]}", check_refresh_seconds=0.2)
+    policy = FreshnessPolicy.time_window(fail_window=timedelta(seconds=2))
+    defined, reported = f"{prefix}/defined", f"{prefix}/reported"
+    specs = [AssetSpec([prefix, name], freshness_policy=policy) for name in ("defined", "reported")]
+    AssetRegistry(warehouse).register_specs(specs, "http", "", now_us())
+    checks = worker(settings, warehouse)
+    with running(IngestWorker(settings, warehouse), checks), Reporter(settings=settings) as sdk:
+        ready(checks, defined, reported)
+        for key in (defined, reported):
+            sdk.report_materialization(key.split("/"), metadata={"rows": 1})
+        sdk.flush()
+        passed = {k: evaluations(warehouse, k, 1)[0] for k in (defined, reported)}
+        assert all(p[:4] == ("freshness", True, "WARN", "PASS") for p in passed.values()), passed
+        failed = {k: evaluations(warehouse, k, 2, timeout=15)[1] for k in (defined, reported)}
+        for key, row in failed.items():
+            assert row[:4] == ("freshness", False, "ERROR", "FAIL"), row
+            (materialized,) = rows(warehouse, MATERIALIZED, key=key)[0]
+            late_by_us = row[4] - materialized
+            assert 2_000_000 <= late_by_us < 3_000_000, late_by_us  # at the deadline, by the timer
+        sdk.report_materialization(defined.split("/"))
+        sdk.flush()
+        assert evaluations(warehouse, defined, 3)[2][:4] == ("freshness", True, "WARN", "PASS")
+    # nothing more was published for the reported asset: FAIL holds until its next update
+    assert len(rows(warehouse, EVALUATIONS, key=reported)) == 2
+
+
+def test_a_restarted_worker_publishes_no_state_twice(settings_factory: Any, warehouse: Warehouse) -> None:
+    prefix = f"r{uuid.uuid4().hex[:8]}"
+    settings = settings_factory(check_group_id=f"c{uuid.uuid4().hex[:8]}", check_refresh_seconds=0.2)
+    policy = FreshnessPolicy.time_window(fail_window=timedelta(seconds=3))
+    AssetRegistry(warehouse).register_specs([AssetSpec([prefix, "a"], freshness_policy=policy)], "http", "", now_us())
+    key = f"{prefix}/a"
+    ingest = IngestWorker(settings, warehouse)
+    with running(ingest), Reporter(settings=settings) as sdk:
+        first = worker(settings, warehouse)
+        with running(first):
+            ready(first, key)
+            sdk.report_materialization(key.split("/"))
+            sdk.flush()
+            evaluations(warehouse, key, 1)
+        with running(worker(settings, warehouse)):  # the same group, after a restart: PASS is stored
+            (fail,) = evaluations(warehouse, key, 2, timeout=20)[1:]
+            assert fail[:4] == ("freshness", False, "ERROR", "FAIL")
+            time.sleep(1.5)
+    assert [r[3] for r in rows(warehouse, EVALUATIONS, key=key)] == ["PASS", "FAIL"]
+
+
+def test_bounds_judge_every_materialization(settings_factory: Any, warehouse: Warehouse) -> None:
+    prefix = f"b{uuid.uuid4().hex[:8]}"
+    settings = settings_factory(check_group_id=f"c{uuid.uuid4().hex[:8]}", check_refresh_seconds=0.2)
+    (checks,) = build_metadata_bounds_checks(assets=[[prefix, "t"]], metadata_key="dagster/row_count", min_value=10)
+    register_monitors(warehouse, f"loc_{prefix}", list(checks.specs), now_us())
+    key = f"{prefix}/t"
+    checks = worker(settings, warehouse)
+    with running(IngestWorker(settings, warehouse), checks), Reporter(settings=settings) as sdk:
+        ready(checks, key)
+        for count in (50, 5):
+            sdk.report_materialization(key.split("/"), metadata={"dagster/row_count": count})
+        sdk.flush()
+        evaluations(warehouse, key, 2)
+    judged = "SELECT check_name, check_passed, metadata['value'] FROM {db}.asset_events WHERE asset_key = {key:String} "
+    found = rows(warehouse, judged + "AND event_type = 'check_evaluation' ORDER BY ALL", key=key)
+    assert found == [("dagster/row_count_bounds", False, "5"), ("dagster/row_count_bounds", True, "50")]
