@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from helpers import wait_until
@@ -20,9 +20,13 @@ from assetpipe.consumers.registry.monitors import register_monitors
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.assets import AssetSpec
 from assetpipe.definitions.freshness import FreshnessPolicy
-from assetpipe.definitions.monitors import build_metadata_bounds_checks
+from assetpipe.definitions.monitors import build_metadata_anomaly_checks, build_metadata_bounds_checks
+from assetpipe.producers.publisher import Publisher
 from assetpipe.producers.reporter import Reporter
-from assetpipe.schemas.model import now_us
+from assetpipe.schemas.asset_key import AssetKey
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.encoder import EventEncoder
+from assetpipe.schemas.model import AssetMaterialization, now_us
 
 EVALUATIONS = (
     "SELECT check_name, check_passed, toString(check_severity), metadata['freshness_state'], "
@@ -118,3 +122,50 @@ def test_bounds_judge_every_materialization(settings_factory: Any, warehouse: Wa
     judged = "SELECT check_name, check_passed, metadata['value'] FROM {db}.asset_events WHERE asset_key = {key:String} "
     found = rows(warehouse, judged + "AND event_type = 'check_evaluation' ORDER BY ALL", key=key)
     assert found == [("dagster/row_count_bounds", False, "5"), ("dagster/row_count_bounds", True, "50")]
+
+
+def test_an_anomaly_check_fires_on_a_90_percent_drop_and_not_on_a_weekly_pattern(
+    settings_factory: Any, warehouse: Warehouse
+) -> None:
+    prefix = f"v{uuid.uuid4().hex[:8]}"
+    settings = settings_factory(check_group_id=f"c{uuid.uuid4().hex[:8]}", check_refresh_seconds=0.2)
+    key = f"{prefix}/orders"
+    (checks,) = build_metadata_anomaly_checks(assets=[[prefix, "orders"]])
+    register_monitors(warehouse, f"loc_{prefix}", list(checks.specs), now_us())
+    today = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
+    history = [today - timedelta(days=d) for d in range(30, 0, -1)]  # a weekly pattern: weekends a third
+
+    def rows_on(day: datetime) -> int:
+        return (1_000_000 if day.isoweekday() < 6 else 330_000) + (day.day * 7919) % 20_000
+
+    encoder = EventEncoder(Codec(), source="backfill")
+
+    def publish(days: list[tuple[datetime, int]]) -> None:
+        producer = Publisher.from_settings(settings, receipts=False)
+        for day, count in days:
+            event = AssetMaterialization(AssetKey([prefix, "orders"]), metadata={"dagster/row_count": count},
+                                         timestamp=day)  # fmt: skip
+            _, message_key, value = encoder.encode_event(event)
+            producer.send(settings.topics.events, message_key, value)
+        producer.close(30)
+
+    publish([(day, rows_on(day)) for day in history])
+    with running(IngestWorker(settings, warehouse)):
+        wait_rows(warehouse, "SELECT 1 FROM {db}.asset_metadata_points WHERE asset_key = {key:String}", 30, key=key)
+    warehouse.command(f"SYSTEM REFRESH VIEW {warehouse.database}.asset_metadata_baselines_mv")
+    warehouse.command(f"SYSTEM WAIT VIEW {warehouse.database}.asset_metadata_baselines_mv")
+
+    saturday = next(d for d in reversed(history) if d.isoweekday() == 6) + timedelta(hours=6)
+    wednesday = next(d for d in reversed(history) if d.isoweekday() == 3) + timedelta(hours=6)
+    judged = (
+        "SELECT metadata['value'], check_passed, metadata['weekly'] FROM {db}.asset_events WHERE asset_key = "
+        "{key:String} AND check_name = 'dagster/row_count_anomaly' AND metadata['value'] IN ('331000', '1005000', "
+        "'100000') ORDER BY ALL"
+    )
+    checks = worker(settings, warehouse)
+    with running(IngestWorker(settings, warehouse), checks):
+        ready(checks, key)
+        publish([(saturday, 331_000), (wednesday, 1_005_000), (wednesday, 100_000)])
+        found = wait_rows(warehouse, judged, 3, key=key)
+    # judged against their weekdays: a weekend's third is normal, a weekday's 90% drop is not
+    assert found == [("100000", False, "true"), ("1005000", True, "true"), ("331000", True, "true")]
