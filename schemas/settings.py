@@ -132,6 +132,29 @@ class Settings(BaseModel):
     run_webhook_timeout_s: float = Field(10.0, gt=0, description="timeout of one webhook POST")
     run_webhook_attempts: int = Field(5, ge=1, description="webhook POST attempts before the run fails")
     run_webhook_backoff_s: float = Field(0.5, ge=0, description="first wait between webhook attempts; doubles")
+    # alerts
+    alert_policies_file: Path | None = Field(None, description="JSON file of alert policies (beside the definitions')")
+    alert_group_id: str = "assetpipe-alerts"
+    alert_batch_max_seconds: float = Field(0.05, gt=0, description="longest the alert worker gathers a batch")
+    alert_poll_interval_s: float = Field(
+        1.0, ge=1.0, description="how often the alert worker reads new run and tick failures from ClickHouse"
+    )
+    alert_failure_lookback_s: float = Field(
+        900.0, ge=1, description="how far back a starting alert worker looks for run and tick failures not alerted"
+    )
+    alert_webhook_timeout_s: float = Field(10.0, gt=0, description="timeout of one alert webhook POST")
+    alert_delivery_attempts: int = Field(5, ge=1, description="attempts at sending an alert (webhook, Slack, SMTP)")
+    alert_delivery_backoff_s: float = Field(0.5, ge=0, description="first wait between an alert's attempts; doubles")
+    public_url: str | None = Field(
+        None, pattern=r"^https?://", description="the web catalog's URL in alerts' links; unset: http://HTTP_HOST:PORT"
+    )
+    smtp_host: str | None = Field(None, description="SMTP server of email alerts")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str | None = Field(None, description="From address of email alerts")
+    smtp_starttls: bool = Field(False, description="STARTTLS before sending (and before logging in)")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(10.0, gt=0, description="timeout of one SMTP conversation")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -172,6 +195,14 @@ class Settings(BaseModel):
     @property
     def uses_embedded_clickhouse(self) -> bool:
         return self.clickhouse_dsn.startswith("chdb:")
+
+    @property
+    def catalog_url(self) -> str:
+        """Where the web catalog is reached, for links in alerts: ``public_url``, else the HTTP API's address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::", "") else self.http_host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.http_port}"
 
     @property
     def control_socket(self) -> Path:
