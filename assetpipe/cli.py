@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=cmd_migrate)
 
     worker = sub.add_parser("worker", help="run one worker against the configured Kafka and ClickHouse")
-    worker.add_argument("kind", choices=["ingest", "sensor", "run", "schedule"])
+    worker.add_argument("kind", choices=["ingest", "sensor", "run", "schedule", "alerts"])
     worker.add_argument("--defs", help="jobs, sensors and schedules of the other workers (ASSETPIPE_DEFS)")
     worker.add_argument("--data-dir")
     worker.set_defaults(func=cmd_worker)
@@ -199,6 +199,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from assetpipe.consumers.alerts import AlertWorker, alert_policies
     from assetpipe.consumers.ingest.worker import IngestWorker
     from assetpipe.consumers.runs.worker import RunWorker
     from assetpipe.consumers.schedules.worker import ScheduleWorker
@@ -206,9 +207,16 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from assetpipe.definitions.loader import load_definitions
 
     _refuse_beside_a_stack(settings, f"runs the {args.kind} worker itself")
-    worker: IngestWorker | SensorWorker | RunWorker | ScheduleWorker
+    worker: IngestWorker | SensorWorker | RunWorker | ScheduleWorker | AlertWorker
     if args.kind == "ingest":
         worker = IngestWorker(settings)
+    elif args.kind == "alerts":  # policies from the definitions file, the policies file, or both
+        defs = load_definitions(settings.defs, settings.code_location) if settings.defs is not None else None
+        policies = alert_policies(settings, defs)
+        if not policies:
+            raise ConfigError("the alerts worker needs alert policies: --defs FILE (Definitions(alert_policies=...)) "
+                              "or ASSETPIPE_ALERT_POLICIES_FILE")  # fmt: skip
+        worker = AlertWorker(settings, policies)
     elif settings.defs is None:
         raise ConfigError(f"the {args.kind} worker needs definitions: --defs FILE or ASSETPIPE_DEFS")
     else:
