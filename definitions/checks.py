@@ -90,10 +90,9 @@ def evaluate_last_update(params: Mapping[str, Any], last_updated_us: int | None,
     cron = params.get("deadline_cron")
     timezone = params.get("timezone") or "UTC"
     metadata: dict[str, MetadataValue] = {FRESHNESS_PARAMS: MetadataValue.json(dict(params))}
-    deadline = now_us
-    if cron:
-        ticks = deadlines(cron, timezone)
-        deadline = latest_tick(ticks, now_us)
+    ticks = deadlines(cron, timezone) if cron else None
+    deadline = now_us if ticks is None else latest_tick(ticks, now_us)
+    if ticks is not None:
         metadata[LATEST_CRON_TICK] = timestamp(deadline)
     lower_bound = deadline - lower_bound_delta
     metadata[LOWER_BOUND] = timestamp(lower_bound)
@@ -103,7 +102,7 @@ def evaluate_last_update(params: Mapping[str, Any], last_updated_us: int | None,
     metadata[LAST_UPDATED] = timestamp(last_updated_us)
     actual = in_words(now_us - last_updated_us)
     if last_updated_us >= lower_bound:
-        if cron:
+        if ticks is not None:
             change = next_tick_where(ticks, now_us, lambda t: last_updated_us < t - lower_bound_delta)
             fresh_until = change
         else:
@@ -115,7 +114,7 @@ def evaluate_last_update(params: Mapping[str, Any], last_updated_us: int | None,
             f"Asset is currently fresh. The last update was {actual} ago, within the allowed time range of {allowed}."
         )
         return CheckOutcome(True, metadata, description, change)
-    overdue_since = deadline if cron else last_updated_us + lower_bound_delta
+    overdue_since = deadline if ticks is not None else last_updated_us + lower_bound_delta
     metadata[OVERDUE_DEADLINE] = timestamp(overdue_since)
     metadata[OVERDUE_SECONDS] = MetadataValue.float((now_us - overdue_since) / 1_000_000)
     description = (

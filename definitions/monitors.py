@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, get_args
@@ -51,8 +51,9 @@ class MonitorSpec:
         names = inspect.signature(normalize).parameters
         required = [n for n, p in names.items() if p.default is inspect.Parameter.empty]
         if any(k not in names for k in self.params) or any(n not in self.params for n in required):
+            needed = f" ({', '.join(required)} required)" if required else ""
             raise DefinitionError(
-                f"the params of a {self.kind} monitor are {', '.join(names)} ({', '.join(required)} required), "
+                f"the params of a {self.kind} monitor are {', '.join(names)}{needed}, "
                 f"got {', '.join(map(str, self.params)) or 'none'}"
             )
         params = normalize(**self.params)
@@ -165,7 +166,11 @@ def unique_monitors(checks: Iterable[Any]) -> tuple[MonitorSpec, ...]:
 
 
 def _build(
-    assets: Sequence[Any], kind: MonitorKind, name: Any, severity: AssetCheckSeverity, params: dict[str, Any]
+    assets: Sequence[Any],
+    kind: MonitorKind,
+    name: Callable[[str], str],
+    severity: AssetCheckSeverity,
+    params: dict[str, Any],
 ) -> list[AssetChecksDefinition]:
     if isinstance(assets, (str, AssetKey)) or not isinstance(assets, Sequence):
         raise DefinitionError("assets must be a list of assets, specs or asset keys")
