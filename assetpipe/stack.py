@@ -24,6 +24,7 @@ from confluent_kafka.admin import AdminClient
 from assetpipe.api import build_app
 from assetpipe.assets_api import LocalRegistry
 from assetpipe.broker import EmbeddedBroker, broker_ready, create_topics
+from assetpipe.consumers.alerts import AlertWorker, alert_policies
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.loop import ConsumerLoop
 from assetpipe.consumers.readonly import ReadOnlyPolicy
@@ -33,6 +34,7 @@ from assetpipe.consumers.sensors.store import write_instigator_state
 from assetpipe.consumers.sensors.worker import SensorWorker
 from assetpipe.consumers.warehouse import QueryResult, Warehouse
 from assetpipe.control import ControlServer
+from assetpipe.definitions.alerts import AlertPolicy
 from assetpipe.definitions.loader import Definitions, load_definitions
 from assetpipe.exceptions import BrokerError
 from assetpipe.gate import Gate
@@ -60,6 +62,8 @@ class LocalStack:
         self.runs: RunWorker | None = None
         self.schedules: ScheduleWorker | None = None
         self.defs: Definitions | None = None
+        self.alerts: AlertWorker | None = None  # with alert policies (definitions file or policies file)
+        self.alert_policies: list[AlertPolicy] = []
         self.control = ControlServer(settings.control_socket, self._on_request)
         self.phase = "starting"  # running, draining, recovering, stopping, stopped
         self._stop = threading.Event()  # the stack's: set once, when it stops
@@ -74,6 +78,7 @@ class LocalStack:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.defs = load_definitions(s.defs, s.code_location) if s.defs is not None else None  # bad defs: fail first
+        self.alert_policies = alert_policies(s, self.defs)  # a bad policies file too
         self.control.start()
         try:
             if s.uses_embedded_kafka:
@@ -103,6 +108,13 @@ class LocalStack:
             schedules = self.schedules = ScheduleWorker(s, self.defs, self.warehouse)
             ticking = self._ticking_stop = threading.Event()
             self._spawn("schedules", lambda _stop: schedules.run(ticking))
+        self._start_alerts()
+
+    def _start_alerts(self) -> None:
+        """The alert worker, as a thread sharing this process's ClickHouse engine, when there are policies."""
+        if self.alert_policies:
+            self.alerts = AlertWorker(self.settings, self.alert_policies, self.warehouse)
+            self._spawn("alerts", self.alerts.run)
 
     def _wait_for_workers(self, timeout: float = 60.0) -> None:
         """Until every worker's loop runs (subscribed), so that ``status`` is true when it says ready."""
@@ -150,6 +162,7 @@ class LocalStack:
     def _loops(self) -> list[ConsumerLoop]:
         loops: list[ConsumerLoop] = [c.loop for c in self.worker.consumers] if self.worker is not None else []
         loops += [w.loop for w in (self.sensors, self.runs) if w is not None]
+        loops += [self.alerts.loop] if self.alerts is not None else []
         return loops
 
     # -- running ----------------------------------------------------------------------------------
@@ -303,6 +316,7 @@ class LocalStack:
             ("topics", ", ".join((s.topics.events, s.topics.accepted, s.topics.dlq, s.topics.run_requests))),
             ("ingest worker", f"group {s.ingest_group_id}"),
             *self._describe_definitions(),
+            *self._describe_alerts(),
             ("http api", f"{self.api.url if self.api else '-'} ({'API keys' if s.api_keys else 'open: no API keys'})"),
             ("control socket", str(s.control_socket)),
         ]
@@ -318,6 +332,11 @@ class LocalStack:
             ("run worker", f"{len(defs.jobs)} jobs, group {self.runs.group_id}"),
             *self._describe_schedules(),
         ]
+
+    def _describe_alerts(self) -> list[tuple[str, str]]:
+        if not self.alert_policies:
+            return []
+        return [("alert worker", f"{len(self.alert_policies)} policies, group {self.settings.alert_group_id}")]
 
     def _describe_schedules(self) -> list[tuple[str, str]]:
         if self.schedules is None or self.defs is None:
@@ -346,6 +365,9 @@ class LocalStack:
             if self.defs.schedules:
                 ticking = self.schedules.status() if self.schedules is not None else {"state": "starting"}
                 components["schedules"] = {"ready": ticking["state"] == "running", **ticking}
+        if self.alert_policies:
+            state = self.alerts.status() if self.alerts is not None else {"state": "starting"}
+            components["alerts"] = {"ready": state["state"] == "running", **state}
         components["http"] = pending
         if self.api is not None and self.gate is not None:
             components["http"] = {"ready": self.api.running and self.gate.open, "url": self.api.url}
