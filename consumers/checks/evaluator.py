@@ -5,6 +5,9 @@ next, and the evaluations to publish.
 Timed checks are evaluated when an event of their asset arrives and when their deadline passes (the
 ``Deadlines`` heap, woken by the worker's timer: no poll of the warehouse), and an evaluation is published
 only when the check's state changes (PASS, WARN, FAIL; UNKNOWN, an asset never updated, publishes nothing).
+An update cannot make a check worse, so an event of a passing check only moves its asset's clock: the check
+is judged at its deadline with the newest update, and stays PASS with a later deadline. An event costs a
+dictionary update; a check is evaluated at most once a window while it passes.
 Event checks (metadata bounds, volume anomalies) are evaluated on each event that carries their label, and
 each evaluation is published.
 
@@ -211,8 +214,12 @@ class Evaluator:
                 if partition and event_type == "materialization":
                     self._partition(asset_key, clock, partition, at_us)
                 for check in self._timed.get(asset_key, ()):
-                    if event_type in check.updated_by:
-                        out.extend(self._evaluate(check, now_us, event_id))
+                    key = (asset_key, check.check_name)
+                    if event_type not in check.updated_by:
+                        continue
+                    if self._states.get(key) == PASS and self._deadlines.get(key) is not None:
+                        continue  # an update never makes a check worse: judged again at its deadline, with it
+                    out.extend(self._evaluate(check, now_us, event_id))
             for event_check in self._event.get(asset_key, ()):
                 if event_type not in event_check.event_types or event_check.label not in metadata:
                     continue

@@ -64,8 +64,8 @@ def test_a_timed_check_publishes_state_changes_only_at_events_and_deadlines() ->
     first = evaluator.on_event("materialization", "a/b", "e1", 10 * S, None, {}, 10 * S)
     assert [(e.verdict.state, e.trigger, e.previous) for e in first] == [(PASS, "e1", UNKNOWN)]
     assert evaluator.on_event("materialization", "a/b", "e2", 11 * S, None, {}, 11 * S) == []  # still PASS
-    assert evaluator.next_deadline() == 13 * S
-    assert evaluator.due(12 * S) == []
+    assert evaluator.next_deadline() == 12 * S  # the update only moved the clock: judged at the old deadline
+    assert evaluator.due(12 * S) == [] and evaluator.next_deadline() == 13 * S  # with the update: PASS, later
     warned = evaluator.due(13 * S)
     assert [(e.verdict.state, e.trigger) for e in warned] == [(WARN, f"deadline:{13 * S}")]
     assert [e.verdict.state for e in evaluator.due(15 * S)] == [FAIL]

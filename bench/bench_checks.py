@@ -1,0 +1,179 @@
+"""The check worker at scale: 100,000 assets with freshness policies, and the accepted stream flowing through
+it (1,000,000 materializations by default, spread over the assets), consumed from the embedded broker as a
+worker replica consumes it. Prints the rate, the worker's CPU per event and its memory with the checks and
+their clocks held, beside the raw limits of the same run: consuming and decoding the same messages with no
+checks at all, and the process's memory before the checks were built.
+
+Then the latency of lateness: ``--deadlines`` assets (1,000 by default) with 2-second windows, materialized
+once each with their deadlines staggered over ``--spread`` seconds; for each, the time from its deadline to
+its FAIL evaluation stored in ClickHouse (the ingest worker running beside), p50 and p99.
+
+    python bench/bench_checks.py [--assets 100000] [--events 1000000] [--deadlines 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import threading
+import time
+from datetime import timedelta
+
+from benchstack import bench_settings, produce_all
+from confluent_kafka import Producer
+
+from assetpipe.broker import EmbeddedBroker, free_port
+from assetpipe.consumers.checks.evaluator import TimedCheck
+from assetpipe.consumers.checks.sources import policy_check
+from assetpipe.consumers.checks.worker import CheckWorker
+from assetpipe.consumers.ingest.worker import IngestWorker
+from assetpipe.consumers.registry.monitors import CurrentPolicy
+from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.definitions.freshness import FreshnessPolicy
+from assetpipe.schemas.codec import Codec
+from assetpipe.schemas.model import build_record, now_us
+from assetpipe.schemas.settings import Settings
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def checks(keys: list[str], window: timedelta) -> list[TimedCheck]:
+    policy = FreshnessPolicy.time_window(fail_window=window)
+    updated = frozenset({"materialization", "observation"})
+    return [policy_check(CurrentPolicy(key, policy, ""), updated) for key in keys]
+
+
+def accepted_messages(keys: list[str], events: int) -> list[tuple[bytes, bytes]]:
+    codec = Codec(timestamp_micros=True)
+    out = []
+    for i in range(events):
+        key = keys[i % len(keys)]
+        record = build_record("materialization", key.split("/"), source="sdk", host="bench",
+                              metadata={"dagster/row_count": i})  # fmt: skip
+        out.append((codec.encode("materialization", record), key.encode()))
+    return out
+
+
+def consume(settings: Settings, warehouse: Warehouse, source_checks: list[TimedCheck], events: int) -> dict[str, float]:
+    """Run a check worker over the accepted topic until it consumed ``events``; rate, CPU per event, memory."""
+    worker = CheckWorker(settings, lambda: (source_checks, []), warehouse)
+    stop = threading.Event()
+    before_rss, before_cpu = rss_mb(), cpu_s()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    started = time.monotonic()
+    thread.start()
+    first = None
+    while worker.loop.metrics.consumed < events:
+        if first is None and worker.loop.metrics.consumed:
+            first = time.monotonic()
+        time.sleep(0.02)
+    elapsed = time.monotonic() - (first or started)
+    used_cpu = cpu_s() - before_cpu
+    figures = {
+        "rate": events / elapsed,
+        "cpu_us": used_cpu / events * 1e6,
+        "rss_mb": rss_mb(),
+        "rss_before_mb": before_rss,
+        "evaluations": float(worker.handler.metrics.evaluations),
+    }
+    stop.set()
+    thread.join(60)
+    return figures
+
+
+def lateness(broker: EmbeddedBroker, directory: str, assets: int, spread_s: float) -> list[float]:
+    """Seconds from each deadline to its FAIL evaluation stored."""
+    settings = bench_settings(broker, directory, prefix="l", check_group_id="bench-late", ingest_batch_max_seconds=0.2)
+    warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    warehouse.migrate()
+    keys = [f"late/a{i}" for i in range(assets)]
+    worker = CheckWorker(settings, lambda: (checks(keys, timedelta(seconds=2)), []), warehouse)
+    ingest = IngestWorker(settings, warehouse)
+    stop = threading.Event()
+    threads = [threading.Thread(target=w.run, args=(stop,)) for w in (worker, ingest)]
+    for thread in threads:
+        thread.start()
+    while not worker.evaluator.owns(keys[0]) or worker.loop.metrics.state != "running":
+        time.sleep(0.1)
+    time.sleep(1)
+    codec = Codec(timestamp_micros=True)
+    producer = Producer(settings.producer_config())
+    started = now_us()
+    materialized = {}
+    for i, key in enumerate(keys):  # deadlines staggered: each asset materialized at its own moment
+        at = started + int(i * spread_s * 1e6 / assets)
+        while now_us() < at:
+            time.sleep(0.0005)
+        record = build_record("materialization", key.split("/"), source="sdk", host="bench")
+        materialized[key] = record["timestamp"]
+        producer.produce(settings.topics.events, codec.encode("materialization", record), key.encode())
+        producer.poll(0)
+    producer.flush()
+    query = (
+        f"SELECT asset_key, toUnixTimestamp64Micro(ingested_at) FROM {warehouse.database}.asset_events "
+        "WHERE event_type = 'check_evaluation' AND check_name = 'freshness' AND NOT check_passed"
+    )
+    deadline = time.monotonic() + spread_s + 60
+    found: dict[str, int] = {}
+    while time.monotonic() < deadline and len(found) < assets:
+        found = {str(k): int(at) for k, at in warehouse.query(query).rows}
+        time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+    warehouse.close()
+    return sorted((found[k] - (materialized[k] + 2_000_000)) / 1e6 for k in found)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--assets", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--deadlines", type=int, default=1_000)
+    parser.add_argument("--spread", type=float, default=10.0, help="seconds the deadlines are staggered over")
+    args = parser.parse_args()
+
+    keys = [f"bench/t{i}" for i in range(args.assets)]
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(free_port()) as broker:
+        messages = accepted_messages(keys, args.events)
+        runs = {}
+        for name, with_checks in (("no checks (consume and decode)", False), (f"{args.assets:,} policies", True)):
+            settings = bench_settings(broker, tmp, prefix="c", check_group_id=f"bench-{int(with_checks)}")
+            warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+            warehouse.migrate()
+            produce_all(Producer(settings.producer_config()), settings.topics.accepted, messages)
+            built_before = rss_mb()
+            source = checks(keys, timedelta(hours=1)) if with_checks else []
+            runs[name] = {**consume(settings, warehouse, source, args.events), "built_mb": rss_mb() - built_before}
+            warehouse.command(f"DROP DATABASE {settings.clickhouse_database}")
+            warehouse.close()
+        late = lateness(broker, tmp, args.deadlines, args.spread)
+
+    print(f"check worker over {args.events:,} accepted events of {args.assets:,} assets, one consumer")
+    for name, figures in runs.items():
+        print(f"  {name:<34} {figures['rate']:>10,.0f} events/s  CPU {figures['cpu_us']:5.1f} µs/event  "
+              f"RSS {figures['rss_mb']:,.0f} MB (before the worker {figures['rss_before_mb']:,.0f} MB, the checks "
+              f"built {figures['built_mb']:,.0f} MB)  evaluations published {figures['evaluations']:,.0f}")  # fmt: skip
+    print(f"deadline -> FAIL evaluation stored, {len(late):,} of {args.deadlines:,} assets with 2 s windows staggered "
+          f"over {args.spread:.0f} s: p50 {percentile(late, 0.5):.3f} s, p99 {percentile(late, 0.99):.3f} s, "
+          f"max {late[-1] if late else float('nan'):.3f} s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
