@@ -15,7 +15,7 @@ from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.loader import Definitions, load_definitions
 from assetpipe.producers.http import create_app
 from assetpipe.producers.http.known_assets import Seed
-from assetpipe.producers.http.openapi import ASSET_PATHS, CATALOG_PATHS, OPS_PATHS
+from assetpipe.producers.http.openapi import ALERT_PATHS, ASSET_PATHS, CATALOG_PATHS, OPS_PATHS
 from assetpipe.schemas.settings import Settings
 from assetpipe.web import mount_web
 
@@ -69,7 +69,7 @@ def build_app(
         known_seed=known_seed(settings, warehouse, defs),
         ingest_lag=ingest_lag,
         extra_routes=[*catalog_routes(registry), *assets.routes()],  # the catalog's before the registry's PUT
-        documented={**ASSET_PATHS, **OPS_PATHS, **CATALOG_PATHS},
+        documented={**ASSET_PATHS, **OPS_PATHS, **CATALOG_PATHS, **ALERT_PATHS},
     )
     assets.attach(app.state.api)
     mount_web(app, registry)  # the web catalog: pages, their JSON, the sign-in (assetpipe.web)

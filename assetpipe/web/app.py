@@ -23,6 +23,7 @@ from assetpipe.consumers.sensors.store import InstigatorKind, InstigatorStatus, 
 from assetpipe.control import call
 from assetpipe.producers.http import errors
 from assetpipe.producers.http.exceptions import AuthenticationError
+from assetpipe.web.alert_pages import alert_routes
 from assetpipe.web.asset_pages import asset_page_routes
 from assetpipe.web.auth import COOKIE, WebAuth, session_secret
 from assetpipe.web.instigators import Instigators, StateWriter
@@ -143,6 +144,7 @@ def mount_web(app: Starlette, registry: RegistryAccess, extra_routes: Sequence[B
             *ops_routes(),
             *page_routes(),
             *asset_page_routes(registry),
+            *alert_routes(registry),
             *extra_routes,
         ]
     )

@@ -453,6 +453,34 @@ ASSET_SCHEMAS: dict[str, Schema] = {
             },
             "code_version": {"type": ["string", "null"]},
             "metadata": {"anyOf": [_ref("Metadata"), {"type": "null"}]},
+            "freshness_policy": {
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "properties": {
+                            "type": {"const": "time_window"},
+                            "fail_window_seconds": {"type": "number", "exclusiveMinimum": 0},
+                            "warn_window_seconds": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                        },
+                        "required": ["type", "fail_window_seconds"],
+                        "additionalProperties": False,
+                    },
+                    {
+                        "type": "object",
+                        "properties": {
+                            "type": {"const": "cron"},
+                            "deadline_cron": {"type": "string", "minLength": 1},
+                            "lower_bound_delta_seconds": {"type": "number", "exclusiveMinimum": 0},
+                            "timezone": {"type": "string", "minLength": 1},
+                        },
+                        "required": ["type", "deadline_cron", "lower_bound_delta_seconds"],
+                        "additionalProperties": False,
+                    },
+                    {"type": "null"},
+                ],
+                "description": "FreshnessPolicy.time_window(...) or .cron(...) as JSON: the check worker evaluates "
+                "it (check name 'freshness'); a warn window shorter than the fail window, a valid cron and zone.",
+            },
         },
         "additionalProperties": False,
     },
@@ -1316,4 +1344,57 @@ CATALOG_PATHS: dict[str, Schema] = {
             "responses": {"200": _ok(_LINEAGE), "404": _UNKNOWN_ASSET, **_READ_ERRORS},
         }
     },
+}
+
+
+# -- alerts (assetpipe.web.alert_pages) ------------------------------------------------------------------
+_ALERT = {
+    "type": "object",
+    "properties": {
+        "alert_id": {"type": "string", "pattern": _UUID},
+        "delivery_id": {"type": "string", "pattern": _UUID},
+        "policy": _STRING,
+        "asset_key": _TEXT_OR_NULL,
+        "check_name": _TEXT_OR_NULL,
+        "subject": {**_STRING, "description": "the check, the job of a run, or the sensor or schedule"},
+        "kind": {"enum": ["freshness", "check", "anomaly", "run", "sensor_tick", "schedule_tick"]},
+        "transition": {"enum": ["triggered", "resolved"]},
+        "severity": {"anyOf": [{"enum": ["WARN", "ERROR"]}, {"type": "null"}]},
+        "state": {**_STRING, "description": "PASS, WARN, FAIL for freshness; PASSED or FAILED otherwise"},
+        "message": _STRING,
+        "channel": _STRING,
+        "channel_kind": {"enum": ["webhook", "slack", "email"]},
+        "recipient": {**_STRING, "description": "an email address, or the channel's name"},
+        "owners": {"type": "array", "items": _STRING},
+        "partition": _TEXT_OR_NULL,
+        "link": _STRING,
+        "status": {"enum": ["sent", "failed"]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "error": _TEXT_OR_NULL,
+        "event_id": _STRING,
+        "event_time": _TIME,
+        "created_at": _TIME,
+        "sent_at": _TIME,
+    },
+    "required": ["alert_id", "delivery_id", "policy", "kind", "transition", "status", "channel", "created_at"],
+}
+ALERT_PATHS: dict[str, Schema] = {
+    "/api/alerts": {
+        "get": {
+            "summary": "Alerts sent (or failed), one item per delivery, newest first, a page at a time",
+            "operationId": "list_alerts",
+            "parameters": [
+                _query("asset", "only alerts about this asset (a/b)"),
+                _query("status", "only deliveries in this status", {"enum": ["", "sent", "failed"]}),
+                _query("policy", "only alerts of this policy"),
+                _query(
+                    "kind",
+                    "only alerts of this kind",
+                    {"enum": ["", "freshness", "check", "anomaly", "run", "sensor_tick", "schedule_tick"]},
+                ),
+                *_PAGING,
+            ],
+            "responses": {"200": _ok(_page_of(_ALERT)), **_READ_ERRORS},
+        }
+    }
 }
