@@ -74,6 +74,7 @@ _LATEST = (
 _DEFINITION_FIELDS = (
     "code_location", "source", "registered_at", "description", "owners", "tags", "kinds", "group_name", "deps",
     "code_version", "execution_type", "partitions", "automation_condition", "metadata", "metadata_types",
+    "freshness_policy",
 )  # fmt: skip
 # The asset's current definition, with its version, the definitions it shadows and how many versions it has.
 _DEFINITION = (
@@ -257,6 +258,7 @@ def _definition(row: Sequence[Any]) -> dict[str, Any]:
         "group_name": definition["group_name"] or None,
         "code_version": definition["code_version"] or None,
         "automation_condition": definition["automation_condition"] or None,
+        "freshness_policy": json.loads(definition["freshness_policy"]) if definition["freshness_policy"] else None,
         "partitions": json.loads(partitions) if partitions else None,
         "metadata": metadata,
     }

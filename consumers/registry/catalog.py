@@ -6,6 +6,7 @@ microseconds and ids as text, so both give the same answer.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ _CAUSE_FIELDS = ("category", "dependency", "reason")
 _DEFINITION_FIELDS = (
     "code_location", "source", "version", "registered_at", "description", "owners", "tags", "kinds", "group_name",
     "deps", "code_version", "execution_type", "partitions", "automation_condition", "metadata", "metadata_types",
-    "shadowed",
+    "shadowed", "freshness_policy",
 )  # fmt: skip
 _DEFINITION_COLUMNS = ", ".join(
     f"toUnixTimestamp64Micro(d.{f})" if f == "registered_at" else f"d.{f}" for f in _DEFINITION_FIELDS
@@ -122,6 +123,8 @@ def _definition(values: Sequence[Any]) -> dict[str, Any]:
     definition["registered_at"] = _time(definition["registered_at"])
     for name in ("owners", "kinds", "deps", "shadowed"):
         definition[name] = list(definition[name])
+    policy = definition["freshness_policy"]
+    definition["freshness_policy"] = json.loads(policy) if policy else None
     return definition
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from helpers import wait_until
 from pipeline import rows, running, wait_rows
 
+from assetpipe.consumers.catalog import asset_detail
 from assetpipe.consumers.checks.sources import registry_checks
 from assetpipe.consumers.checks.worker import CheckWorker
 from assetpipe.consumers.ingest.worker import IngestWorker
@@ -64,6 +65,10 @@ def test_a_time_window_policy_fails_at_its_deadline_and_passes_at_the_next_updat
     defined, reported = f"{prefix}/defined", f"{prefix}/reported"
     specs = [AssetSpec([prefix, name], freshness_policy=policy) for name in ("defined", "reported")]
     AssetRegistry(warehouse).register_specs(specs, "http", "", now_us())
+    shown = asset_detail(warehouse.own_read_only_query, defined)
+    assert shown is not None and shown["definition"]["freshness_policy"] == {
+        "type": "time_window", "fail_window_seconds": 2, "warn_window_seconds": None
+    }  # fmt: skip
     checks = worker(settings, warehouse)
     with running(IngestWorker(settings, warehouse), checks), Reporter(settings=settings) as sdk:
         ready(checks, defined, reported)
