@@ -54,11 +54,12 @@ class FailureReader:
             keys = tuple(dict.fromkeys(k for k in (trigger, *selection) if k))
             error = f"{error_type}: {message}" if error_type and message else error_type or message
             found.append(Failure("run", run_id, job, location, keys, error, int(at)))
-        for kind, table, name, asset in (
+        sources: tuple[tuple[FailureKind, str, str, str], ...] = (
             ("sensor_tick", "sensor_ticks", "sensor_name", "asset_key"),
             ("schedule_tick", "schedule_ticks", "schedule_name", "''"),
-        ):
+        )
+        for kind, table, name, asset in sources:
             sql = _TICKS.replace("{db}", db).replace("{table}", table).replace("{name}", name).replace("{asset}", asset)
             for tick_id, instigator, location, key, error, at in self.warehouse.query(sql, parameters=params).rows:
-                found.append(Failure(kind, tick_id, instigator, location, (key,) if key else (), error, int(at)))  # type: ignore[arg-type]
+                found.append(Failure(kind, tick_id, instigator, location, (key,) if key else (), error, int(at)))
         return found
