@@ -25,6 +25,8 @@ from assetpipe.api import build_app
 from assetpipe.assets_api import LocalRegistry
 from assetpipe.broker import EmbeddedBroker, broker_ready, create_topics
 from assetpipe.consumers.alerts import AlertWorker, alert_policies
+from assetpipe.consumers.checks.sources import registry_checks
+from assetpipe.consumers.checks.worker import CheckWorker
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.loop import ConsumerLoop
 from assetpipe.consumers.readonly import ReadOnlyPolicy
@@ -62,6 +64,7 @@ class LocalStack:
         self.runs: RunWorker | None = None
         self.schedules: ScheduleWorker | None = None
         self.defs: Definitions | None = None
+        self.checks: CheckWorker | None = None  # freshness, bounds and anomaly checks of the registry
         self.alerts: AlertWorker | None = None  # with alert policies (definitions file or policies file)
         self.alert_policies: list[AlertPolicy] = []
         self.control = ControlServer(settings.control_socket, self._on_request)
@@ -99,6 +102,9 @@ class LocalStack:
         self._workers_stop = threading.Event()
         self.worker = IngestWorker(s)  # a ClickHouse session of its own, for its staging tables
         self._spawn("ingest", self.worker.run)
+        warehouse = self.warehouse
+        self.checks = CheckWorker(s, lambda: registry_checks(warehouse), warehouse)
+        self._spawn("checks", self.checks.run)
         if self.defs is not None:  # sensors and runs as threads: they share this process's ClickHouse engine
             self.sensors = SensorWorker(s, self.defs, self.warehouse)
             self.runs = RunWorker(s, self.defs, self.warehouse)
@@ -161,7 +167,7 @@ class LocalStack:
 
     def _loops(self) -> list[ConsumerLoop]:
         loops: list[ConsumerLoop] = [c.loop for c in self.worker.consumers] if self.worker is not None else []
-        loops += [w.loop for w in (self.sensors, self.runs) if w is not None]
+        loops += [w.loop for w in (self.sensors, self.runs, self.checks) if w is not None]
         loops += [self.alerts.loop] if self.alerts is not None else []
         return loops
 
@@ -315,6 +321,7 @@ class LocalStack:
             ("clickhouse", f"{clickhouse}, database {s.clickhouse_database}"),
             ("topics", ", ".join((s.topics.events, s.topics.accepted, s.topics.dlq, s.topics.run_requests))),
             ("ingest worker", f"group {s.ingest_group_id}"),
+            ("check worker", f"freshness policies and monitor checks of the registry, group {s.check_group_id}"),
             *self._describe_definitions(),
             *self._describe_alerts(),
             ("http api", f"{self.api.url if self.api else '-'} ({'API keys' if s.api_keys else 'open: no API keys'})"),
@@ -365,6 +372,8 @@ class LocalStack:
             if self.defs.schedules:
                 ticking = self.schedules.status() if self.schedules is not None else {"state": "starting"}
                 components["schedules"] = {"ready": ticking["state"] == "running", **ticking}
+        checks = self.checks.status() if self.checks is not None else {"state": "starting"}
+        components["checks"] = {"ready": checks["state"] == "running", **checks}
         if self.alert_policies:
             state = self.alerts.status() if self.alerts is not None else {"state": "starting"}
             components["alerts"] = {"ready": state["state"] == "running", **state}

@@ -207,34 +207,35 @@ class CheckWorker:
         self.handler.publish(self.evaluator.set_checks(timed, event, now_us()))
 
     def run(self, stop: threading.Event) -> None:
+        done = threading.Event()  # the timer's and the refresher's: ``stop`` may be shared with other workers
         threads = [
-            threading.Thread(target=self._timer, args=(stop,), name="checks-timer", daemon=True),
-            threading.Thread(target=self._refresher, args=(stop,), name="checks-refresh", daemon=True),
+            threading.Thread(target=self._timer, args=(stop, done), name="checks-timer", daemon=True),
+            threading.Thread(target=self._refresher, args=(stop, done), name="checks-refresh", daemon=True),
         ]
         for thread in threads:
             thread.start()
         try:
             self.loop.run(stop)
         finally:
-            stop.set()
+            done.set()
             with self.evaluator.changed:
                 self.evaluator.changed.notify_all()
             for thread in threads:
                 thread.join(5)
 
-    def _refresher(self, stop: threading.Event) -> None:
-        while not stop.is_set():
+    def _refresher(self, stop: threading.Event, done: threading.Event) -> None:
+        while not (stop.is_set() or done.is_set()):
             try:
                 self.refresh()
             except (WarehouseUnavailableError, PublishError) as exc:
                 log.warning("checks not refreshed: %s", exc)
             except Exception:
                 log.exception("checks not refreshed")
-            stop.wait(self.settings.check_refresh_seconds)
+            done.wait(self.settings.check_refresh_seconds)
 
-    def _timer(self, stop: threading.Event) -> None:
+    def _timer(self, stop: threading.Event, done: threading.Event) -> None:
         evaluator = self.evaluator
-        while not stop.is_set():
+        while not (stop.is_set() or done.is_set()):
             with evaluator.changed:
                 next_at = evaluator.next_deadline()
                 wait = 1.0 if next_at is None else (next_at - now_us()) / 1e6

@@ -190,11 +190,14 @@ def test_status_says_ready_only_when_a_report_is_taken_at_once(up_env: dict[str,
             raise AssertionError(log.read_text())
         answer = httpx.post(f"{url}/report_asset_materialization/life/first", timeout=10)
         assert answer.status_code == 200, answer.text
-        for component in ("kafka", "clickhouse", "ingest", "http"):
+        for component in ("kafka", "clickhouse", "ingest", "checks", "http"):
             assert component in status.stdout
         # while starting, every component it will run was listed, the ones not yet running as NOT READY
         assert pending, "status never answered while the stack was starting"
-        assert all(c in pending[0] for c in ("kafka", "clickhouse", "ingest", "http")) and "NOT READY" in pending[0]
+        assert (
+            all(c in pending[0] for c in ("kafka", "clickhouse", "ingest", "checks", "http"))
+            and "NOT READY" in pending[0]
+        )
     finally:
         up.send_signal(signal.SIGINT)
         _stopped(up, log)

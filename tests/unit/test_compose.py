@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
 DOCKER_COMPOSE = shutil.which("docker-compose")
 API_KEYS = hash_key("compose-test-key") + ":name=compose"  # the file requires ASSETPIPE_API_KEYS
-APP_SERVICES = ["ingest", "migrate", "api", "sensors", "schedules", "runs"]  # services running the assetpipe image
+APP_SERVICES = ["ingest", "migrate", "api", "sensors", "schedules", "runs", "checks"]  # services running the assetpipe image
 
 pytestmark = pytest.mark.skipif(
     DOCKER_COMPOSE is None,
@@ -92,6 +92,8 @@ def test_the_file_has_kafka_clickhouse_migrate_and_ingest(services: dict[str, An
     assert {"kafka", "clickhouse", "migrate", "ingest"} <= set(services)
     assert services["migrate"]["command"] == ["migrate"]
     assert services["ingest"]["command"] == ["worker", "ingest"]
+    assert services["checks"]["command"] == ["worker", "checks"]
+    assert "profiles" not in services["checks"]  # policies come from the registry: no definitions file needed
 
 
 def test_the_file_has_the_api_and_the_sensor_and_run_workers(services: dict[str, Any]) -> None:
