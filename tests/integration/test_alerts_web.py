@@ -59,6 +59,11 @@ def test_alerts_listed_filtered_paged_and_escaped(settings: Settings, warehouse:
         assert [i["alert_id"] for i in rest.json()["items"]] == [first] and rest.json()["next_cursor"] is None
 
         assert client.get("/api/alerts", params={"status": "lost"}).status_code == 400
+        for bad in ({"limit": "0"}, {"limit": "201"}, {"kind": "pager"}):
+            assert client.get("/api/alerts", params=bad).status_code == 400, bad
+        for odd in ({"asset": "\x00/\u00fc/\U0001f642"}, {"policy": "'; DROP TABLE alerts; --"}):
+            answer = client.get("/api/alerts", params=odd)
+            assert answer.status_code == 200 and answer.json()["items"] == [], odd
         assert client.get("/api/alerts", params={"cursor": "nonsense"}).status_code == 400
 
         html = client.get("/alerts", params={"asset": f"{root}/b"})
