@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from assetpipe.assets_api import RegistryAccess
+from assetpipe.consumers.alerts import alerts_of
 from assetpipe.consumers.catalog import (
     AssetQuery,
     EventQuery,
@@ -173,7 +174,10 @@ class AssetPages:
     def _overview(self, key: str, found: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
         latest = {kind: (found[f"latest_{kind}"] or {}).get("metadata") for kind in ("materialization", "observation")}
         shown = {kind: metadata_entries(entries) for kind, entries in latest.items()}
-        return {"metadata": {"definition": metadata_entries((found["definition"] or {}).get("metadata")), **shown}}
+        return {
+            "metadata": {"definition": metadata_entries((found["definition"] or {}).get("metadata")), **shown},
+            "alerts": alerts_of(self.query, key),
+        }
 
     def _events(self, key: str, found: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
         return {

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assetpipe.consumers.catalog import cursor, status
+from assetpipe.consumers.catalog import cursor, reports, status
 from assetpipe.consumers.catalog.events import EVENT_COLUMNS, event
 from assetpipe.consumers.catalog.metadata import code_references, column_lineage, column_schema, typed
 from assetpipe.consumers.catalog.rows import Query, iso, mapping, strings
@@ -285,6 +285,7 @@ def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None 
     by_type = {e["event_type"]: e for e in latest_events if e["event_type"] != "check_evaluation"}
     checks = sorted((e for e in latest_events if e["event_type"] == "check_evaluation"), key=lambda e: e["check_name"])
     materialization, observation = by_type.get("materialization"), by_type.get("observation")
+    reports.seen(query, asset_key, [materialization, observation])
     state = (statuses or functools.partial(status.staleness, query))([asset_key])
     state = state.get(asset_key, {"status": None, "causes": []})
     materialized, observed, failed, latest_partition = summary

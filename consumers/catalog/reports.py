@@ -84,3 +84,25 @@ def identity(row: Sequence[Any]) -> dict[str, Any]:
         "stored_event_id": stored,
         "last_event_id": latest,
     }
+
+
+_SEEN = (
+    "SELECT toString(r.event_type), r.partition, r.data_version, toUnixTimestamp64Micro(min(r.first_reported_at)), "
+    "toUnixTimestamp64Micro(max(r.last_reported_at)), sum(r.repeats) FROM asset_report_state AS r "
+    "WHERE r.asset_key = {key:String} AND (toString(r.event_type), r.partition, r.data_version) IN "
+    "{identities:Array(Tuple(String, String, String))} GROUP BY r.event_type, r.partition, r.data_version"
+)
+
+
+def seen(query: Query, asset_key: str, events: Sequence[dict[str, Any] | None]) -> None:
+    """Give each of ``events`` (the catalog's, with a data version) ``first_reported_at``, ``last_reported_at``
+    and ``reports`` of its identity, in one read: "unchanged since 10:02, last seen 10:58"."""
+    wanted = {(e["event_type"], e["partition"] or "", e["data_version"]): e for e in events if e and e["data_version"]}
+    if not wanted:
+        return
+    for kind, partition, version, first_us, last_us, repeats in query(
+        _SEEN, {"key": asset_key, "identities": list(wanted)}
+    ).rows:
+        event = wanted.get((str(kind), str(partition), str(version)))
+        if event is not None:
+            event.update(first_reported_at=iso(first_us), last_reported_at=iso(last_us), reports=1 + int(repeats))

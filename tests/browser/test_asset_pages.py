@@ -115,8 +115,9 @@ def test_catalog_filters_an_asset_its_plots_events_and_materialize(
         assert "not null" in columns and "unique" in columns and "> 0" in columns
         assert page.locator("#metadata-definition a.url").get_attribute("href") == "https://wiki.example.com/orders"
         assert page.locator("#metadata-definition .md em").inner_text() == "hourly"
-        latest = page.locator("#latest-materialization time")  # the last of the history, in the reader's zone
+        latest = page.locator("#latest-materialization time").first  # the last of the history, in the reader's zone
         assert latest.get_attribute("datetime").startswith("2024-07-27T07:00:00") and "UTC" not in latest.inner_text()
+        assert "unchanged since" in page.locator("#seen-materialization").inner_text()  # its identity's reports
         screenshot("asset")
 
         # plots: the whole history, by time and by partition, downsampled in ClickHouse

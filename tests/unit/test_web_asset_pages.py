@@ -143,7 +143,8 @@ def tab_context(tab: str) -> dict[str, Any]:
     found = detail()
     if tab == "overview":
         entries = metadata_entries(METADATA)
-        return asset_context(tab, metadata={"definition": entries, "materialization": entries, "observation": []})
+        return asset_context(tab, metadata={"definition": entries, "materialization": entries, "observation": []},
+                             alerts=[])  # fmt: skip
     if tab == "events":
         page = {"items": [event(run={"run_id": "r-1", "status": "succeeded"}), check(True)], "next_cursor": "c1"}
         return asset_context(tab, events=page, event_filters={"type": "", "partition": HOSTILE, "at": ""},
