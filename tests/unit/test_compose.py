@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
 DOCKER_COMPOSE = shutil.which("docker-compose")
 API_KEYS = hash_key("compose-test-key") + ":name=compose"  # the file requires ASSETPIPE_API_KEYS
-APP_SERVICES = ["ingest", "migrate", "api", "sensors", "schedules", "runs", "checks"]  # services running the assetpipe image
+# services running the assetpipe image
+APP_SERVICES = ["ingest", "migrate", "api", "sensors", "schedules", "runs", "checks"]
 
 pytestmark = pytest.mark.skipif(
     DOCKER_COMPOSE is None,
