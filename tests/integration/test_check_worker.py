@@ -174,3 +174,24 @@ def test_an_anomaly_check_fires_on_a_90_percent_drop_and_not_on_a_weekly_pattern
         found = wait_rows(warehouse, judged, 3, key=key)
     # judged against their weekdays: a weekend's third is normal, a weekday's 90% drop is not
     assert found == [("100000", False, "true"), ("1005000", True, "true"), ("331000", True, "true")]
+
+
+def test_two_replicas_evaluate_each_asset_once(settings_factory: Any, warehouse: Warehouse) -> None:
+    prefix = f"two{uuid.uuid4().hex[:8]}"
+    settings = settings_factory(check_group_id=f"c{uuid.uuid4().hex[:8]}", check_refresh_seconds=0.2)
+    policy = FreshnessPolicy.time_window(fail_window=timedelta(seconds=2))
+    keys = [f"{prefix}/a{i}" for i in range(8)]
+    specs = [AssetSpec(key.split("/"), freshness_policy=policy) for key in keys]
+    AssetRegistry(warehouse).register_specs(specs, "http", "", now_us())
+    first, second = worker(settings, warehouse), worker(settings, warehouse)
+    with running(IngestWorker(settings, warehouse), first, second), Reporter(settings=settings) as sdk:
+        wait_until(lambda: all(first.evaluator.owns(k) != second.evaluator.owns(k) for k in keys), 30, "split")
+        assert any(first.evaluator.owns(k) for k in keys) and any(second.evaluator.owns(k) for k in keys)
+        for key in keys:
+            sdk.report_materialization(key.split("/"))
+        sdk.flush()
+        for key in keys:
+            evaluations(warehouse, key, 2, timeout=20)
+        time.sleep(1)
+    for key in keys:  # each state once, by whichever replica owns the asset
+        assert [r[3] for r in rows(warehouse, EVALUATIONS, key=key)] == ["PASS", "FAIL"], key
