@@ -29,7 +29,7 @@ from starlette.responses import HTMLResponse
 
 TEMPLATES = Path(__file__).parent / "templates"
 LIVE_HEADER = "x-assetpipe-live"
-NAV = (("Catalog", "/"), ("Sensors", "/sensors"), ("Schedules", "/schedules"), ("Runs", "/runs"))
+NAV = (("Catalog", "/"), ("Sensors", "/sensors"), ("Schedules", "/schedules"), ("Runs", "/runs"), ("Alerts", "/alerts"))
 _SAFE_SCHEMES = ("http", "https")
 _LINK_SCHEMES = ("http", "https", "mailto", "")
 
