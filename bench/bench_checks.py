@@ -6,7 +6,8 @@ checks at all, and the process's memory before the checks were built.
 
 Then the latency of lateness: ``--deadlines`` assets (1,000 by default) with 2-second windows, materialized
 once each with their deadlines staggered over ``--spread`` seconds; for each, the time from its deadline to
-its FAIL evaluation stored in ClickHouse (the ingest worker running beside), p50 and p99.
+its FAIL evaluation stored in ClickHouse and to its alert received by a webhook on loopback (the ingest and
+alert workers running beside), p50 and p99.
 
     python bench/bench_checks.py [--assets 100000] [--events 1000000] [--deadlines 1000]
 """
@@ -14,22 +15,26 @@ its FAIL evaluation stored in ClickHouse (the ingest worker running beside), p50
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import tempfile
 import threading
 import time
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from benchstack import bench_settings, produce_all
 from confluent_kafka import Producer
 
 from assetpipe.broker import EmbeddedBroker, free_port
+from assetpipe.consumers.alerts import AlertWorker
 from assetpipe.consumers.checks.evaluator import TimedCheck
 from assetpipe.consumers.checks.sources import policy_check
 from assetpipe.consumers.checks.worker import CheckWorker
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.registry.monitors import CurrentPolicy
 from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.definitions.alerts import AlertPolicy, WebhookChannel
 from assetpipe.definitions.freshness import FreshnessPolicy
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.model import build_record, now_us
@@ -93,19 +98,46 @@ def consume(settings: Settings, warehouse: Warehouse, source_checks: list[TimedC
     return figures
 
 
-def lateness(broker: EmbeddedBroker, directory: str, assets: int, spread_s: float) -> list[float]:
-    """Seconds from each deadline to its FAIL evaluation stored."""
-    settings = bench_settings(broker, directory, prefix="l", check_group_id="bench-late", ingest_batch_max_seconds=0.2)
+class Hooks:
+    """A webhook receiver on loopback: when each alert about each asset arrived (wall clock, microseconds)."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, int] = {}
+        hooks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                at = now_us()
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                if body.get("transition") == "triggered":
+                    hooks.arrived.setdefault(str(body.get("asset_key")), at)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def lateness(broker: EmbeddedBroker, directory: str, assets: int, spread_s: float) -> tuple[list[float], list[float]]:
+    """Seconds from each deadline to its FAIL evaluation stored, and to its alert received by a webhook."""
+    settings = bench_settings(broker, directory, prefix="l", check_group_id="bench-late", alert_group_id="bench-alerts",
+                              ingest_batch_max_seconds=0.2)  # fmt: skip
     warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
     warehouse.migrate()
     keys = [f"late/a{i}" for i in range(assets)]
+    hooks = Hooks()
     worker = CheckWorker(settings, lambda: (checks(keys, timedelta(seconds=2)), []), warehouse)
     ingest = IngestWorker(settings, warehouse)
+    alerts = AlertWorker(settings, [AlertPolicy("late", [WebhookChannel(hooks.url)], prefixes=["late"])], warehouse)
     stop = threading.Event()
-    threads = [threading.Thread(target=w.run, args=(stop,)) for w in (worker, ingest)]
+    threads = [threading.Thread(target=w.run, args=(stop,)) for w in (worker, ingest, alerts)]
     for thread in threads:
         thread.start()
-    while not worker.evaluator.owns(keys[0]) or worker.loop.metrics.state != "running":
+    while not worker.evaluator.owns(keys[0]) or alerts.loop.metrics.state != "running":
         time.sleep(0.1)
     time.sleep(1)
     codec = Codec(timestamp_micros=True)
@@ -127,14 +159,17 @@ def lateness(broker: EmbeddedBroker, directory: str, assets: int, spread_s: floa
     )
     deadline = time.monotonic() + spread_s + 60
     found: dict[str, int] = {}
-    while time.monotonic() < deadline and len(found) < assets:
+    while time.monotonic() < deadline and (len(found) < assets or len(hooks.arrived) < assets):
         found = {str(k): int(at) for k, at in warehouse.query(query).rows}
         time.sleep(0.5)
     stop.set()
     for thread in threads:
         thread.join(60)
+    hooks.server.shutdown()
     warehouse.close()
-    return sorted((found[k] - (materialized[k] + 2_000_000)) / 1e6 for k in found)
+    stored = sorted((found[k] - (materialized[k] + 2_000_000)) / 1e6 for k in found)
+    alerted = sorted((at - (materialized[k] + 2_000_000)) / 1e6 for k, at in hooks.arrived.items())
+    return stored, alerted
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -163,16 +198,17 @@ def main() -> None:
             runs[name] = {**consume(settings, warehouse, source, args.events), "built_mb": rss_mb() - built_before}
             warehouse.command(f"DROP DATABASE {settings.clickhouse_database}")
             warehouse.close()
-        late = lateness(broker, tmp, args.deadlines, args.spread)
+        stored, alerted = lateness(broker, tmp, args.deadlines, args.spread)
 
     print(f"check worker over {args.events:,} accepted events of {args.assets:,} assets, one consumer")
     for name, figures in runs.items():
         print(f"  {name:<34} {figures['rate']:>10,.0f} events/s  CPU {figures['cpu_us']:5.1f} µs/event  "
               f"RSS {figures['rss_mb']:,.0f} MB (before the worker {figures['rss_before_mb']:,.0f} MB, the checks "
               f"built {figures['built_mb']:,.0f} MB)  evaluations published {figures['evaluations']:,.0f}")  # fmt: skip
-    print(f"deadline -> FAIL evaluation stored, {len(late):,} of {args.deadlines:,} assets with 2 s windows staggered "
-          f"over {args.spread:.0f} s: p50 {percentile(late, 0.5):.3f} s, p99 {percentile(late, 0.99):.3f} s, "
-          f"max {late[-1] if late else float('nan'):.3f} s")  # fmt: skip
+    for what, late in (("FAIL evaluation stored", stored), ("alert received by a webhook", alerted)):
+        print(f"deadline -> {what}, {len(late):,} of {args.deadlines:,} assets with 2 s windows staggered over "
+              f"{args.spread:.0f} s: p50 {percentile(late, 0.5):.3f} s, p99 {percentile(late, 0.99):.3f} s, "
+              f"max {late[-1] if late else float('nan'):.3f} s")  # fmt: skip
 
 
 if __name__ == "__main__":
