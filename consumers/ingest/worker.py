@@ -43,6 +43,9 @@ class IngestConsumer:
             handler=self.handler,  # it takes the messages as they came, and frames them in prepare
             retryable=(WarehouseUnavailableError,),
             overlap=True,  # ClickHouse works on one batch while the next is gathered and framed
+            # a broker may hold a fetch this long when no data is waiting (the embedded one does, even when data
+            # arrives meanwhile): it bounds how long a lone event, such as a check's verdict, waits to be fetched
+            consumer_overrides={"fetch.wait.max.ms": 100},
         )
 
 
