@@ -275,9 +275,10 @@ def insert_rates(warehouse: Warehouse, events: int) -> tuple[dict[str, list[floa
     generate(warehouse, events, start=compared, definitions=False)
     backfills = {m.version: s for m in load_migrations() for s in m.statements if s.startswith("INSERT")}
     backfill_s, _ = timed(lambda: warehouse.command(backfills[14].replace("{db}", db)))
-    where = "WHERE e.event_type IN ('materialization', 'observation')"
-    for low, high in without_points:  # dedup_key is the event's number
-        chunk = f"{where} AND e.dedup_key >= {low} AND e.dedup_key < {high}"
+    where, step = "WHERE n.event_type IN ('materialization', 'observation')", max(1, _YEAR_US // events)
+    for low, high in without_points:  # the events of numbers low .. high, by their times
+        at = "toUnixTimestamp64Micro(n.timestamp)"
+        chunk = f"{where} AND {at} >= {_START_US + low * step} AND {at} < {_START_US + high * step}"
         warehouse.command(backfills[17].replace("{db}", db).replace(where, chunk))
     return rates, counts(warehouse), backfill_s
 

@@ -126,43 +126,41 @@ class Warehouse:
         the policy's limits. Unqualified names resolve in this warehouse's database."""
         if "\x00" in sql:
             raise ReadOnlyQueryError("the query contains a NUL character")
-        policy = self.read_only_policy
         params = dict(parameters or {}) or None
-        with self._read_only_lock:
-            (parser, parse_settings), (runner, run_settings) = self._read_only_sessions()
-            try:
-                with self._translated(self._drop_read_only_clients):
-                    rendered = parser.query(
-                        "SELECT formatQuery({q:String})", parameters={"q": sql}, settings=parse_settings
-                    ).result_rows[0][0]
-                    tree = parser.raw_query(f"EXPLAIN AST {rendered}", parameters=params, settings=parse_settings)
-                policy.check(tree.decode().splitlines())
-                with self._translated(self._drop_read_only_clients):
-                    result = runner.query(rendered, parameters=params, settings=run_settings)
-                    return QueryResult(tuple(result.column_names), list(result.result_rows))
-            except WarehouseUnavailableError:
-                raise
-            except WarehouseError as exc:
-                # chDB hands the rest of an aborted result to the client's next query: start afresh
-                self._drop_read_only_clients()
-                raise policy.translate(exc) from exc
+        with self._read_only_lock, self._read_only_errors():
+            (parser, parse_settings), _ = self._read_only_sessions()
+            with self._translated(self._drop_read_only_clients):
+                rendered = parser.query(
+                    "SELECT formatQuery({q:String})", parameters={"q": sql}, settings=parse_settings
+                ).result_rows[0][0]
+                tree = parser.raw_query(f"EXPLAIN AST {rendered}", parameters=params, settings=parse_settings)
+            self.read_only_policy.check(tree.decode().splitlines())
+            return self._run_read_only(rendered, params)
 
     def own_read_only_query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
         """A query whose text is the program's own (user input only in ``parameters``), run as
         ``read_only_query`` runs a query, read-only and under the policy's limits, without its parse
         checks: they judge text a user wrote, and cost two round trips."""
-        params = dict(parameters or {}) or None
-        with self._read_only_lock:
-            _, (runner, run_settings) = self._read_only_sessions()
-            try:
-                with self._translated(self._drop_read_only_clients):
-                    result = runner.query(sql, parameters=params, settings=run_settings)
-                    return QueryResult(tuple(result.column_names), list(result.result_rows))
-            except WarehouseUnavailableError:
-                raise
-            except WarehouseError as exc:
-                self._drop_read_only_clients()
-                raise self.read_only_policy.translate(exc) from exc
+        with self._read_only_lock, self._read_only_errors():
+            return self._run_read_only(sql, dict(parameters or {}) or None)
+
+    def _run_read_only(self, sql: str, params: dict[str, Any] | None) -> QueryResult:
+        _, (runner, run_settings) = self._read_only_sessions()
+        with self._translated(self._drop_read_only_clients):
+            result = runner.query(sql, parameters=params, settings=run_settings)
+            return QueryResult(tuple(result.column_names), list(result.result_rows))
+
+    @contextmanager
+    def _read_only_errors(self) -> Iterator[None]:
+        """The policy's words for a failed read-only query; a lost connection as it is."""
+        try:
+            yield
+        except WarehouseUnavailableError:
+            raise
+        except WarehouseError as exc:
+            # chDB hands the rest of an aborted result to the client's next query: start afresh
+            self._drop_read_only_clients()
+            raise self.read_only_policy.translate(exc) from exc
 
     def _read_only_sessions(self) -> list[tuple[Any, dict[str, Any]]]:
         """Two read-only clients, each with the settings its queries carry: one parses (limited in time and

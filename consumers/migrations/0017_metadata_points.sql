@@ -20,19 +20,9 @@ SETTINGS non_replicated_deduplication_window = 10000;
 -- no points (it stays in asset_events). Compose runs `migrate` before the workers start; elsewhere,
 -- upgrade with the ingest workers stopped.
 INSERT INTO {db}.asset_metadata_points
-SELECT p.asset_key, p.label, p.timestamp, assumeNotNull(p.value)
-FROM
-(
-    SELECT
-        e.asset_key AS asset_key,
-        toLowCardinality(entry.1) AS label,
-        e.timestamp AS timestamp,
-        if(entry.2 = 'bool', toFloat64(e.metadata[entry.1] = 'true'), toFloat64OrNull(e.metadata[entry.1])) AS value
-    FROM {db}.asset_events AS e
-    ARRAY JOIN mapFilter((k, t) -> t IN ('int', 'float', 'bool', 'timestamp'), e.metadata_types) AS entry
-    WHERE e.event_type IN ('materialization', 'observation')
-) AS p
-WHERE isNotNull(p.value);
+SELECT n.asset_key, n.key, n.timestamp, n.value
+FROM {db}.asset_metadata_numeric AS n
+WHERE n.event_type IN ('materialization', 'observation');
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.asset_metadata_points_mv TO {db}.asset_metadata_points AS
 SELECT p.asset_key AS asset_key, p.label AS label, p.timestamp AS timestamp, assumeNotNull(p.value) AS value
