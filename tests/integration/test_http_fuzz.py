@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
@@ -24,7 +24,7 @@ from assetpipe.broker import free_port
 from assetpipe.schemas.settings import Settings
 from tests.integration.http_server import serving
 
-EXAMPLES_PER_OPERATION = 30  # per operation: the document has grown to ~40 operations
+EXAMPLES_PER_OPERATION = 20  # per operation: the document has grown to ~50 operations
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
@@ -95,7 +95,10 @@ def test_no_5xx_for_any_documented_operation(fuzz_target: tuple[httpx.Client, di
         )
         @given(request=requests(document, path, method, op))
         def fuzz(request: dict[str, Any]) -> None:
-            response = client.request(**request)
+            try:
+                response = client.request(**request)
+            except httpx.InvalidURL:  # httpx builds no URL this long (a drawn query string): nothing was sent
+                reject()
             assert response.status_code < 500, (request, response.status_code, response.text)
             if response.headers.get("content-type", "").startswith("application/json") and response.status_code >= 400:
                 body = response.json()
