@@ -144,6 +144,10 @@ class Evaluator:
     def owns(self, asset_key: str) -> bool:
         return self._partitions > 0 and partition_of(asset_key, self._partitions) in self._owned
 
+    def watched(self, asset_key: str) -> bool:
+        """Whether an event of ``asset_key`` matters here: the asset has checks, and this worker owns it."""
+        return (asset_key in self._timed or asset_key in self._event) and self.owns(asset_key)
+
     def assign(
         self, partitions: Iterable[int], count: int, stored: Mapping[str, Stored], now_us: int
     ) -> list[Evaluation]:
