@@ -189,7 +189,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(free_port()) as broker:
         messages = accepted_messages(keys, args.events)
         runs = {}
-        for name, with_checks in (("no checks (consumed, nothing decoded)", False), (f"{args.assets:,} policies", True)):
+        configurations = (("no checks (consumed, nothing decoded)", False), (f"{args.assets:,} policies", True))
+        for name, with_checks in configurations:
             settings = bench_settings(broker, tmp, prefix="c", check_group_id=f"bench-{int(with_checks)}")
             warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
             warehouse.migrate()
