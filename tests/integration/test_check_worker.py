@@ -19,7 +19,7 @@ from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.registry import AssetRegistry
 from assetpipe.consumers.registry.monitors import register_monitors
 from assetpipe.consumers.warehouse import Warehouse
-from assetpipe.definitions.assets import AssetSpec
+from assetpipe.definitions.assets import AssetSpec, asset
 from assetpipe.definitions.freshness import FreshnessPolicy
 from assetpipe.definitions.monitors import build_metadata_anomaly_checks, build_metadata_bounds_checks
 from assetpipe.producers.publisher import Publisher
@@ -195,3 +195,21 @@ def test_two_replicas_evaluate_each_asset_once(settings_factory: Any, warehouse:
         time.sleep(1)
     for key in keys:  # each state once, by whichever replica owns the asset
         assert [r[3] for r in rows(warehouse, EVALUATIONS, key=key)] == ["PASS", "FAIL"], key
+
+
+def test_a_policy_on_an_asset_defined_in_code_is_evaluated_too(settings_factory: Any, warehouse: Warehouse) -> None:
+    prefix = f"code{uuid.uuid4().hex[:8]}"
+    settings = settings_factory(check_group_id=f"c{uuid.uuid4().hex[:8]}", check_refresh_seconds=0.2)
+
+    @asset(key=[prefix, "daily"], freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(seconds=2)))
+    def daily() -> None: ...
+
+    AssetRegistry(warehouse).register_location(f"loc_{prefix}", [daily], now_us())
+    key = f"{prefix}/daily"
+    checks = worker(settings, warehouse)
+    with running(IngestWorker(settings, warehouse), checks), Reporter(settings=settings) as sdk:
+        ready(checks, key)
+        sdk.report_materialization(key.split("/"))
+        sdk.flush()
+        found = evaluations(warehouse, key, 2, timeout=20)
+    assert [r[3] for r in found] == ["PASS", "FAIL"]
