@@ -134,10 +134,10 @@ class Scheduler:
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
         if not self._all:
             log.warning("no schedules in this code location: the scheduler has nothing to do")
-        self.metrics.state = "running"
         try:
             while not stop.is_set():
                 wake = self.step()
+                self.metrics.state = "running"  # after the first step: its next ticks are known, as status shows
                 timeout = None if wake is None else max(_MIN_WAIT_S, (wake - self._clock.now()).total_seconds())
                 if self._poll_s is not None and self._all:
                     timeout = self._poll_s if timeout is None else min(timeout, self._poll_s)
