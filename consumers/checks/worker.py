@@ -235,6 +235,7 @@ class CheckWorker:
                 self.evaluator.changed.notify_all()
             for thread in threads:
                 thread.join(5)
+            self.publisher.close(10)  # the loop's publisher is this worker's: the loop does not close it
 
     def _refresher(self, stop: threading.Event, done: threading.Event) -> None:
         while not (stop.is_set() or done.is_set()):
