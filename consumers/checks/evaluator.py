@@ -26,7 +26,6 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from assetpipe.consumers.checks.deadlines import Deadlines
@@ -194,6 +193,11 @@ class Evaluator:
             fresh = [c.asset_key for c in timed if before.get((c.asset_key, c.check_name)) != c]
             return self._reevaluate(now_us, [k for k in dict.fromkeys(fresh) if self.owns(k)])
 
+    def partitioned_assets(self) -> set[str]:
+        """The assets with a check that follows their partitions."""
+        with self.lock:
+            return {key for key, checks in self._timed.items() if any(c.newer is not None for c in checks)}
+
     def timed_check_names(self) -> set[str]:
         with self.lock:
             return {c.check_name for checks in self._timed.values() for c in checks}
@@ -297,7 +301,3 @@ class Evaluator:
             return []
         self._states[key] = verdict.state
         return [Evaluation(check.asset_key, check.check_name, verdict, now_us, trigger, previous=previous or UNKNOWN)]
-
-
-def iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1e6, tz=UTC).isoformat()

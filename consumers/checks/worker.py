@@ -18,6 +18,7 @@ replicas during a rebalance) is stored once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -56,6 +57,13 @@ _UPDATED = (
     "SELECT p.asset_key, toString(p.event_type), toUnixTimestamp64Micro(max(p.timestamp)) "
     "FROM {db}.asset_partition_state AS p WHERE p.event_type IN ('materialization', 'observation') "
     "GROUP BY p.asset_key, p.event_type"
+)
+# The candidates for each asset's newest partition: the greatest key and the latest materialized (the check's
+# partitions definition picks between them), with when each was materialized.
+_PARTITIONS = (
+    "SELECT p.asset_key, p.partition, toUnixTimestamp64Micro(max(p.timestamp)) AS at "
+    "FROM {db}.asset_partition_state AS p WHERE p.event_type = 'materialization' AND p.partition != '' "
+    "AND p.asset_key IN {{keys:Array(String)}} GROUP BY p.asset_key, p.partition"
 )
 _STATES = (
     "SELECT p.asset_key, p.check_name, argMax(p.check_passed, p.timestamp), toString(argMax(p.check_severity, "
@@ -105,9 +113,7 @@ class CheckHandler:
         evaluations: list[Evaluation] = []
         for event in events:
             record = event.record
-            key = "/".join(record["asset_key"])
-            if not evaluator.owns(key):
-                continue
+            key = "/".join(record["asset_key"])  # owned and checked: only those were decoded
             self.metrics.events += 1
             if event.event_type == "check_evaluation" and (record.get("tags") or {}).get(EVALUATED_BY):
                 continue  # this worker's own
@@ -153,6 +159,16 @@ class CheckHandler:
         db, found = self._warehouse.database, dict[str, Stored]()
         for key, kind, at in self._warehouse.query(_UPDATED.format(db=db)).rows:
             found.setdefault(str(key), Stored()).updated_us[str(kind)] = int(at)
+        partitioned = self.evaluator.partitioned_assets()
+        if partitioned:
+            rows = self._warehouse.query(_PARTITIONS.format(db=db), parameters={"keys": sorted(partitioned)}).rows
+            newest: dict[str, tuple[tuple[str, int], tuple[str, int]]] = {}
+            for key, partition, at in rows:
+                candidate = (str(partition), int(at))
+                greatest, latest = newest.get(str(key), (candidate, candidate))
+                newest[str(key)] = (max(greatest, candidate), max(latest, candidate, key=lambda c: c[1]))
+            for key, candidates in newest.items():
+                found.setdefault(key, Stored()).partitions.update(dict(candidates))
         names = self.evaluator.timed_check_names()
         if names:
             rows = self._warehouse.query(_STATES.format(db=db), parameters={"names": sorted(names)}).rows
@@ -211,7 +227,7 @@ class CheckWorker:
         )
 
     def status(self) -> dict[str, object]:
-        return {**self.loop.metrics.as_dict(), **vars_of(self.handler.metrics), "checked_assets":
+        return {**self.loop.metrics.as_dict(), **dataclasses.asdict(self.handler.metrics), "checked_assets":
                 self.evaluator.checked_assets()}  # fmt: skip
 
     def refresh(self) -> None:
@@ -263,7 +279,3 @@ class CheckWorker:
             except PublishError as exc:
                 log.warning("check evaluations not published, retried in a second: %s", exc)
                 time.sleep(0.1)
-
-
-def vars_of(metrics: CheckMetrics) -> dict[str, int]:
-    return {name: getattr(metrics, name) for name in metrics.__slots__}

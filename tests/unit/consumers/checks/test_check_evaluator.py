@@ -118,3 +118,19 @@ def test_event_checks_judge_every_event_with_their_label() -> None:
     ]
     assert evaluator.on_event("materialization", "a/b", "e2", 0, None, {"other": 1.0}, 0) == []
     assert len(evaluator.on_event("materialization", "a/b", "e3", 0, None, {"dagster/row_count": 50.0}, 0)) == 1
+
+
+def test_a_restart_restores_the_newest_partition_for_a_partitioned_check() -> None:
+    seen: list[tuple[str | None, int | None]] = []
+
+    def evaluate(clock: Clock, now: int) -> Verdict:
+        seen.append((clock.newest_partition, clock.newest_at))
+        return Verdict(PASS, True, "WARN")
+
+    check = TimedCheck("a/b", "freshness", frozenset({"materialization"}), evaluate, newer=max)
+    evaluator = Evaluator()
+    evaluator.set_checks([check], [], 0)
+    assert evaluator.partitioned_assets() == {"a/b"}
+    stored = {"a/b": Stored({"materialization": 9 * S}, {}, {"2024-01-02": 5 * S, "2024-01-01": 9 * S})}
+    evaluator.assign(range(4), 4, stored, 10 * S)
+    assert seen[-1] == ("2024-01-02", 5 * S)  # the newest window, not the latest written
