@@ -424,12 +424,14 @@ def _schema(value: Any, where: str) -> TableSchema:
 
 
 def _reference(value: Any, i: int) -> LocalFileCodeReference | UrlCodeReference:
-    ok = isinstance(value, Mapping) and (isinstance(value.get("url"), str) or isinstance(value.get("file_path"), str))
-    _expect(ok, f'[{i}]: {{"file_path": "...", "line_number"?, "label"?}} or {{"url": "...", "label"?}}', value)
+    shape = f'[{i}]: {{"file_path": "...", "line_number"?, "label"?}} or {{"url": "...", "label"?}}, not both'
+    _expect(isinstance(value, Mapping) and ("url" in value) != ("file_path" in value), shape, value)
     label = value.get("label")
     _expect(label is None or isinstance(label, str), f"[{i}].label: a string", label)
     if "url" in value:
+        _expect(isinstance(value["url"], str), f"[{i}].url: a string", value["url"])
         return UrlCodeReference(value["url"], label)
+    _expect(isinstance(value["file_path"], str), f"[{i}].file_path: a string", value["file_path"])
     line = value.get("line_number")
     if type(line) is float and line.is_integer():
         line = int(line)

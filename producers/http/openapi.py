@@ -186,11 +186,13 @@ _TYPED_VALUES: dict[str, Schema] = {
                         "label": {"type": ["string", "null"]},
                     },
                     "required": ["file_path"],
+                    "not": {"required": ["url"]},
                 },
                 {
                     "type": "object",
                     "properties": {"url": _STRING, "label": {"type": ["string", "null"]}},
                     "required": ["url"],
+                    "not": {"required": ["file_path"]},
                 },
             ]
         },

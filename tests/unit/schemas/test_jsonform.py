@@ -113,7 +113,14 @@ def test_an_object_with_extra_keys_or_an_unknown_type_stays_json() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "value", "message"),
-    [("int", "7", "expected an integer, got string"), ("url", 3, "expected a string"), ("table", {}, "records")],
+    [
+        ("int", "7", "expected an integer, got string"),
+        ("url", 3, "expected a string"),
+        ("table", {}, "records"),
+        ("code_references", [{"file_path": "a.py", "url": "https://x", "line_number": 2**63}], "not both"),
+        ("code_references", [{"url": 3}], r"\[0\]\.url: a string"),
+        ("code_references", [{"file_path": "a.py", "line_number": 2**63}], "line_number"),
+    ],
 )
 def test_bad_typed_values_name_the_entry(kind: str, value: Any, message: str) -> None:
     with pytest.raises(FieldError, match=message) as err:
