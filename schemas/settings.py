@@ -144,6 +144,7 @@ class Settings(BaseModel):
     )
     alert_webhook_timeout_s: float = Field(10.0, gt=0, description="timeout of one alert webhook POST")
     alert_delivery_attempts: int = Field(5, ge=1, description="attempts at sending an alert (webhook, Slack, SMTP)")
+    alert_send_concurrency: int = Field(16, ge=1, description="deliveries the alert worker sends at once")
     alert_delivery_backoff_s: float = Field(0.5, ge=0, description="first wait between an alert's attempts; doubles")
     public_url: str | None = Field(
         None, pattern=r"^https?://", description="the web catalog's URL in alerts' links; unset: http://HTTP_HOST:PORT"

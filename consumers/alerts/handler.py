@@ -7,7 +7,8 @@ it gains the partition). A run or tick failure belongs to the owner of the parti
 delivery is looked up before it is sent and recorded right after, and offsets are committed only once a
 batch's alerts are recorded, so a replay (a restart, a rebalance) finds what was sent and sends the rest.
 One lock serializes a batch, a round of failures and a change of partitions: a partition is given up only
-once what was being done for it is recorded.
+once what was being done for it is recorded. Within a batch, deliveries go out ``send_concurrency`` at a time,
+each recorded before its sender sends another (``Recorder``).
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from confluent_kafka import Message
 
-from assetpipe.consumers.alerts.alert import Alert, Change, Delivery, Kind, Sent, alert_id_for
+from assetpipe.consumers.alerts.alert import Alert, Change, Delivery, Kind, alert_id_for
 from assetpipe.consumers.alerts.delivery import Dispatcher, deliveries
 from assetpipe.consumers.alerts.failures import Failure, FailureReader
 from assetpipe.consumers.alerts.message import asset_url, page_url
+from assetpipe.consumers.alerts.recorder import Recorded, Recorder
 from assetpipe.consumers.alerts.store import AlertStore, StateKey
 from assetpipe.consumers.alerts.transitions import Evaluation, State, level_of, step, watches
 from assetpipe.consumers.handler import Decoded, Outcome
@@ -63,6 +66,7 @@ class AlertHandler:
         catalog_url: str,
         *,
         lookback_s: float = 900.0,
+        send_concurrency: int = 16,
         now_us: Callable[[], int] = _now_us,
     ) -> None:
         self.metrics = AlertMetrics()
@@ -73,6 +77,8 @@ class AlertHandler:
         self._failures = FailureReader(store.warehouse)
         self._base = catalog_url
         self._now_us = now_us
+        self._concurrency = max(1, send_concurrency)
+        self._recorder = Recorder(self._recorded)
         self._states: dict[StateKey, State] = {}
         self._loaded: set[str] = set()  # assets whose states are read from the alerts table
         self._facts: dict[str, tuple[float, AssetFacts | None]] = {}
@@ -222,19 +228,36 @@ class AlertHandler:
 
     # -- sending ----------------------------------------------------------------------------------------
     def _send(self, alerts: list[tuple[Alert, AlertPolicy]]) -> None:
-        """Send each alert's deliveries not sent before (by anyone), recording each right after it went."""
+        """Send each alert's deliveries not sent before (by anyone), each recorded before its sender sends
+        another: the deliveries about one asset's subject in order (triggered before resolved), those of
+        ``send_concurrency`` assets at a time."""
         planned: list[tuple[Delivery, Channel]] = [d for alert, policy in alerts for d in deliveries(alert, policy)]
         if not planned:
             return
         self.metrics.alerts += len(alerts)
         done = self._store.sent([d.delivery_id for d, _ in planned])
-        for delivery, channel in planned:
-            if delivery.delivery_id in done:
-                self.metrics.skipped_sent += 1
-                continue
+        todo = [(d, c) for d, c in planned if d.delivery_id not in done]
+        self.metrics.skipped_sent += len(planned) - len(todo)
+        streams: dict[tuple[str, str], list[tuple[Delivery, Channel]]] = {}
+        for delivery, channel in todo:
+            streams.setdefault((delivery.alert.asset_key, delivery.alert.subject), []).append((delivery, channel))
+        if len(streams) <= 1 or self._concurrency == 1:
+            for stream in streams.values():
+                self._send_in_order(stream)
+            return
+        with ThreadPoolExecutor(min(self._concurrency, len(streams)), thread_name_prefix="alert-send") as pool:
+            for future in [pool.submit(self._send_in_order, stream) for stream in streams.values()]:
+                future.result()  # a failed insert fails the batch: it is replayed, and what was recorded skipped
+
+    def _send_in_order(self, stream: list[tuple[Delivery, Channel]]) -> None:
+        for delivery, channel in stream:
             created = self._now_us()
-            sent: Sent = self._dispatcher.send(delivery, channel)
-            self._store.record(delivery, sent, created)
+            sent = self._dispatcher.send(delivery, channel)
+            self._recorder.record((delivery, sent, created))
+
+    def _recorded(self, outcomes: Sequence[Recorded]) -> None:
+        self._store.record_many(outcomes)
+        for delivery, sent, _ in outcomes:  # one recording at a time: the recorder's
             if sent.ok:
                 self.metrics.sent += 1
             else:

@@ -45,14 +45,23 @@ class AlertStore:
 
     def record(self, delivery: Delivery, sent: Sent, created_us: int) -> None:
         """One delivery as it went; written again (a retry that now succeeded) the newest row wins."""
-        a = delivery.alert
-        row: tuple[Any, ...] = (
-            a.alert_id, delivery.delivery_id, a.policy, a.asset_key, a.check_name, a.subject, a.kind, a.change,
-            a.severity, a.state, summary(a), delivery.channel, delivery.channel_kind, delivery.recipient,
-            list(a.owners), a.partition or "", a.link, "sent" if sent.ok else "failed", sent.attempts, sent.error,
-            a.event_id, a.event_us, created_us, sent.sent_us, _now_us(),
-        )  # fmt: skip
-        self.warehouse.insert("alerts", [[value] for value in row], ALERT_COLUMNS)
+        self.record_many([(delivery, sent, created_us)])
+
+    def record_many(self, outcomes: Sequence[tuple[Delivery, Sent, int]]) -> None:  # (delivery, sent, created µs)
+        """Deliveries as they went (each with when it was created), in one insert."""
+        if not outcomes:
+            return
+        updated = _now_us()
+        rows: list[tuple[Any, ...]] = []
+        for delivery, sent, created_us in outcomes:
+            a = delivery.alert
+            rows.append((
+                a.alert_id, delivery.delivery_id, a.policy, a.asset_key, a.check_name, a.subject, a.kind, a.change,
+                a.severity, a.state, summary(a), delivery.channel, delivery.channel_kind, delivery.recipient,
+                list(a.owners), a.partition or "", a.link, "sent" if sent.ok else "failed", sent.attempts, sent.error,
+                a.event_id, a.event_us, created_us, sent.sent_us, updated,
+            ))  # fmt: skip
+        self.warehouse.insert("alerts", [list(column) for column in zip(*rows, strict=True)], ALERT_COLUMNS)
 
     def states(self, asset_keys: Collection[str]) -> dict[StateKey, State]:
         """The state the alerts of these assets' checks left each (policy, asset, check) in: the level of

@@ -48,6 +48,7 @@ class AlertWorker:
             Dispatcher(settings),
             settings.catalog_url,
             lookback_s=settings.alert_failure_lookback_s,
+            send_concurrency=settings.alert_send_concurrency,
         )
         self.group_id = settings.alert_group_id
         codec = codec_for(settings, settings.topics.accepted)
