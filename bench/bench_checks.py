@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import resource
 import tempfile
 import threading
 import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from benchstack import bench_settings, produce_all
 from confluent_kafka import Producer
@@ -100,27 +102,49 @@ def consume(settings: Settings, warehouse: Warehouse, source_checks: list[TimedC
 
 
 class Hooks:
-    """A webhook receiver on loopback: when each alert about each asset arrived (wall clock, microseconds)."""
+    """A webhook receiver on loopback, in a process of its own as a receiver is: when each alert about each
+    asset arrived (wall clock, microseconds), written to a file a line each."""
 
-    def __init__(self) -> None:
-        self.arrived: dict[str, int] = {}
-        hooks = self
+    def __init__(self, directory: str) -> None:
+        self._path = Path(directory) / "arrivals.txt"
+        self._path.write_text("")
+        ready: multiprocessing.Queue[int] = multiprocessing.Queue()
+        self._process = multiprocessing.Process(target=_serve, args=(str(self._path), ready), daemon=True)
+        self._process.start()
+        self.url = f"http://127.0.0.1:{ready.get(timeout=30)}/alerts"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                at = now_us()
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                if body.get("transition") == "triggered":
-                    hooks.arrived.setdefault(str(body.get("asset_key")), at)
-                self.send_response(200)
-                self.end_headers()
+    @property
+    def arrived(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for line in self._path.read_text().splitlines():
+            key, _, at = line.rpartition(" ")
+            if key and at.isdigit():
+                found.setdefault(key, int(at))
+        return found
 
-            def log_message(self, *_args: object) -> None:
-                pass
+    def close(self) -> None:
+        self._process.terminate()
+        self._process.join(10)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+def _serve(path: str, ready: multiprocessing.Queue[int]) -> None:
+    arrivals = open(path, "a", buffering=1)  # noqa: SIM115 - open while the process serves
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            at = now_us()
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            if body.get("transition") == "triggered":
+                arrivals.write(f"{body.get('asset_key')} {at}\n")
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ready.put(server.server_address[1])
+    server.serve_forever()
 
 
 def lateness(broker: EmbeddedBroker, directory: str, assets: int, spread_s: float) -> tuple[list[float], list[float]]:
@@ -130,7 +154,7 @@ def lateness(broker: EmbeddedBroker, directory: str, assets: int, spread_s: floa
     warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
     warehouse.migrate()
     keys = [f"late/a{i}" for i in range(assets)]
-    hooks = Hooks()
+    hooks = Hooks(directory)
     worker = CheckWorker(settings, lambda: (checks(keys, timedelta(seconds=2)), []), warehouse)
     ingest = IngestWorker(settings, warehouse)
     alerts = AlertWorker(settings, [AlertPolicy("late", [WebhookChannel(hooks.url)], prefixes=["late"])], warehouse)
@@ -160,16 +184,18 @@ def lateness(broker: EmbeddedBroker, directory: str, assets: int, spread_s: floa
     )
     deadline = time.monotonic() + spread_s + 60
     found: dict[str, int] = {}
-    while time.monotonic() < deadline and (len(found) < assets or len(hooks.arrived) < assets):
+    arrived: dict[str, int] = {}
+    while time.monotonic() < deadline and (len(found) < assets or len(arrived) < assets):
         found = {str(k): int(at) for k, at in warehouse.query(query).rows}
+        arrived = hooks.arrived
         time.sleep(0.5)
     stop.set()
     for thread in threads:
         thread.join(60)
-    hooks.server.shutdown()
+    hooks.close()
     warehouse.close()
     stored = sorted((found[k] - (materialized[k] + 2_000_000)) / 1e6 for k in found)
-    alerted = sorted((at - (materialized[k] + 2_000_000)) / 1e6 for k, at in hooks.arrived.items())
+    alerted = sorted((at - (materialized[k] + 2_000_000)) / 1e6 for k, at in arrived.items())
     return stored, alerted
 
 
