@@ -72,6 +72,7 @@ def build_app(
         documented={**ASSET_PATHS, **OPS_PATHS, **CATALOG_PATHS, **ALERT_PATHS},
     )
     assets.attach(app.state.api)
+    app.state.api.openlineage.registrar = assets.define_openlineage  # a DatasetEvent's spec
     mount_web(app, registry)  # the web catalog: pages, their JSON, the sign-in (assetpipe.web)
     return app
 

@@ -43,6 +43,7 @@ from assetpipe.producers.http import Api, ApiKey
 from assetpipe.producers.http.endpoint import Answer, Incoming, ReportEndpoint
 from assetpipe.producers.http.exceptions import LimitExceededError, RequestError, UnknownAssetError
 from assetpipe.producers.http.payload import body_kind, parse_object, read_body
+from assetpipe.producers.openlineage.translate import SPEC_LOCATION
 from assetpipe.schemas import jsonform
 from assetpipe.schemas.errors import FieldError
 from assetpipe.schemas.settings import Settings
@@ -181,6 +182,15 @@ class AssetRoutes:
             api.known.add(registration.asset_key)
         answer = {"asset_key": registration.asset_key, "version": registration.version, "changed": registration.changed}
         return 200, answer, None
+
+    async def define_openlineage(self, entries: list[dict[str, Any]]) -> None:
+        """Register the specs of OpenLineage DatasetEvents (code location ``openlineage``, over HTTP: a code
+        location's definition of the same asset wins, as for ``PUT``)."""
+        api = self._attached()
+        summary = await self._run(self.registry.register, entries, "http", SPEC_LOCATION)
+        if api.known is not None:
+            for registration in summary.registrations:
+                api.known.add(registration.asset_key)
 
     async def status(self, request: Incoming) -> Answer:
         api = self._attached()

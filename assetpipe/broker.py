@@ -121,7 +121,7 @@ def create_topics(settings: Settings, timeout: float = 15.0) -> list[str]:
     """Create the asset-event topics if missing; returns the names it created."""
     admin = AdminClient(settings.as_librdkafka_dict())
     topics = settings.topics
-    wanted = [topics.events, topics.accepted, topics.dlq, topics.run_requests]
+    wanted = [topics.events, topics.accepted, topics.dlq, topics.run_requests, topics.openlineage]
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:

@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=cmd_migrate)
 
     worker = sub.add_parser("worker", help="run one worker against the configured Kafka and ClickHouse")
-    worker.add_argument("kind", choices=["ingest", "sensor", "run", "schedule", "checks", "alerts"])
+    worker.add_argument("kind", choices=["ingest", "sensor", "run", "schedule", "checks", "alerts", "openlineage"])
     worker.add_argument("--defs", help="jobs, sensors and schedules of the other workers (ASSETPIPE_DEFS)")
     worker.add_argument("--data-dir")
     worker.set_defaults(func=cmd_worker)
@@ -203,6 +203,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from assetpipe.consumers.checks.sources import registry_checks
     from assetpipe.consumers.checks.worker import CheckWorker
     from assetpipe.consumers.ingest.worker import IngestWorker
+    from assetpipe.consumers.openlineage import OpenLineageWorker
     from assetpipe.consumers.runs.worker import RunWorker
     from assetpipe.consumers.schedules.worker import ScheduleWorker
     from assetpipe.consumers.sensors.worker import SensorWorker
@@ -210,9 +211,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from assetpipe.definitions.loader import load_definitions
 
     _refuse_beside_a_stack(settings, f"runs the {args.kind} worker itself")
-    worker: IngestWorker | SensorWorker | RunWorker | ScheduleWorker | AlertWorker | CheckWorker
+    worker: IngestWorker | SensorWorker | RunWorker | ScheduleWorker | AlertWorker | CheckWorker | OpenLineageWorker
     if args.kind == "ingest":
         worker = IngestWorker(settings)
+    elif args.kind == "openlineage":  # OpenLineage events as they came, and the lineage they observed
+        worker = OpenLineageWorker(settings)
     elif args.kind == "checks":  # the registry's freshness policies and monitor checks: no definitions file
         warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
         worker = CheckWorker(settings, lambda: registry_checks(warehouse), warehouse)

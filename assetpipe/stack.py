@@ -29,6 +29,7 @@ from assetpipe.consumers.checks.sources import registry_checks
 from assetpipe.consumers.checks.worker import CheckWorker
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.loop import ConsumerLoop
+from assetpipe.consumers.openlineage import OpenLineageWorker
 from assetpipe.consumers.readonly import ReadOnlyPolicy
 from assetpipe.consumers.runs.worker import RunWorker
 from assetpipe.consumers.schedules.worker import ScheduleWorker
@@ -65,6 +66,7 @@ class LocalStack:
         self.schedules: ScheduleWorker | None = None
         self.defs: Definitions | None = None
         self.checks: CheckWorker | None = None  # freshness, bounds and anomaly checks of the registry
+        self.openlineage: OpenLineageWorker | None = None  # OpenLineage events as they came, and their edges
         self.alerts: AlertWorker | None = None  # with alert policies (definitions file or policies file)
         self.alert_policies: list[AlertPolicy] = []
         self.control = ControlServer(settings.control_socket, self._on_request)
@@ -105,6 +107,8 @@ class LocalStack:
         warehouse = self.warehouse
         self.checks = CheckWorker(s, lambda: registry_checks(warehouse), warehouse)
         self._spawn("checks", self.checks.run)
+        self.openlineage = OpenLineageWorker(s, warehouse)  # a thread: it shares this process's ClickHouse engine
+        self._spawn("openlineage", self.openlineage.run)
         if self.defs is not None:  # sensors and runs as threads: they share this process's ClickHouse engine
             self.sensors = SensorWorker(s, self.defs, self.warehouse)
             self.runs = RunWorker(s, self.defs, self.warehouse)
@@ -167,7 +171,7 @@ class LocalStack:
 
     def _loops(self) -> list[ConsumerLoop]:
         loops: list[ConsumerLoop] = [c.loop for c in self.worker.consumers] if self.worker is not None else []
-        loops += [w.loop for w in (self.sensors, self.runs, self.checks) if w is not None]
+        loops += [w.loop for w in (self.sensors, self.runs, self.checks, self.openlineage) if w is not None]
         loops += [self.alerts.loop] if self.alerts is not None else []
         return loops
 
@@ -374,6 +378,8 @@ class LocalStack:
                 components["schedules"] = {"ready": ticking["state"] == "running", **ticking}
         checks = self.checks.status() if self.checks is not None else {"state": "starting"}
         components["checks"] = {"ready": checks["state"] == "running", **checks}
+        lineage = self.openlineage.status() if self.openlineage is not None else {"state": "starting"}
+        components["openlineage"] = {"ready": lineage["state"] == "running", **lineage}
         if self.alert_policies:
             state = self.alerts.status() if self.alerts is not None else {"state": "starting"}
             components["alerts"] = {"ready": state["state"] == "running", **state}

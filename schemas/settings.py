@@ -28,6 +28,7 @@ class Topics:
     dlq: str
     accepted: str
     run_requests: str
+    openlineage: str  # OpenLineage events as they came, with their lineage edges (the receiver's)
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -36,6 +37,7 @@ class Topics:
             f"{prefix}asset_events.dlq",
             f"{prefix}asset_events.accepted",
             f"{prefix}run_requests",
+            f"{prefix}openlineage",
         )
 
 
@@ -103,6 +105,11 @@ class Settings(BaseModel):
         True, description="404 for an observation or check of an asset never materialized; false: Dagster-lenient"
     )
     # assetpipe sql (and queries built from user input)
+    openlineage_mapping_file: Path | None = Field(
+        None, description="YAML or JSON rules naming the assets of OpenLineage datasets (docs/openlineage.md)"
+    )
+    openlineage_raw_ttl_days: int = Field(7, ge=1, description="days OpenLineage events are kept as they came")
+    openlineage_group_id: str = "assetpipe-openlineage"
     sql_max_result_rows: int = Field(100_000, ge=1, description="rows a read-only query may return")
     sql_max_result_bytes: int = Field(100_000_000, ge=1024, description="bytes a read-only query may return")
     sql_max_memory_bytes: int = Field(1_000_000_000, ge=1_000_000, description="memory of one read-only query")

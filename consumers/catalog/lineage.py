@@ -1,6 +1,7 @@
 """The asset graph around an asset: its upstream assets (the dependencies of its definition, and theirs) and its
 downstream assets (those whose definitions depend on it, and so on), each direction to ``depth`` steps, from the
-current definitions. An asset without a definition is a node with no edges of its own.
+current definitions. An asset without a definition takes the dependencies its OpenLineage runs observed
+(``asset_lineage_dependencies``), else it is a node with no edges of its own.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ MAX_DEPTH = 10
 # Definitions of the upstream frontier (their deps go one step further up), and of the assets depending on the
 # downstream frontier (one step further down).
 _STEP = (
-    "SELECT d.asset_key, d.deps, d.kinds, d.group_name, toString(d.execution_type) FROM latest_asset_definitions AS d "
-    "WHERE d.asset_key IN {up:Array(String)} OR hasAny(d.deps, {down:Array(String)})"
+    "SELECT d.asset_key, d.deps, d.kinds, d.group_name, toString(d.execution_type), true FROM latest_asset_definitions "
+    "AS d WHERE d.asset_key IN {up:Array(String)} OR hasAny(d.deps, {down:Array(String)}) "
+    "UNION ALL SELECT o.asset_key, o.deps, [], '', 'external', false FROM asset_lineage_dependencies AS o "
+    "WHERE (o.asset_key IN {up:Array(String)} OR hasAny(o.deps, {down:Array(String)})) "
+    "AND o.asset_key NOT IN (SELECT asset_key FROM latest_asset_definitions)"
 )
 _REPORTED = "SELECT DISTINCT s.asset_key FROM asset_latest_state AS s WHERE s.asset_key IN {keys:Array(String)}"
 
@@ -38,6 +42,7 @@ def lineage(query: Query, root: str, depth: int, statuses: status.Statuses | Non
     upstream, "to": downstream}``. None when ``root`` is neither defined nor reported. ``statuses`` as for
     ``list_assets``."""
     definitions: dict[str, tuple[list[str], list[str], str, str]] = {}
+    observed: dict[str, list[str]] = {}  # assets without a definition: the dependencies their runs observed
     distance = {root: 0}
     edges: set[tuple[str, str]] = set()
     up, down = [root], [root]  # the frontiers: assets reached at the last step
@@ -46,9 +51,12 @@ def lineage(query: Query, root: str, depth: int, statuses: status.Statuses | Non
             break
         rows = query(_STEP, {"up": up, "down": down if step <= depth else []}).rows
         next_up, next_down = [], []
-        for key, deps, kinds, group, execution_type in rows:
+        for key, deps, kinds, group, execution_type, defined in rows:
             key, deps = str(key), strings(deps)
-            definitions[key] = (deps, strings(kinds), group, execution_type)
+            if defined:
+                definitions[key] = (deps, strings(kinds), group, execution_type)
+            else:
+                observed[key] = deps
             if key in up and step <= depth:
                 for dep in deps:
                     edges.add((dep, key))

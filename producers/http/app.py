@@ -46,6 +46,7 @@ from assetpipe.producers.http.payload import (
     parse_object,
     read_body,
 )
+from assetpipe.producers.openlineage import receiver as openlineage
 from assetpipe.schemas import jsonform
 from assetpipe.schemas.codec import codec_for
 from assetpipe.schemas.encoder import Encoded, EventEncoder
@@ -93,11 +94,13 @@ class Api:
         self.auth.require_for(settings.http_host)
         self.limits = Limits.from_settings(settings)
         paths = [e.path for e in ENDPOINTS.values()] + [BATCH_PATH, "/healthz", "/readyz", "/metrics"]
+        paths += [openlineage.PATH, openlineage.BATCH_PATH]
         self.metrics = HttpMetrics(frozenset(paths))
         self.delivery = Delivery(settings, self.metrics.publish_latency.observe)
         self.known = KnownAssets(settings, known_seed) if settings.http_require_known_assets else None
         codec = codec_for(settings, settings.topics.events)
         self.encoder = EventEncoder(codec, source="http", host="")
+        self.openlineage = openlineage.OpenLineageRoutes(self, settings)
         self.metrics.watch(lambda: self.delivery.in_flight, lambda: len(self.known or ()), ingest_lag)
         self._counted = {
             (t, outcome): self.metrics.events.labels(t, outcome)
@@ -320,8 +323,13 @@ def create_app(
         routes.append(Route(endpoint.path + "/{asset_key:path}", handler, methods=["POST"]))
         routes.append(Route(endpoint.path, handler, methods=["POST"]))
     batch = ReportEndpoint(api.report_events)
+    exact = {
+        BATCH_PATH: batch,
+        openlineage.PATH: ReportEndpoint(api.openlineage.single),
+        openlineage.BATCH_PATH: ReportEndpoint(api.openlineage.batch),
+    }
     routes += [
-        Route(BATCH_PATH, batch, methods=["POST"]),
+        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in exact.items()),
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
         Route("/metrics", api.metrics_text, methods=["GET"]),
@@ -332,6 +340,6 @@ def create_app(
     handlers = {HTTPException: errors.handle, AssetpipeError: errors.handle, Exception: errors.handle}
     app = _ApiApp(routes=routes, exception_handlers=handlers, lifespan=api.lifespan)
     app.metrics_middleware = functools.partial(MetricsMiddleware, metrics=api.metrics)
-    app.report_routes = functools.partial(ReportRoutes, keyed=keyed, exact={BATCH_PATH: batch}, count=api.metrics.count)
+    app.report_routes = functools.partial(ReportRoutes, keyed=keyed, exact=exact, count=api.metrics.count)
     app.state.api = api
     return app

@@ -164,8 +164,9 @@ class Delivery:
             "ready": publisher is not None and self.reachable and queued < self._queue_max,
         }
 
-    async def publish(self, events: Sequence[Encoded]) -> list[PublishError | None]:
-        """Produce ``events`` and wait for the broker; per event, None (acknowledged) or why not."""
+    async def publish(self, events: Sequence[Encoded], topic: str | None = None) -> list[PublishError | None]:
+        """Produce ``events`` (to the events topic unless ``topic``) and wait for the broker; per event, None
+        (acknowledged) or why not."""
         results: list[PublishError | None] = [None] * len(events)
         if not events:
             return results
@@ -175,7 +176,7 @@ class Delivery:
             return [exc] * len(events)
         waiter = _Waiter(asyncio.get_running_loop().create_future(), results, events, self)
         started = time.perf_counter()
-        settled, topic, send = waiter.settled, self._topic, publisher.send
+        settled, topic, send = waiter.settled, topic or self._topic, publisher.send
         for index, event in enumerate(events):
             if index and index % _CHUNK == 0:
                 await asyncio.sleep(0)  # a large batch must not starve the other requests

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from assetpipe.producers.http.payload import MAX_IDEMPOTENCY_KEY
+from assetpipe.producers.openlineage.document import OPENLINEAGE_PATHS, OPENLINEAGE_SCHEMAS
 from assetpipe.schemas.metadata import INT64_MAX, INT64_MIN, KINDS, STRING_KINDS
 from assetpipe.schemas.model import EventType
 from assetpipe.schemas.validation import ASSET_KEY_MAX_CHARS, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US
@@ -670,6 +671,7 @@ def build_document(
     paths["/metrics"] = _get("Prometheus metrics", "text/plain", _STRING)
     paths["/openapi.json"] = _get("This document", "application/json", {"type": "object"})
     paths["/docs"] = _get("This document as a web page", "text/html", _STRING)
+    paths.update(OPENLINEAGE_PATHS)
     paths.update(extra_paths or {})
     return {
         "openapi": "3.1.0",
@@ -681,7 +683,7 @@ def build_document(
         },
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, **(ASSET_SCHEMAS if extra_paths else {})},
+            "schemas": {**SCHEMAS, **OPENLINEAGE_SCHEMAS, **(ASSET_SCHEMAS if extra_paths else {})},
             "responses": RESPONSES,
             "securitySchemes": {
                 "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
