@@ -98,8 +98,16 @@ class CheckHandler:
     """The consumer loop's handler: events to the evaluator, its evaluations published through ``publisher``
     (acknowledged before the batch's offsets are committed)."""
 
-    def __init__(self, settings: Settings, warehouse: Warehouse, publisher: Publisher, evaluator: Evaluator) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        warehouse: Warehouse,
+        publisher: Publisher,
+        evaluator: Evaluator,
+        now: Callable[[], int] = now_us,
+    ) -> None:
         self.metrics = CheckMetrics()
+        self.now = now
         self.evaluator = evaluator
         self._warehouse = warehouse
         self._publisher = publisher
@@ -109,7 +117,7 @@ class CheckHandler:
         self._publish_lock = threading.Lock()
 
     def handle(self, events: Sequence[Decoded], batch: Sequence[Message]) -> Outcome:
-        evaluator, now = self.evaluator, now_us()
+        evaluator, now = self.evaluator, self.now()
         evaluations: list[Evaluation] = []
         for event in events:
             record = event.record
@@ -137,7 +145,7 @@ class CheckHandler:
                 self._publisher.flush(30)
         except PublishError:
             self.metrics.publish_failures += 1
-            self.evaluator.unpublished(evaluations, now_us() + _RETRY_US)
+            self.evaluator.unpublished(evaluations, self.now() + _RETRY_US)
             raise
         self.metrics.evaluations += len(evaluations)
 
@@ -145,7 +153,7 @@ class CheckHandler:
         owned = [p for topic, p in partitions if topic == self._accepted]
         if not owned:
             return
-        evaluations = self.evaluator.assign(owned, counts.get(self._accepted, 0), self.stored(), now_us())
+        evaluations = self.evaluator.assign(owned, counts.get(self._accepted, 0), self.stored(), self.now())
         try:
             self.publish(evaluations)
         except PublishError as exc:  # evaluated again by the timer
@@ -206,13 +214,22 @@ def _event(evaluation: Evaluation) -> AssetCheckEvaluation:
 class CheckWorker:
     """The consumer loop, the timer and the refresh of the checks from ``source``."""
 
-    def __init__(self, settings: Settings, source: CheckSource, warehouse: Warehouse | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        source: CheckSource,
+        warehouse: Warehouse | None = None,
+        *,
+        now: Callable[[], int] = now_us,
+    ) -> None:
+        """``now``: the clock checks are judged by (microseconds since the epoch)."""
         self.settings = settings
         self.source = source
         self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
         self.evaluator = Evaluator()
         self.publisher = Publisher.from_settings(settings, receipts=False)
-        self.handler = CheckHandler(settings, self.warehouse, self.publisher, self.evaluator)
+        self.handler = CheckHandler(settings, self.warehouse, self.publisher, self.evaluator, now)
+        self.now = now
         codec = codec_for(settings, settings.topics.accepted, timestamp_micros=True)
         self.loop = ConsumerLoop(
             settings,
@@ -233,7 +250,7 @@ class CheckWorker:
     def refresh(self) -> None:
         timed, event = self.source()
         self.handler.metrics.refreshes += 1
-        self.handler.publish(self.evaluator.set_checks(timed, event, now_us()))
+        self.handler.publish(self.evaluator.set_checks(timed, event, self.now()))
 
     def run(self, stop: threading.Event) -> None:
         done = threading.Event()  # the timer's and the refresher's: ``stop`` may be shared with other workers
@@ -268,11 +285,11 @@ class CheckWorker:
         while not (stop.is_set() or done.is_set()):
             with evaluator.changed:
                 next_at = evaluator.next_deadline()
-                wait = 1.0 if next_at is None else (next_at - now_us()) / 1e6
+                wait = 1.0 if next_at is None else (next_at - self.now()) / 1e6
                 if wait > 0:
                     evaluator.changed.wait(min(wait, 1.0))
                     continue
-            due = evaluator.due(now_us())
+            due = evaluator.due(self.now())
             self.handler.metrics.deadlines += len(due)
             try:
                 self.handler.publish(due)

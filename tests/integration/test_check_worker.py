@@ -213,3 +213,43 @@ def test_a_policy_on_an_asset_defined_in_code_is_evaluated_too(settings_factory:
         sdk.flush()
         found = evaluations(warehouse, key, 2, timeout=20)
     assert [r[3] for r in found] == ["PASS", "FAIL"]
+
+
+def test_a_cron_policy_fails_at_its_deadline_when_the_last_update_is_older_than_its_bound(
+    settings_factory: Any, warehouse: Warehouse
+) -> None:
+    """Every minute the asset must have been updated in the 30 s before. The worker's clock runs ahead so that
+    its next minute comes 6 s into the test; the events carry times on that clock."""
+    prefix = f"cron{uuid.uuid4().hex[:8]}"
+    settings = settings_factory(check_group_id=f"c{uuid.uuid4().hex[:8]}", check_refresh_seconds=0.2)
+    policy = FreshnessPolicy.cron(deadline_cron="* * * * *", lower_bound_delta=timedelta(seconds=30))
+    key = f"{prefix}/daily"
+    AssetRegistry(warehouse).register_specs([AssetSpec(key.split("/"), freshness_policy=policy)], "http", "", now_us())
+    real = now_us()
+    deadline = (real // 60_000_000 + 2) * 60_000_000  # a minute on the worker's clock, 6 s of real time away
+    offset = deadline - 6_000_000 - real
+    encoder = EventEncoder(Codec(), source="sdk")
+
+    def materialize(at_us: int) -> None:
+        producer = Publisher.from_settings(settings, receipts=False)
+        when = datetime.fromtimestamp(at_us / 1e6, tz=UTC)
+        _, message_key, value = encoder.encode_event(AssetMaterialization(AssetKey(key.split("/")), timestamp=when))
+        producer.send(settings.topics.events, message_key, value)
+        producer.close(30)
+
+    checks = CheckWorker(settings, lambda: registry_checks(warehouse), warehouse, now=lambda: now_us() + offset)
+    with running(IngestWorker(settings, warehouse), checks):
+        ready(checks, key)
+        assert now_us() + offset < deadline - 2_000_000, "the worker took 4 s to start"
+        materialize(deadline - 40_000_000)  # after the minute before's bound, before this one's
+        (passed,) = evaluations(warehouse, key, 1)
+        assert passed[:4] == ("freshness", True, "WARN", "PASS"), passed
+        failed = evaluations(warehouse, key, 2, timeout=20)[1]
+        assert failed[:4] == ("freshness", False, "ERROR", "FAIL"), failed
+        assert 0 <= failed[4] - deadline < 1_000_000, (failed, deadline)  # at the deadline, by the timer
+        overdue = rows(warehouse, "SELECT metadata['dagster/overdue_deadline_timestamp'], "
+                       "metadata['dagster/overdue_seconds'] FROM {db}.asset_events WHERE asset_key = {key:String} "
+                       "AND NOT check_passed", key=key)  # fmt: skip
+        assert overdue and float(overdue[0][0]) == deadline / 1e6, overdue
+        materialize(now_us() + offset)  # updated after the deadline: fresh until the next minute's
+        assert evaluations(warehouse, key, 3)[2][:4] == ("freshness", True, "WARN", "PASS")
