@@ -104,7 +104,12 @@ from assetpipe.schemas.metadata import (
     TableSchema,
     UrlCodeReference,
 )
-from assetpipe.schemas.model import AssetCheckEvaluation, AssetMaterialization, AssetObservation
+from assetpipe.schemas.model import (
+    AssetCheckEvaluation,
+    AssetMaterialization,
+    AssetMaterializationFailure,
+    AssetObservation,
+)
 from assetpipe.schemas.settings import Settings
 
 __all__ = [
@@ -119,6 +124,7 @@ __all__ = [
     "AssetIn",
     "AssetKey",
     "AssetMaterialization",
+    "AssetMaterializationFailure",
     "AssetObservation",
     "AssetSpec",
     "AssetpipeError",

@@ -4,9 +4,10 @@ one skip reason, or nothing), and ``ContextLog``, the ``context.log`` that keeps
 
 An asset sensor's event comes as an ``EventLogEntry``: Dagster's shape
 (``asset_event.dagster_event.event_specific_data.materialization``, ``.asset_materialization``,
-``.timestamp`` in seconds) over the event's own fields (``.metadata``, ``.data_version``, ...). A
-multi-asset sensor's latest materializations are ``EventLogRecord``s: the materialization itself, with
-Dagster's ``.event_log_entry`` and ``.asset_materialization`` beside its fields.
+``.asset_failed_to_materialize_data.asset_materialization_failure``, ``.timestamp`` in seconds) over the
+event's own fields (``.metadata``, ``.data_version``, ...). A multi-asset sensor's latest materializations
+are ``EventLogRecord``s: the materialization itself, with Dagster's ``.event_log_entry`` and
+``.asset_materialization`` beside its fields.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from typing import Any
 from assetpipe.definitions.ops import DefinitionError, RunRequest, SkipReason
 from assetpipe.schemas.asset_key import AssetKey, CoercibleToAssetKey, coerce_asset_key
 from assetpipe.schemas.metadata import MetadataValue
-from assetpipe.schemas.model import AssetCheckEvaluation, AssetEvent, AssetMaterialization, AssetObservation
+from assetpipe.schemas.model import (
+    AssetCheckEvaluation,
+    AssetEvent,
+    AssetMaterialization,
+    AssetMaterializationFailure,
+    AssetObservation,
+)
 
 Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
@@ -28,6 +35,7 @@ _EVENT_TYPE_VALUES = {
     "materialization": "ASSET_MATERIALIZATION",
     "observation": "ASSET_OBSERVATION",
     "check_evaluation": "ASSET_CHECK_EVALUATION",
+    "materialization_failure": "ASSET_FAILED_TO_MATERIALIZE",
 }
 
 
@@ -74,12 +82,22 @@ class AssetObservationData:
 
 
 @dataclass(frozen=True, slots=True)
+class AssetFailedToMaterializeData:
+    """``dagster_event.event_specific_data`` of a materialization failure."""
+
+    asset_materialization_failure: AssetMaterializationFailure
+
+
+EventData = StepMaterializationData | AssetObservationData | AssetCheckEvaluation | AssetFailedToMaterializeData
+
+
+@dataclass(frozen=True, slots=True)
 class DagsterEvent:
     """``EventLogEntry.dagster_event``. For a check evaluation ``event_specific_data`` is the
     ``AssetCheckEvaluation`` itself, as in Dagster."""
 
     event_type_value: str
-    event_specific_data: StepMaterializationData | AssetObservationData | AssetCheckEvaluation
+    event_specific_data: EventData
     asset_key: AssetKey
     partition: str | None
 
@@ -91,15 +109,25 @@ class DagsterEvent:
     def is_asset_observation(self) -> bool:
         return self.event_type_value == "ASSET_OBSERVATION"
 
+    @property
+    def is_asset_failed_to_materialize(self) -> bool:
+        return self.event_type_value == "ASSET_FAILED_TO_MATERIALIZE"
+
+    @property
+    def asset_failed_to_materialize_data(self) -> AssetFailedToMaterializeData | None:
+        data = self.event_specific_data
+        return data if isinstance(data, AssetFailedToMaterializeData) else None
+
 
 class EventLogEntry:
     """The event an asset sensor receives, in Dagster's shape: ``dagster_event`` (with
-    ``event_specific_data.materialization`` or ``.asset_observation``, ``asset_key``,
-    ``event_type_value``), ``asset_materialization`` and ``asset_observation`` (None when the event is
-    not one), ``timestamp`` (seconds since the epoch, a float) and ``run_id`` ("" for an event reported
-    outside a run). Every other attribute is the event's own (``metadata``, ``data_version``,
-    ``partition``, ``asset_key``, ``tags``, ``event_id``, a check's ``check_name``, ...), so sensors
-    written for assetpipe's events read it as before; ``event`` is the event itself."""
+    ``event_specific_data.materialization``, ``.asset_observation`` or ``.asset_materialization_failure``,
+    ``asset_key``, ``event_type_value``), ``asset_materialization``, ``asset_observation`` and
+    ``asset_materialization_failure`` (None when the event is not one), ``timestamp`` (seconds since the
+    epoch, a float) and ``run_id`` ("" for an event reported outside a run). Every other attribute is the
+    event's own (``metadata``, ``data_version``, ``partition``, ``asset_key``, ``tags``, ``event_id``, a
+    check's ``check_name``, a failure's ``reason``, ...), so sensors written for assetpipe's events read it
+    as before; ``event`` is the event itself."""
 
     __slots__ = ("dagster_event", "event")
 
@@ -111,11 +139,13 @@ class EventLogEntry:
 
     def __init__(self, event: AssetEvent) -> None:
         self.event = event
-        data: StepMaterializationData | AssetObservationData | AssetCheckEvaluation
+        data: EventData
         if isinstance(event, AssetMaterialization):
             data = StepMaterializationData(event)
         elif isinstance(event, AssetObservation):
             data = AssetObservationData(event)
+        elif isinstance(event, AssetMaterializationFailure):
+            data = AssetFailedToMaterializeData(event)
         else:
             data = event
         self.dagster_event = DagsterEvent(_EVENT_TYPE_VALUES[event.event_type], data, event.asset_key, event.partition)
@@ -127,6 +157,10 @@ class EventLogEntry:
     @property
     def asset_observation(self) -> AssetObservation | None:
         return self.event if isinstance(self.event, AssetObservation) else None
+
+    @property
+    def asset_materialization_failure(self) -> AssetMaterializationFailure | None:
+        return self.event if isinstance(self.event, AssetMaterializationFailure) else None
 
     @property
     def timestamp(self) -> float:

@@ -2,7 +2,8 @@
 
 Field names are those of Dagster's asset-reporting REST API (``asset_key``, ``partition``,
 ``data_version``, ``description``, ``metadata``, ``check_name``, ``passed``, ``severity``) plus
-``tags``, ``type``, ``timestamp``, ``event_id`` and ``run_id``. A field comes from the JSON body or, as
+``tags``, ``type``, ``timestamp``, ``event_id``, ``run_id``, and a materialization failure's
+``failure_type`` and ``reason`` (Dagster's enum names). A field comes from the JSON body or, as
 Dagster allows, from a string form (an HTTP query string, a CSV row); the body wins where both give one.
 In string form every value is a string, except ``metadata`` and ``tags`` (JSON text) and ``passed``
 (``true`` / ``false``).
@@ -45,11 +46,13 @@ from assetpipe.schemas.metadata import (
 )
 from assetpipe.schemas.model import EventType
 from assetpipe.schemas.validation import (
+    CHOICES,
     TIMESTAMP_MAX_US,
     TIMESTAMP_MIN_US,
     TIMESTAMP_RANGE,
     check_printable,
     epoch_us,
+    invalid_choice,
     shown,
     validate_asset_key,
 )
@@ -63,15 +66,21 @@ EVENT_TYPE_NAMES: dict[str, EventType] = {
     "check_evaluation": "check_evaluation",
     "asset_check": "check_evaluation",
     "asset_check_evaluation": "check_evaluation",
+    "materialization_failure": "materialization_failure",
+    "asset_materialization_failure": "materialization_failure",
 }
 COMMON_FIELDS = ("partition", "description", "metadata", "tags", "timestamp", "event_id", "run_id")
 FIELDS: dict[EventType, tuple[str, ...]] = {
     "materialization": (*COMMON_FIELDS, "data_version"),
     "observation": (*COMMON_FIELDS, "data_version"),
     "check_evaluation": (*COMMON_FIELDS, "check_name", "passed", "severity"),
+    "materialization_failure": (*COMMON_FIELDS, "failure_type", "reason"),
 }
+REQUIRED: dict[EventType, tuple[str, ...]] = {"check_evaluation": ("check_name", "passed")}
 _FIELD_SETS: dict[EventType, frozenset[str]] = {kind: frozenset(names) for kind, names in FIELDS.items()}
-_STRING_FIELDS = frozenset({"partition", "data_version", "description", "check_name", "event_id", "run_id"})
+_STRING_FIELDS = frozenset(
+    {"partition", "data_version", "description", "check_name", "event_id", "run_id", "failure_type", "reason"}
+)
 _MISSING = object()
 _PRINTABLE_STRINGS = ("partition", "data_version", "check_name", "run_id")
 # A run of 19 digits may be an integer orjson reads as a float (below -2**63, above 2**64 - 1).
@@ -106,10 +115,13 @@ def loads(text: str | bytes) -> Any:
 
 
 def event_type(value: Any) -> EventType:
-    """``materialization``, ``observation`` or ``check`` (Dagster's longer names are accepted too)."""
+    """``materialization``, ``observation``, ``check`` or ``materialization_failure`` (Dagster's longer names
+    are accepted too)."""
     if isinstance(value, str) and value.lower() in EVENT_TYPE_NAMES:
         return EVENT_TYPE_NAMES[value.lower()]
-    raise FieldError("type", f"Invalid event type {value!r}: expected materialization, observation or check")
+    raise FieldError(
+        "type", f"Invalid event type {value!r}: expected materialization, observation, check or materialization_failure"
+    )
 
 
 def asset_key(path: str | None, body: Mapping[str, Any], strings: Mapping[str, str] | None = None) -> list[str]:
@@ -167,15 +179,19 @@ def build_fields(
         fields["metadata"] = (record_metadata if plain_metadata else metadata)(fields["metadata"])
     if "timestamp" in fields:
         fields["timestamp_us"] = event_timestamp_us(fields.pop("timestamp"))
-    if kind == "check_evaluation":
-        if "check_name" not in fields:
-            raise FieldError("check_name", "Missing required field: check_name")
-        if "passed" not in fields:
-            raise FieldError("passed", "Missing required field: passed")
-        severity = fields.get("severity", "ERROR")
-        if severity not in ("WARN", "ERROR"):
-            raise FieldError("severity", f"Invalid severity {severity!r}: expected WARN or ERROR")
+    for name in REQUIRED.get(kind, ()):
+        if name not in fields:
+            raise FieldError(name, f"Missing required field: {name}")
+    _check_choices(kind, fields)
     return fields
+
+
+def _check_choices(kind: EventType, given: Mapping[str, Any]) -> None:
+    """Each choice field given (``validation.CHOICES``) holds one of its symbols, in their exact case."""
+    for name, symbols in CHOICES.get(kind, {}).items():
+        value = given.get(name)
+        if value is not None and value not in symbols:
+            raise FieldError(name, "I" + invalid_choice(name, value, symbols)[1:])
 
 
 def _check_strings(kind: EventType, strings: Mapping[str, str]) -> None:
@@ -183,13 +199,10 @@ def _check_strings(kind: EventType, strings: Mapping[str, str]) -> None:
         text = strings.get(name)
         if text:
             check_printable(name, text)
-    if kind != "check_evaluation":
-        return
-    passed, severity = strings.get("passed"), strings.get("severity")
+    passed = strings.get("passed") if kind == "check_evaluation" else None
     if passed is not None and passed not in ("true", "false"):
         raise FieldError("passed", f"Field 'passed' must be a boolean (true or false), got {shown(passed)}")
-    if severity is not None and severity not in ("WARN", "ERROR"):
-        raise FieldError("severity", f"Invalid severity {shown(severity)}: expected WARN or ERROR")
+    _check_choices(kind, strings)
 
 
 def _body_fields(kind: EventType, body: Mapping[str, Any]) -> dict[str, Any] | None:

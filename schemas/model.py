@@ -1,4 +1,5 @@
-"""The event model: ``AssetMaterialization``, ``AssetObservation``, ``AssetCheckEvaluation``.
+"""The event model: ``AssetMaterialization``, ``AssetObservation``, ``AssetCheckEvaluation``,
+``AssetMaterializationFailure``.
 
 Events are built by users (``AssetMaterialization("sales/daily", metadata={...})``) and turned into the
 wire record (the Avro dict) by ``build_record``, the one function every producer goes through.
@@ -6,7 +7,11 @@ wire record (the Avro dict) by ``build_record``, the one function every producer
 
 A materialization's or observation's data version may come as Dagster code sets it, in the tag
 ``dagster/data_version`` (or the legacy ``dagster/logical_version``): ``tagged_data_version`` makes it the
-event's ``data_version`` in the model and in ``build_record``, so every path stores it alike.
+event's ``data_version`` in the model and in ``build_record``, so every path stores it alike. A failed
+materialization wrote no data: it has no data version (its tags stay tags).
+
+What an event type adds to the common fields is a table entry (``TYPE_FIELDS``): a check's name, result and
+severity; a failure's type and reason.
 """
 
 from __future__ import annotations
@@ -24,18 +29,28 @@ from typing import Any, ClassVar, Literal, Self
 from assetpipe.schemas.asset_key import AssetKey, coerce_event_asset_key
 from assetpipe.schemas.errors import ValidationError
 from assetpipe.schemas.metadata import from_wire, metadata_to_wire, normalize
-from assetpipe.schemas.validation import epoch_us, shown, validate_asset_key
+from assetpipe.schemas.validation import UNVERSIONED_TYPES, epoch_us, shown, validate_asset_key
 
-EventType = Literal["materialization", "observation", "check_evaluation"]
-SourceKind = Literal["sdk", "http", "backfill", "run"]
+EventType = Literal["materialization", "observation", "check_evaluation", "materialization_failure"]
+SourceKind = Literal["sdk", "http", "backfill", "run", "openlineage"]
 Severity = Literal["WARN", "ERROR"]
+FailureType = Literal["FAILED", "SKIPPED"]  # = validation.FAILURE_TYPES
+FailureReason = Literal["FAILED_TO_MATERIALIZE", "UPSTREAM_FAILED_TO_MATERIALIZE", "RUN_TERMINATED", "UNKNOWN"]
 
 SCHEMA_NAMES: dict[str, str] = {
     "materialization": "assetpipe.AssetMaterialization",
     "observation": "assetpipe.AssetObservation",
     "check_evaluation": "assetpipe.AssetCheckEvaluation",
+    "materialization_failure": "assetpipe.AssetMaterializationFailure",
     "run_request": "assetpipe.RunRequest",
 }
+# The fields an event type adds to the common ones (in its schema's order), with their defaults.
+TYPE_FIELDS: dict[str, dict[str, Any]] = {
+    "check_evaluation": {"check_name": None, "passed": None, "severity": "ERROR"},
+    "materialization_failure": {"failure_type": "FAILED", "reason": "UNKNOWN"},
+}
+# The event types whose data version a ``dagster/data_version`` tag gives (a check's is its own, if any).
+TAGGED_VERSION_TYPES = frozenset({"materialization", "observation"})
 EVENT_TYPES: dict[str, str] = {name: event_type for event_type, name in SCHEMA_NAMES.items()}
 DATA_VERSION_TAG = "dagster/data_version"
 LOGICAL_VERSION_TAG = "dagster/logical_version"  # what Dagster called the data version before 1.1
@@ -148,11 +163,14 @@ def build_record(
     check_name: str | None = None,
     passed: bool | None = None,
     severity: str = "ERROR",
+    failure_type: str = "FAILED",
+    reason: str = "UNKNOWN",
 ) -> dict[str, Any]:
     """The wire record of one event. ``metadata`` may hold raw or typed values; a data version in
-    ``tags`` is the event's (``tagged_data_version``)."""
+    ``tags`` is the event's (``tagged_data_version``). The arguments of another event type's fields
+    (``TYPE_FIELDS``) are left out of the record."""
     validate_asset_key(asset_key)  # checked here, before the parts are joined into the event id
-    if tags and event_type != "check_evaluation":
+    if tags and event_type in TAGGED_VERSION_TYPES:
         data_version = tagged_data_version(data_version, tags)
     if timestamp_us is None:
         timestamp_us = time.time_ns() // 1000
@@ -173,11 +191,19 @@ def build_record(
         "source": {"kind": source, "host": host},
         "run_id": run_id,
     }
-    if event_type == "check_evaluation":
-        record["check_name"] = check_name
-        record["passed"] = passed
-        record["severity"] = severity
+    if event_type in UNVERSIONED_TYPES:
+        if data_version is not None:
+            raise ValidationError("data_version", _NO_DATA_VERSION)
+        del record["data_version"]
+    extra = TYPE_FIELDS.get(event_type)
+    if extra is not None:
+        given = {"check_name": check_name, "passed": passed, "severity": severity, "failure_type": failure_type,
+                 "reason": reason}  # fmt: skip
+        record.update((name, given[name]) for name in extra)
     return record
+
+
+_NO_DATA_VERSION = "a materialization failure wrote no data, so it has no data version: leave it out"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +230,10 @@ class _AssetEvent:
         object.__setattr__(self, "asset_key", coerce_event_asset_key(self.asset_key))
         object.__setattr__(self, "metadata", {k: normalize(k, v) for k, v in (self.metadata or {}).items()})
         object.__setattr__(self, "tags", dict(self.tags or {}))
-        if self.tags and self.event_type != "check_evaluation":
+        if self.tags and self.event_type in TAGGED_VERSION_TYPES:
             object.__setattr__(self, "data_version", tagged_data_version(self.data_version, self.tags))
+        if self.data_version is not None and self.event_type in UNVERSIONED_TYPES:
+            raise ValidationError("data_version", _NO_DATA_VERSION)
 
     @classmethod
     def stored(cls, *args: Any, data_version: str | None = None, **fields: Any) -> Self:
@@ -268,19 +296,38 @@ class AssetCheckEvaluation(_AssetEvent):
         return {"check_name": self.check_name, "passed": self.passed, "severity": self.severity}
 
 
-AssetEvent = AssetMaterialization | AssetObservation | AssetCheckEvaluation
+@dataclass(frozen=True, slots=True)
+class AssetMaterializationFailure(_AssetEvent):
+    """An asset was to be materialized and was not (Dagster's ``AssetMaterializationFailure``).
+
+    ``failure_type``: ``"FAILED"`` (its step failed or could not run: the asset, or its partition, is failed
+    until it is materialized again) or ``"SKIPPED"`` (not materializing it was expected: an optional asset
+    not produced, a run stopped on purpose; its state does not change). ``reason``: ``"FAILED_TO_MATERIALIZE"``,
+    ``"UPSTREAM_FAILED_TO_MATERIALIZE"``, ``"RUN_TERMINATED"`` or ``"UNKNOWN"``. ``description`` says what went
+    wrong. A failure wrote no data: it has no ``data_version``."""
+
+    _: KW_ONLY
+    failure_type: FailureType = "FAILED"
+    reason: FailureReason = "UNKNOWN"
+
+    event_type: ClassVar[EventType] = "materialization_failure"
+
+    def _extra_fields(self) -> dict[str, Any]:
+        return {"failure_type": self.failure_type, "reason": self.reason}
+
+
+AssetEvent = AssetMaterialization | AssetObservation | AssetCheckEvaluation | AssetMaterializationFailure
 EVENT_CLASSES: dict[str, type[_AssetEvent]] = {
     "materialization": AssetMaterialization,
     "observation": AssetObservation,
     "check_evaluation": AssetCheckEvaluation,
+    "materialization_failure": AssetMaterializationFailure,
 }
 
 
 def event_from_record(event_type: str, record: Mapping[str, Any]) -> AssetEvent:
     """Rebuild an event from a decoded wire record."""
-    extra: dict[str, Any] = {}
-    if event_type == "check_evaluation":
-        extra = {"check_name": record["check_name"], "passed": record["passed"], "severity": record["severity"]}
+    extra = {name: record[name] for name in TYPE_FIELDS.get(event_type, ())}
     timestamp = record["timestamp"]
     if not isinstance(timestamp, datetime):
         timestamp = datetime.fromtimestamp(timestamp / 1e6, tz=UTC)

@@ -28,6 +28,14 @@ SYSTEM_TAG_PREFIXES = (
     "dagster/partition/",
 )
 SEVERITIES = ("WARN", "ERROR")
+FAILURE_TYPES = ("FAILED", "SKIPPED")
+FAILURE_REASONS = ("FAILED_TO_MATERIALIZE", "UPSTREAM_FAILED_TO_MATERIALIZE", "RUN_TERMINATED", "UNKNOWN")
+# An event type's fields that hold one of a few symbols (its schema's enums), and those symbols.
+CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
+    "check_evaluation": {"severity": SEVERITIES},
+    "materialization_failure": {"failure_type": FAILURE_TYPES, "reason": FAILURE_REASONS},
+}
+UNVERSIONED_TYPES = frozenset({"materialization_failure"})  # event types without a data version
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 # An event's time, in microseconds since the epoch: ClickHouse's DateTime64 range, which every Python
 # client can read back (a timestamp in milliseconds or microseconds given as seconds falls far outside).
@@ -91,8 +99,17 @@ def validate_fields(event_type: str, record: Mapping[str, Any]) -> None:
         check_printable("check_name", check_name)
         if not isinstance(get("passed"), bool):
             raise ValidationError("passed", "must be a boolean")
-        if get("severity") not in SEVERITIES:
-            raise ValidationError("severity", f"invalid severity {shown(get('severity'))}: expected WARN or ERROR")
+    elif event_type in UNVERSIONED_TYPES and get("data_version") is not None:
+        raise ValidationError("data_version", f"a {event_type} has no data version")
+    for name, symbols in CHOICES.get(event_type, {}).items():
+        if get(name) not in symbols:
+            raise ValidationError(name, invalid_choice(name, get(name), symbols))
+
+
+def invalid_choice(name: str, value: object, symbols: tuple[str, ...]) -> str:
+    """The message for a value of a choice field (``CHOICES``) that is none of its symbols."""
+    expected = ", ".join(symbols[:-1]) + " or " + symbols[-1]
+    return f"invalid {name.replace('_', ' ')} {shown(value)}: expected {expected}"
 
 
 def epoch_us(value: datetime) -> int:

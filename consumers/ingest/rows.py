@@ -19,8 +19,8 @@ _SCALAR_TEXT: dict[str, Callable[[Any], str]] = {
 
 EVENT_COLUMNS = (
     "event_id", "event_type", "asset_key", "asset_key_path", "partition", "data_version", "description",
-    "metadata", "metadata_types", "tags", "check_name", "check_passed", "check_severity", "timestamp",
-    "source", "producer_host", "run_id", "dedup_key", "kafka_partition", "kafka_offset",
+    "metadata", "metadata_types", "tags", "check_name", "check_passed", "check_severity", "failure_type",
+    "failure_reason", "timestamp", "source", "producer_host", "run_id", "dedup_key", "kafka_partition", "kafka_offset",
 )  # fmt: skip
 
 
@@ -46,22 +46,22 @@ class EventColumns:
 
     def __init__(self) -> None:
         self.columns: list[list[Any]] = [[] for _ in EVENT_COLUMNS]
-        self._add = tuple(column.append for column in self.columns)  # bound once: 20 calls a row
+        self._add = tuple(column.append for column in self.columns)  # bound once: 22 calls a row
 
     def __len__(self) -> int:
         return len(self.columns[0])
 
     def append(self, event_type: str, record: dict[str, Any], dedup_key: int, partition: int, offset: int) -> None:
         (event_id, type_, key, key_path, partition_, data_version, description, metadata_, metadata_types, tags,
-         check_name, check_passed, check_severity, timestamp, source_, host, run_id, dedup_key_, kafka_partition,
-         kafka_offset) = self._add  # fmt: skip
+         check_name, check_passed, check_severity, failure_type, failure_reason, timestamp, source_, host, run_id,
+         dedup_key_, kafka_partition, kafka_offset) = self._add  # fmt: skip
         path = record["asset_key"]
         event_id(record["event_id"])
         type_(event_type)
         key("/".join(path))
         key_path(path)
         partition_(record["partition"] or "")
-        data_version(record["data_version"] or "")
+        data_version(record.get("data_version") or "")  # a materialization failure has none
         description(record["description"] or "")
         texts, kinds = metadata_maps(record["metadata"])
         metadata_(texts)
@@ -75,6 +75,12 @@ class EventColumns:
             check_name("")
             check_passed(None)
             check_severity(None)
+        if event_type == "materialization_failure":
+            failure_type(record["failure_type"])
+            failure_reason(record["reason"])
+        else:
+            failure_type(None)
+            failure_reason(None)
         timestamp(record["timestamp"])
         source = record["source"]
         source_(source["kind"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assetpipe.consumers.ingest.staging import FLAGS, LOOKUP, STAGE, VERDICTS, sql_string
+from assetpipe.consumers.ingest.staging import EVENT_TYPE_CODES, FLAGS, LOOKUP, STAGE, VERDICTS, sql_string
 from assetpipe.schemas.metadata import STRING_KINDS
 from assetpipe.schemas.validation import (
     _UUID,
@@ -26,20 +26,29 @@ from assetpipe.schemas.validation import (
 )
 
 NEW, REDELIVERED, DUPLICATE = 0, 1, 2
-EVENT_TYPE_NAME = "transform(code, [1, 2, 3], ['materialization', 'observation', 'check_evaluation'], '')"
 
 
 def _strings(values: Sequence[str]) -> str:
     return "[" + ", ".join(sql_string(v) for v in values) + "]"
 
 
-def dedup_key_expr(event_type: str, asset_key: str, partition: str, data_version: str, event_id: str) -> str:
+EVENT_TYPE_NAME = f"transform(code, {list(EVENT_TYPE_CODES.values())}, {_strings(list(EVENT_TYPE_CODES))}, '')"
+FAILURE_CODE = EVENT_TYPE_CODES["materialization_failure"]
+
+
+def dedup_key_expr(
+    event_type: str, asset_key: str, partition: str, data_version: str, event_id: str, run_id: str
+) -> str:
     """The UInt64 identity of an event (see ``consumers.ingest``), over SQL expressions for its parts:
-    (type, asset key, partition, data version) when a data version is set, else the event id."""
+    (type, asset key, partition, data version) when a data version is set; a materialization failure's
+    (type, asset key, partition, run id) when a run id is set (the run failed to materialize that
+    partition once, however often it is reported); else the event id."""
     return (
-        f"if({data_version} != '', "
+        f"multiIf({data_version} != '', "
         f"xxh3(concat('v', char(0), {event_type}, char(0), {asset_key}, char(0), {partition}, char(0), "
-        f"{data_version})), xxh3(concat('e', char(0), lower({event_id}))))"
+        f"{data_version})), {event_type} = 'materialization_failure' AND {run_id} != '', "
+        f"xxh3(concat('r', char(0), {event_type}, char(0), {asset_key}, char(0), {partition}, char(0), {run_id})), "
+        f"xxh3(concat('e', char(0), lower({event_id}))))"
     )
 
 
@@ -49,6 +58,7 @@ STAGED_DEDUP_KEY = dedup_key_expr(
     "ifNull(partition, '')",
     "ifNull(data_version, '')",
     "event_id",
+    "ifNull(run_id, '')",
 )
 # Computed once per staged row, as it is loaded: the dedup key, and the CRC32 of the asset key
 # (librdkafka's default partitioner sends a message to CRC32(its key, the asset key) % partitions).
@@ -153,14 +163,16 @@ def verdicts_sql(database: str, *, filtered: bool = False) -> str:
 
 INSERT_COLUMNS = (
     "event_id", "event_type", "asset_key", "asset_key_path", "partition", "data_version", "description",
-    "metadata", "metadata_types", "tags", "check_name", "check_passed", "check_severity", "timestamp",
-    "source", "producer_host", "run_id", "dedup_key", "kafka_partition", "kafka_offset",
+    "metadata", "metadata_types", "tags", "check_name", "check_passed", "check_severity", "failure_type",
+    "failure_reason", "timestamp", "source", "producer_host", "run_id", "dedup_key", "kafka_partition", "kafka_offset",
 )  # fmt: skip
 _INSERT_EXPRESSIONS = (
     "toUUID(s.event_id)", EVENT_TYPE_NAME, "arrayStringConcat(s.asset_key, '/')", "s.asset_key",
     "ifNull(s.partition, '')", "ifNull(s.data_version, '')", "ifNull(s.description, '')",
     f"mapApply((k, e) -> (k, {_TEXT}), s.metadata)", "mapApply((k, e) -> (k, e.kind), s.metadata)",
     "s.tags", "s.check_name", "if(code = 3, s.passed, NULL)", "if(code = 3, toString(s.severity), NULL)",
+    f"if(code = {FAILURE_CODE}, toString(s.failure_type), NULL)",
+    f"if(code = {FAILURE_CODE}, toString(s.reason), NULL)",
     "s.timestamp", "toString(s.source.kind)", "s.source.host", "ifNull(s.run_id, '')", "v.dedup_key",
     "s.kafka_partition", "s.kafka_offset",
 )  # fmt: skip

@@ -23,7 +23,8 @@ from assetpipe.schemas.codec import avro_long as encode_long
 
 TRAILER_FIELD = "_x"
 TRAILER = struct.Struct("<8sIIQB")
-EVENT_TYPE_CODES = {"materialization": 1, "observation": 2, "check_evaluation": 3}  # = asset_events' Enum8
+# = asset_events' Enum8
+EVENT_TYPE_CODES = {"materialization": 1, "observation": 2, "check_evaluation": 3, "materialization_failure": 4}
 # Read from the trailer when a row is loaded.
 DERIVED_COLUMNS = (
     "i UInt32 MATERIALIZED reinterpretAsUInt32(substring(_x, 9, 4))",

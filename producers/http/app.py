@@ -1,11 +1,11 @@
 """The HTTP API: routes, request handlers and the app factory ``create_app``.
 
-The three Dagster-compatible report endpoints are one handler and a table entry each (``ENDPOINTS``);
-the batch endpoint shares the per-event steps (``Api._encode``, which writes a plain body straight to the
-message with ``schemas.form_writer`` and builds the rest field by field). Each request goes through, in order:
-API key (401), content type (415), body size (413), JSON and its bounds (400), asset key (400), the
-key's scope (403), fields (400), known asset (404), publishing and waiting for the broker's
-acknowledgement (503), and only then 200. Errors are raised; ``producers.http.errors`` answers them.
+The report endpoints (Dagster's three, and materialization failures) are one handler and a table entry
+each (``ENDPOINTS``); the batch endpoint shares the per-event steps (``Api._encode``, which writes a plain
+body straight to the message with ``schemas.form_writer`` and builds the rest field by field). Each
+request goes through, in order: API key (401), content type (415), body size (413), JSON and its bounds
+(400), asset key (400), the key's scope (403), fields (400), known asset (404), publishing and waiting for
+the broker's acknowledgement (503), and only then 200. Errors are raised; ``producers.http.errors`` answers them.
 The report routes are served straight from ASGI messages (``producers.http.endpoint``); the others are
 Starlette's.
 """
@@ -74,6 +74,11 @@ ENDPOINTS: dict[EventType, Endpoint] = {
     "observation": Endpoint("/report_asset_observation", "Report an asset observation", "Asset observation recorded"),
     "check_evaluation": Endpoint(
         "/report_asset_check", "Report an asset check evaluation", "Asset check evaluation recorded"
+    ),
+    "materialization_failure": Endpoint(
+        "/report_asset_materialization_failure",
+        "Report an asset materialization failure",
+        "Asset materialization failure recorded",
     ),
 }
 

@@ -9,7 +9,8 @@ new lines, each ``sha256:<64 hex digits>`` followed by optional ``:name=<label>`
 
 A request sends its key as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. The key's SHA-256
 digest is compared with every configured digest in constant time (``hmac.compare_digest``). A scoped
-key may report only the listed event types (``materialization``, ``observation``, ``check``) and only
+key may report only the listed event types (``materialization``, ``observation``, ``check``; a
+materialization failure is reported under ``materialization``, not a type of its own) and only
 asset keys under one of the prefixes (whole parts: ``sales/`` covers ``sales/daily`` but not
 ``salesforce``); outside its scope the answer is 403. A named key's events carry the tag
 ``dagster/reporting_user=<name>``. Defining assets (``PUT /api/assets/...``) is the scope ``define``:
@@ -44,7 +45,10 @@ _TYPE_LABELS: dict[EventType, str] = {
     "materialization": "materialization",
     "observation": "observation",
     "check_evaluation": "check",
+    "materialization_failure": "materialization failure",
 }
+# The type a key lists to report an event type: a failure to materialize comes with materializing.
+_SCOPE_OF: dict[EventType, EventType] = {"materialization_failure": "materialization"}
 
 
 DEFINE = "define"  # the scope of defining assets, listed among a key's types
@@ -71,7 +75,7 @@ class ApiKey:
         return self.digest.hex()[:16]
 
     def allows(self, event_type: EventType, parts: Sequence[str]) -> bool:
-        if self.types is not None and event_type not in self.types:
+        if self.types is not None and _SCOPE_OF.get(event_type, event_type) not in self.types:
             return False
         return self.covers(parts)
 
@@ -123,6 +127,12 @@ def _parse_entry(entry: str) -> ApiKey:
                 f"ASSETPIPE_API_KEYS: entry '{shown}': {exc} (or a scope: {DEFINE} to define assets, {READ} to read "
                 f"the catalog, {RUN} to start and stop sensors and schedules and request runs)"
             ) from exc
+        covered = sorted(types & _SCOPE_OF.keys())
+        if covered:
+            raise ConfigError(
+                f"ASSETPIPE_API_KEYS: entry '{shown}': {_TYPE_LABELS[covered[0]]} is not a type of its own: "
+                f"list {_SCOPE_OF[covered[0]]}, which covers it"
+            )
     prefixes = None
     if "prefixes" in values:
         prefixes = tuple(tuple(p.strip().strip("/").split("/")) for p in values["prefixes"].split(",") if p.strip())
@@ -188,7 +198,7 @@ class Authenticator:
         if key is None or key.allows(event_type, parts):
             return
         label = f"API key '{key.name}'" if key.name else "This API key"
-        if key.types is not None and event_type not in key.types:
+        if key.types is not None and _SCOPE_OF.get(event_type, event_type) not in key.types:
             allowed = ", ".join(sorted(_TYPE_LABELS[t] for t in key.types))
             raise PermissionDeniedError(
                 f"{label} may not report {_TYPE_LABELS[event_type]} events (allowed: {allowed})"

@@ -13,7 +13,13 @@ from assetpipe.producers.http.payload import MAX_IDEMPOTENCY_KEY
 from assetpipe.producers.openlineage.document import OPENLINEAGE_PATHS, OPENLINEAGE_SCHEMAS
 from assetpipe.schemas.metadata import INT64_MAX, INT64_MIN, KINDS, STRING_KINDS
 from assetpipe.schemas.model import EventType
-from assetpipe.schemas.validation import ASSET_KEY_MAX_CHARS, TIMESTAMP_MAX_US, TIMESTAMP_MIN_US
+from assetpipe.schemas.validation import (
+    ASSET_KEY_MAX_CHARS,
+    FAILURE_REASONS,
+    FAILURE_TYPES,
+    TIMESTAMP_MAX_US,
+    TIMESTAMP_MIN_US,
+)
 
 Schema = dict[str, Any]
 
@@ -48,7 +54,7 @@ RESPONSES: dict[str, Schema] = {
         "API key 'etl' may not report check events (allowed: materialization)",
     ),
     "NotFound": _error(
-        "An observation or check evaluation for an asset never materialized and not defined.",
+        "An observation, check evaluation or materialization failure for an asset never materialized and not defined.",
         "Asset key 'invalid/asset' not found",
     ),
     "TooLarge": _error(
@@ -102,6 +108,12 @@ _CHECK_PROPERTIES: Schema = {
     "check_name": _NULLABLE_IDENTIFIER,
     "passed": {"type": ["boolean", "null"]},
     "severity": {"type": ["string", "null"], "enum": ["WARN", "ERROR", None], "default": "ERROR"},
+}
+_FAILURE_PROPERTIES: Schema = {
+    **_COMMON_PROPERTIES,
+    "description": {"type": ["string", "null"], "description": "What went wrong (an error message)."},
+    "failure_type": {"type": ["string", "null"], "enum": [*FAILURE_TYPES, None], "default": "FAILED"},
+    "reason": {"type": ["string", "null"], "enum": [*FAILURE_REASONS, None], "default": "UNKNOWN"},
 }
 _TABLE_SCHEMA: Schema = {
     "type": "object",
@@ -272,6 +284,14 @@ SCHEMAS: dict[str, Schema] = {
         "type": "object",
         "properties": _CHECK_PROPERTIES,
     },
+    "FailureBody": {
+        "description": "A materialization that did not happen (Dagster's AssetMaterializationFailure). failure_type "
+        "FAILED makes the asset (its partition) failed until materialized again; SKIPPED was expected and changes "
+        "nothing. A failure wrote no data: no data_version. Stored once per (run_id, asset key, partition) when "
+        "run_id is given.",
+        "type": "object",
+        "properties": _FAILURE_PROPERTIES,
+    },
     "Event": {
         "description": "One event of a batch: its type and the fields of its single-event endpoint.",
         "oneOf": [
@@ -289,6 +309,11 @@ SCHEMAS: dict[str, Schema] = {
                     "passed": {"type": "boolean"},
                 },
                 "required": ["type", "asset_key", "check_name", "passed"],
+            },
+            {
+                "type": "object",
+                "properties": {"type": {"const": "materialization_failure"}, **_FAILURE_PROPERTIES},
+                "required": ["type", "asset_key"],
             },
         ],
     },
@@ -347,10 +372,14 @@ _QUERY_DOC = {
     "check_name": "Name of the check (required for checks, here or in the body).",
     "passed": "true or false (required for checks, here or in the body).",
     "severity": "WARN or ERROR (default ERROR).",
+    "failure_type": "FAILED or SKIPPED (default FAILED).",
+    "reason": ", ".join(FAILURE_REASONS) + " (default UNKNOWN).",
 }
 _QUERY_SCHEMAS: dict[str, Schema] = {
     "passed": {"type": "string", "enum": ["true", "false"]},
     "severity": {"type": "string", "enum": ["WARN", "ERROR"]},
+    "failure_type": {"type": "string", "enum": list(FAILURE_TYPES)},
+    "reason": {"type": "string", "enum": list(FAILURE_REASONS)},
     "partition": {"type": "string", "pattern": _PRINTABLE},
     "data_version": {"type": "string", "pattern": _PRINTABLE},
     "check_name": {"type": "string", "pattern": _PRINTABLE},
@@ -361,11 +390,13 @@ _FIELDS: dict[EventType, tuple[str, ...]] = {
     "materialization": ("asset_key", "data_version", "description", "partition", "metadata", "tags"),
     "observation": ("asset_key", "data_version", "description", "partition", "metadata", "tags"),
     "check_evaluation": ("asset_key", "check_name", "passed", "severity", "partition", "metadata", "tags"),
+    "materialization_failure": ("asset_key", "failure_type", "reason", "description", "partition", "metadata", "tags"),
 }
 _BODIES: dict[EventType, str] = {
     "materialization": "MaterializationBody",
     "observation": "ObservationBody",
     "check_evaluation": "CheckBody",
+    "materialization_failure": "FailureBody",
 }
 _IDEMPOTENCY = {
     "name": "Idempotency-Key",
@@ -679,7 +710,8 @@ def build_document(
             "title": "assetpipe asset reporting API",
             "version": version,
             "description": "Dagster-compatible endpoints to report asset materializations, observations and "
-            "check evaluations, plus a batch endpoint. A 200 is sent only after the broker acknowledged the event.",
+            "check evaluations, one for materialization failures, plus a batch endpoint. A 200 is sent only after "
+            "the broker acknowledged the event.",
         },
         "paths": paths,
         "components": {

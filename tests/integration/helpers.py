@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import Consumer, Message
 
 from assetpipe.broker import free_port
+from assetpipe.consumers.ingest.rows import EVENT_COLUMNS, EventColumns
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.schemas.settings import Settings
@@ -142,3 +143,17 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 120.0) -> sub
 
 def count_rows(warehouse: Warehouse, sql: str, **params: Any) -> int:
     return int(warehouse.query(sql, parameters=params).rows[0][0])
+
+
+def insert_event_rows(warehouse: Warehouse, rows: EventColumns) -> None:
+    """``rows`` into ``asset_events`` as the version that made the table wrote them: the columns it has (a
+    database left by an earlier version lacks the later ones, whose values those rows do not use)."""
+    present = {
+        name
+        for (name,) in warehouse.query(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = 'asset_events'",
+            parameters={"db": warehouse.database},
+        ).rows
+    }
+    kept = [i for i, name in enumerate(EVENT_COLUMNS) if name in present]
+    warehouse.insert("asset_events", [rows.columns[i] for i in kept], [EVENT_COLUMNS[i] for i in kept])

@@ -16,12 +16,12 @@ from assetpipe.broker import free_port
 from assetpipe.consumers.catalog.reports import report_state
 from assetpipe.consumers.exceptions import WarehouseUnavailableError
 from assetpipe.consumers.ingest.handler import IngestHandler
-from assetpipe.consumers.ingest.rows import EVENT_COLUMNS, EventColumns
+from assetpipe.consumers.ingest.rows import EventColumns
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.schemas.codec import Codec
 from assetpipe.schemas.model import build_record
 from assetpipe.schemas.settings import Settings
-from tests.integration.helpers import running_worker, wait_until
+from tests.integration.helpers import insert_event_rows, running_worker, wait_until
 from tests.integration.http_server import event_id, serving
 
 HOST = {"source": "sdk", "host": "test"}
@@ -189,7 +189,7 @@ def test_the_migration_fills_the_report_state_of_the_events_stored_before(old_wa
     for i, (event_type, fields, when) in enumerate(stored):
         records.append(build_record(event_type, ["old", "a"], timestamp_us=micros(when), **fields, **HOST))
         events.append(event_type, records[-1], i, 0, i)
-    old_warehouse.insert("asset_events", events.columns, EVENT_COLUMNS)
+    insert_event_rows(old_warehouse, events)
 
     assert "0018_report_state" in old_warehouse.migrate()
     assert rows(old_warehouse, STATE, "old/a") == [

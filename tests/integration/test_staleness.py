@@ -16,7 +16,7 @@ import pytest
 from assetpipe import Reporter
 from assetpipe.api import build_app
 from assetpipe.broker import free_port
-from assetpipe.consumers.ingest.rows import EVENT_COLUMNS, EventColumns
+from assetpipe.consumers.ingest.rows import EventColumns
 from assetpipe.consumers.registry import AssetRegistry, asset_status
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.definitions.assets import AssetSpec, asset, external_assets, observable_source_asset
@@ -24,7 +24,7 @@ from assetpipe.definitions.partitions import StaticPartitionsDefinition
 from assetpipe.producers.http import ApiServer
 from assetpipe.schemas.model import build_record
 from assetpipe.schemas.settings import Settings
-from tests.integration.helpers import running_worker, wait_until
+from tests.integration.helpers import insert_event_rows, running_worker, wait_until
 
 CODE, INPUT = "dagster/code_version", "dagster/input_data_version/"
 
@@ -161,7 +161,7 @@ def test_an_upgraded_warehouse_knows_the_state_of_the_events_stored_before(
     for i, (event_type, key, version, tags) in enumerate(stored):
         record = build_record(event_type, [key], source="sdk", host="test", data_version=version, tags=tags)
         rows.append(event_type, record, i, 0, i)
-    warehouse.insert("asset_events", rows.columns, EVENT_COLUMNS)
+    insert_event_rows(warehouse, rows)
     warehouse.migrate()
 
     @observable_source_asset(key="raw")

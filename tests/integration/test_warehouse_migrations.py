@@ -7,12 +7,13 @@ import re
 
 import pytest
 
-from assetpipe.consumers.ingest.rows import EVENT_COLUMNS, EventColumns
+from assetpipe.consumers.ingest.rows import EventColumns
 from assetpipe.consumers.registry import AssetRegistry, StoredDefinition
 from assetpipe.consumers.registry.definition import DEFINITION_COLUMNS, removal_row
 from assetpipe.consumers.warehouse import Warehouse, load_migrations
 from assetpipe.definitions.assets import AssetSpec, external_assets
 from assetpipe.schemas.model import build_record
+from tests.integration.helpers import insert_event_rows
 
 NUMERIC = "SELECT asset_key, key, partition, value FROM {db}.asset_metadata_numeric ORDER BY asset_key, key, partition"
 EVENTS = "SELECT asset_key, partition, metadata FROM {db}.asset_events ORDER BY asset_key, partition"
@@ -32,7 +33,7 @@ def insert_events(warehouse: Warehouse, assets: list[str], first_offset: int) ->
             metadata={"rows": i * 7, "ratio": i / 4, "fresh": i % 2 == 0, "owner": "team"},
         )
         rows.append("materialization", record, i + first_offset, 0, i + first_offset)
-    warehouse.insert("asset_events", rows.columns, EVENT_COLUMNS)
+    insert_event_rows(warehouse, rows)
 
 
 def test_low_cardinality_keys_keep_old_rows_and_take_new_ones(old_warehouse: Warehouse) -> None:
@@ -205,3 +206,44 @@ def test_current_definitions_and_metadata_points_are_filled_from_what_was_stored
     assert old_warehouse.query(f"SELECT count() FROM {db}.asset_metadata_points WHERE asset_key = 'ops/t0'").rows == [
         (3,)
     ]
+
+
+@pytest.mark.parametrize("old_warehouse", [22], indirect=True)
+def test_the_failures_migration_keeps_the_rows_and_states_and_takes_failures(old_warehouse: Warehouse) -> None:
+    """0022 adds the event type materialization_failure, its type and reason, and the source openlineage: the
+    events and states of a warehouse at 0021 stay as they were; a FAILED failure is a partition's state, a
+    SKIPPED one is not."""
+    db = old_warehouse.database
+    insert_events(old_warehouse, [f"sales/t{i % 2}" for i in range(4)], 0)
+    state = (
+        f"SELECT asset_key, partition, toString(event_type), toString(event_id) FROM {db}.asset_partition_state FINAL "
+        "ORDER BY ALL"
+    )
+    events_before, state_before = old_warehouse.query(EVENTS.format(db=db)).rows, old_warehouse.query(state).rows
+    assert len(state_before) == 4
+
+    assert old_warehouse.migrate() == [f"{m.version:04d}_{m.name}" for m in load_migrations() if m.version >= 22]
+    assert old_warehouse.query(EVENTS.format(db=db)).rows == events_before
+    assert old_warehouse.query(state).rows == state_before
+
+    rows = EventColumns()
+    for i, (failure_type, reason) in enumerate([("FAILED", "UPSTREAM_FAILED_TO_MATERIALIZE"), ("SKIPPED", "UNKNOWN")]):
+        record = build_record(
+            "materialization_failure", ["sales", "t0"], source="openlineage", host="lineage", partition="2024-01-01",
+            run_id=f"run-{i}", description="upstream failed", failure_type=failure_type, reason=reason,
+        )  # fmt: skip
+        rows.append("materialization_failure", record, 100 + i, 0, 100 + i)
+    insert_event_rows(old_warehouse, rows)
+    assert old_warehouse.query(
+        f"SELECT toString(source), run_id, toString(failure_type), toString(failure_reason), data_version "
+        f"FROM {db}.asset_events WHERE event_type = 'materialization_failure' ORDER BY run_id"
+    ).rows == [("openlineage", "run-0", "FAILED", "UPSTREAM_FAILED_TO_MATERIALIZE", ""),
+               ("openlineage", "run-1", "SKIPPED", "UNKNOWN", "")]  # fmt: skip
+    assert old_warehouse.query(
+        f"SELECT partition, run_id, toString(failure_reason) FROM {db}.asset_partition_state FINAL "
+        "WHERE event_type = 'materialization_failure'"
+    ).rows == [("2024-01-01", "run-0", "UPSTREAM_FAILED_TO_MATERIALIZE")]
+    assert old_warehouse.query(
+        f"SELECT countIf(failure_type IS NULL AND failure_reason IS NULL) FROM {db}.asset_events "
+        "WHERE event_type = 'materialization'"
+    ).rows == [(4,)]

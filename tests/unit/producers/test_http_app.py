@@ -72,6 +72,24 @@ def test_refusals_before_publishing(client: TestClient) -> None:
     )
 
 
+def test_a_materialization_failure_is_checked_as_the_other_reports(client: TestClient) -> None:
+    path = "/report_asset_materialization_failure"
+    bad_reason = client.post(f"{path}/a", json={"reason": "OOM"})
+    assert (bad_reason.status_code, bad_reason.json()["error"]) == (400, "Invalid reason 'OOM': expected "
+        "FAILED_TO_MATERIALIZE, UPSTREAM_FAILED_TO_MATERIALIZE, RUN_TERMINATED or UNKNOWN")  # fmt: skip
+    bad_type = client.post(f"{path}/a?failure_type=failed")
+    assert (bad_type.status_code, bad_type.json()["error"]) == (400, "Invalid failure type 'failed': expected "
+        "FAILED or SKIPPED")  # fmt: skip
+    assert client.post(f"{path}/a", json={"description": 5}).json()["error"] == (
+        "Field 'description' must be a string, got number"
+    )
+    for request, key in ((f"{path}/a/b", {}), (f"{path}?asset_key=a", {}), (f"{path}/", {"asset_key": ["a"]})):
+        valid = client.post(request, json={"failure_type": "SKIPPED", "run_id": "r", **key})
+        assert valid.status_code == 503  # valid: only the broker is missing
+    batch = client.post("/report_asset_events", json=[{"type": "materialization_failure", "asset_key": ["a"]}])
+    assert batch.json()["results"][0]["code"] == 503
+
+
 def test_batch_answers_per_event(client: TestClient) -> None:
     response = client.post(
         "/report_asset_events",
@@ -85,7 +103,7 @@ def test_batch_answers_per_event(client: TestClient) -> None:
         "Missing required field: check_name",
         "Missing required field: type",
         "Event must be a JSON object, got number",
-        "Invalid event type 'run': expected materialization, observation or check",
+        "Invalid event type 'run': expected materialization, observation, check or materialization_failure",
     ]
     assert {r["code"] for r in body["results"]} == {400}
     valid = client.post("/report_asset_events", json=[{"type": "materialization", "asset_key": ["a"]}])
@@ -129,7 +147,8 @@ def test_openapi_document_is_valid_and_documents_every_route(app: Starlette, cli
     validate(document)
     documented = {path.replace("{asset_key}", "{asset_key:path}") for path in document["paths"]}
     routed = {route.path for route in app.routes}  # type: ignore[attr-defined]
-    assert routed - documented == {MAT, "/report_asset_check", "/report_asset_observation"}  # the no-slash aliases
+    aliases = {MAT, "/report_asset_check", "/report_asset_observation", "/report_asset_materialization_failure"}
+    assert routed - documented == aliases  # the no-slash aliases
     for path, item in document["paths"].items():
         if path.startswith("/report_asset"):
             assert {"400", "401", "413", "415", "503", "500"} <= set(item["post"]["responses"]), path

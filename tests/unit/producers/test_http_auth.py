@@ -68,6 +68,18 @@ def test_scopes_by_event_type_and_whole_key_parts() -> None:
         Authenticator.authorize(key, "materialization", ["salesforce", "x"])
 
 
+def test_a_materialization_failure_is_reported_under_the_materialization_scope() -> None:
+    (mat,) = parse_api_keys(hash_key("k") + ":name=etl:types=materialization:prefixes=sales/")
+    (check,) = parse_api_keys(hash_key("k") + ":name=qa:types=check")
+    Authenticator.authorize(mat, "materialization_failure", ["sales", "daily"])
+    with pytest.raises(PermissionDeniedError, match=r"'qa' may not report materialization failure events \(allowed: "):
+        Authenticator.authorize(check, "materialization_failure", ["sales", "daily"])
+    with pytest.raises(PermissionDeniedError, match=r"asset 'ops/x' \(allowed prefixes: sales/\)"):
+        Authenticator.authorize(mat, "materialization_failure", ["ops", "x"])
+    with pytest.raises(ConfigError, match="materialization failure is not a type of its own: list materialization"):
+        parse_api_keys(hash_key("k") + ":types=check,materialization_failure")
+
+
 def test_auth_is_required_beyond_loopback() -> None:
     open_api = Authenticator([])
     for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
