@@ -200,7 +200,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from assetpipe.consumers.alerts import AlertWorker, alert_policies
-    from assetpipe.consumers.checks.sources import registry_checks
+    from assetpipe.consumers.checks.sources import RegistryChecks
     from assetpipe.consumers.checks.worker import CheckWorker
     from assetpipe.consumers.ingest.worker import IngestWorker
     from assetpipe.consumers.openlineage import OpenLineageWorker
@@ -218,7 +218,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         worker = OpenLineageWorker(settings)
     elif args.kind == "checks":  # the registry's freshness policies and monitor checks: no definitions file
         warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
-        worker = CheckWorker(settings, lambda: registry_checks(warehouse), warehouse)
+        worker = CheckWorker(settings, RegistryChecks(warehouse), warehouse)
     elif args.kind == "alerts":  # policies from the definitions file, the policies file, or both
         defs = load_definitions(settings.defs, settings.code_location) if settings.defs is not None else None
         policies = alert_policies(settings, defs)

@@ -25,7 +25,7 @@ from assetpipe.api import build_app
 from assetpipe.assets_api import LocalRegistry
 from assetpipe.broker import EmbeddedBroker, broker_ready, create_topics
 from assetpipe.consumers.alerts import AlertWorker, alert_policies
-from assetpipe.consumers.checks.sources import registry_checks
+from assetpipe.consumers.checks.sources import RegistryChecks
 from assetpipe.consumers.checks.worker import CheckWorker
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.loop import ConsumerLoop
@@ -105,7 +105,7 @@ class LocalStack:
         self.worker = IngestWorker(s)  # a ClickHouse session of its own, for its staging tables
         self._spawn("ingest", self.worker.run)
         warehouse = self.warehouse
-        self.checks = CheckWorker(s, lambda: registry_checks(warehouse), warehouse)
+        self.checks = CheckWorker(s, RegistryChecks(warehouse), warehouse)
         self._spawn("checks", self.checks.run)
         self.openlineage = OpenLineageWorker(s, warehouse)  # a thread: it shares this process's ClickHouse engine
         self._spawn("openlineage", self.openlineage.run)

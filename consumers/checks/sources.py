@@ -41,6 +41,12 @@ _BY_TYPE = {
 _EITHER = frozenset({"materialization", "observation"})
 _EXECUTION = "SELECT d.asset_key, toString(d.execution_type) FROM {db}.latest_asset_definitions AS d"
 _BASELINES = "SELECT b.asset_key, b.label, b.weekday, b.values, b.median, b.mad FROM {db}.asset_metadata_baselines AS b"
+# What the checks are built from, summed up: any registration, monitor change or baselines refresh changes it.
+_CHANGED = (
+    "SELECT (SELECT (count(), sum(revision), max(registered_at)) FROM {db}.asset_definitions_current), "
+    "(SELECT (count(), max(registered_at)) FROM {db}.asset_monitors), "
+    "(SELECT (count(), max(computed_at)) FROM {db}.asset_metadata_baselines)"
+)
 WEEKLY_SPREAD = 3.0  # weekday medians further apart than this many of the values' scatter: a weekly pattern
 
 
@@ -83,6 +89,24 @@ class Baselines:
                 _, median, mad = days[weekday]
                 return AnomalyBaseline(median=median, mad=mad, history=history, weekly=True)
         return AnomalyBaseline(median=median, mad=mad, history=history)
+
+
+class RegistryChecks:
+    """The worker's ``CheckSource``: ``registry_checks``, built again only when what they are built from changed
+    since the last build (None until then). The mark is read before the build: a change landing during a
+    build is built again at the next call, never missed."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self._warehouse = warehouse
+        self._built: tuple[Any, ...] | None = None
+
+    def __call__(self) -> tuple[list[TimedCheck], list[EventCheck]] | None:
+        mark = tuple(self._warehouse.query(_CHANGED.format(db=self._warehouse.database)).rows[0])
+        if mark == self._built:
+            return None
+        checks = registry_checks(self._warehouse)
+        self._built = mark
+        return checks
 
 
 def registry_checks(warehouse: Warehouse) -> tuple[list[TimedCheck], list[EventCheck]]:

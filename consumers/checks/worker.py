@@ -51,7 +51,8 @@ from assetpipe.schemas.settings import Settings
 log = logging.getLogger(__name__)
 
 EVALUATED_BY = "assetpipe/evaluated_by"
-CheckSource = Callable[[], tuple[Sequence[TimedCheck], Sequence[EventCheck]]]
+# Every check as registered now, or None when they are as the last call returned them.
+CheckSource = Callable[[], tuple[Sequence[TimedCheck], Sequence[EventCheck]] | None]
 _RETRY_US = 1_000_000
 _UPDATED = (
     "SELECT p.asset_key, toString(p.event_type), toUnixTimestamp64Micro(max(p.timestamp)) "
@@ -248,7 +249,10 @@ class CheckWorker:
                 self.evaluator.checked_assets()}  # fmt: skip
 
     def refresh(self) -> None:
-        timed, event = self.source()
+        checks = self.source()
+        if checks is None:
+            return
+        timed, event = checks
         self.handler.metrics.refreshes += 1
         self.handler.publish(self.evaluator.set_checks(timed, event, self.now()))
 

@@ -13,7 +13,7 @@ from helpers import wait_until
 from pipeline import rows, running, wait_rows
 
 from assetpipe.consumers.catalog import asset_detail
-from assetpipe.consumers.checks.sources import registry_checks
+from assetpipe.consumers.checks.sources import RegistryChecks, registry_checks
 from assetpipe.consumers.checks.worker import CheckWorker
 from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.registry import AssetRegistry
@@ -46,7 +46,7 @@ def evaluations(warehouse: Warehouse, key: str, count: int, timeout: float = 30.
 
 
 def worker(settings: Any, warehouse: Warehouse) -> CheckWorker:
-    return CheckWorker(settings, lambda: registry_checks(warehouse), warehouse)
+    return CheckWorker(settings, RegistryChecks(warehouse), warehouse)
 
 
 def ready(checks: CheckWorker, *keys: str) -> None:
@@ -237,7 +237,7 @@ def test_a_cron_policy_fails_at_its_deadline_when_the_last_update_is_older_than_
         producer.send(settings.topics.events, message_key, value)
         producer.close(30)
 
-    checks = CheckWorker(settings, lambda: registry_checks(warehouse), warehouse, now=lambda: now_us() + offset)
+    checks = CheckWorker(settings, RegistryChecks(warehouse), warehouse, now=lambda: now_us() + offset)
     with running(IngestWorker(settings, warehouse), checks):
         ready(checks, key)
         assert now_us() + offset < deadline - 2_000_000, "the worker took 4 s to start"
@@ -253,3 +253,20 @@ def test_a_cron_policy_fails_at_its_deadline_when_the_last_update_is_older_than_
         assert overdue and float(overdue[0][0]) == deadline / 1e6, overdue
         materialize(now_us() + offset)  # updated after the deadline: fresh until the next minute's
         assert evaluations(warehouse, key, 3)[2][:4] == ("freshness", True, "WARN", "PASS")
+
+
+def test_the_checks_are_built_again_only_when_the_registry_changed(warehouse: Warehouse) -> None:
+    prefix = f"reb{uuid.uuid4().hex[:8]}"
+    source = RegistryChecks(warehouse)
+    first = source()
+    assert first is not None and source() is None  # nothing registered since
+    policy = FreshnessPolicy.time_window(fail_window=timedelta(minutes=5))
+    AssetRegistry(warehouse).register_specs([AssetSpec([prefix, "a"], freshness_policy=policy)], "http", "", now_us())
+    built = source()
+    assert built is not None and f"{prefix}/a" in {c.asset_key for c in built[0]}
+    assert source() is None
+    (bounds,) = build_metadata_bounds_checks(assets=[[prefix, "a"]], metadata_key="rows", min_value=1)
+    register_monitors(warehouse, f"loc_{prefix}", list(bounds.specs), now_us())
+    built = source()
+    assert built is not None and (f"{prefix}/a", "rows_bounds") in {(c.asset_key, c.check_name) for c in built[1]}
+    assert built[0] == registry_checks(warehouse)[0]
