@@ -48,8 +48,8 @@ _ENCODING = {
     "name": "Content-Encoding",
     "in": "header",
     "required": False,
-    "schema": {"enum": ["gzip", "identity"]},
-    "description": "gzip: the body is gzip-compressed (its size limit applies before and after).",
+    "schema": {"enum": ["gzip", "identity", ""]},
+    "description": "gzip: the body is gzip-compressed; its size limit applies before and after.",
 }
 
 
