@@ -17,9 +17,11 @@ from assetpipe.control import answers, request
 from assetpipe.exceptions import StackAlreadyRunningError, StackNotRunningError
 from assetpipe.schemas.errors import AssetpipeError, ConfigError
 from assetpipe.schemas.settings import Settings
+from assetpipe.schemas.validation import FAILURE_REASONS, FAILURE_TYPES
 from assetpipe.tables import print_rows
 
 _REPORT_TIMEOUT_MS = 30_000  # how long `assetpipe report` waits for the broker to take its event
+REPORT_TYPES = ["materialization", "observation", "check", "materialization_failure"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     sql.set_defaults(func=cmd_sql)
 
     report = sub.add_parser("report", help="publish one asset event")
-    report.add_argument("type", choices=["materialization", "observation", "check"])
+    report.add_argument("type", choices=REPORT_TYPES)
     report.add_argument("asset_key", help="a/b/c")
     report.add_argument("--partition")
     report.add_argument("--data-version")
@@ -88,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     result.add_argument("--passed", dest="passed", action="store_true", default=None)
     result.add_argument("--failed", dest="passed", action="store_false")
     report.add_argument("--severity", choices=["WARN", "ERROR"], default="ERROR")
+    report.add_argument("--failure-type", choices=FAILURE_TYPES, help="a materialization failure's (default FAILED)")
+    report.add_argument("--reason", choices=FAILURE_REASONS, help="a materialization failure's (default UNKNOWN)")
+    report.add_argument("--run-id", help="the run that failed: its failure of the asset (partition) is stored once")
     report.add_argument("--idempotency-key")
     report.set_defaults(func=cmd_report)
 
@@ -109,9 +114,7 @@ def _parser() -> argparse.ArgumentParser:
 
     backfill = sub.add_parser("backfill", help="publish the events in files (JSON Lines, CSV, Parquet, Avro)")
     backfill.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories of files")
-    backfill.add_argument(
-        "--type", choices=["materialization", "observation", "check"], help="type of records without a `type`"
-    )
+    backfill.add_argument("--type", choices=REPORT_TYPES, help="type of records without a `type`")
     backfill.add_argument(
         "--map", action="append", default=[], metavar="SRC=DEST", help="read SRC as the field DEST; repeatable"
     )
@@ -306,6 +309,11 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             raise AssetpipeError("a check needs --check-name and --passed or --failed")
         if tags or args.data_version:  # a check evaluation carries neither, as in Dagster
             raise AssetpipeError("--tag and --data-version do not apply to a check")
+    failure = args.type == "materialization_failure"
+    if failure and (args.data_version or args.check_name or args.passed is not None):
+        raise AssetpipeError("--data-version, --check-name, --passed and --failed do not apply to a failure")
+    if not failure and (args.failure_type or args.reason or args.run_id):
+        raise AssetpipeError("--failure-type, --reason and --run-id apply to a materialization_failure only")
     # librdkafka gives the event up after this long, so closing the producer does not wait for its
     # default five minutes when no broker answers
     bounded = {"message.timeout.ms": _REPORT_TIMEOUT_MS}
@@ -314,6 +322,11 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
             receipt = reporter.report_check(
                 args.asset_key, check_name=args.check_name, passed=args.passed, severity=args.severity, **common
             )
+        elif failure:
+            receipt = reporter.report_materialization_failure(
+                args.asset_key, failure_type=args.failure_type or "FAILED", reason=args.reason or "UNKNOWN",
+                run_id=args.run_id, tags=tags or None, **common,
+            )  # fmt: skip
         else:
             report = reporter.report_materialization if args.type == "materialization" else reporter.report_observation
             receipt = report(args.asset_key, data_version=args.data_version, tags=tags or None, **common)

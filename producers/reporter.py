@@ -23,11 +23,18 @@ from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from assetpipe.producers.publisher import Publisher, Receipt
-from assetpipe.schemas.asset_key import CoercibleToAssetKey
+from assetpipe.schemas.asset_key import AssetKey, CoercibleToAssetKey
 from assetpipe.schemas.codec import codec_for
-from assetpipe.schemas.encoder import EventEncoder
+from assetpipe.schemas.encoder import EventEncoder, asset_parts
 from assetpipe.schemas.errors import ConfigError
-from assetpipe.schemas.model import AssetEvent, Severity, SourceKind
+from assetpipe.schemas.model import (
+    AssetEvent,
+    AssetMaterializationFailure,
+    FailureReason,
+    FailureType,
+    Severity,
+    SourceKind,
+)
 from assetpipe.schemas.settings import Settings
 
 R = TypeVar("R", Receipt, str)  # what a report returns: its receipt, or its event id (``receipts=False``)
@@ -200,9 +207,41 @@ class Reporter(Generic[R]):
         args = (asset_key, partition, None, description, metadata, None, idempotency_key, check_name, passed, severity)
         return self._queue(self._check(*args))
 
+    def report_materialization_failure(
+        self,
+        asset_key: CoercibleToAssetKey,
+        *,
+        partition: str | None = None,
+        failure_type: FailureType = "FAILED",
+        reason: FailureReason = "UNKNOWN",
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        run_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> R:
+        """Report that an asset was to be materialized and was not (Dagster's ``AssetMaterializationFailure``).
+        ``failure_type``: ``"FAILED"`` (the asset, or its partition, is failed until materialized again) or
+        ``"SKIPPED"`` (expected: its state does not change); ``reason``: ``"FAILED_TO_MATERIALIZE"``,
+        ``"UPSTREAM_FAILED_TO_MATERIALIZE"``, ``"RUN_TERMINATED"`` or ``"UNKNOWN"``; ``description``: what went
+        wrong. With ``run_id``, the run's failure of the asset (partition) is stored once however often it is
+        reported. Other arguments as ``report_materialization``."""
+        event = AssetMaterializationFailure(
+            AssetKey(asset_parts(asset_key)),
+            partition=partition,
+            failure_type=failure_type,
+            reason=reason,
+            description=description,
+            metadata=metadata or {},
+            tags=tags or {},
+            run_id=run_id,
+        )
+        return self._queue(self._encoder.encode_event(event, idempotency_key=idempotency_key))
+
     def report(self, event: AssetEvent, *, idempotency_key: str | None = None) -> R:
-        """Report an ``AssetMaterialization``, ``AssetObservation`` or ``AssetCheckEvaluation``. The
-        event's own ``event_id`` and ``timestamp`` are kept when set; the source is this reporter's."""
+        """Report an ``AssetMaterialization``, ``AssetObservation``, ``AssetCheckEvaluation`` or
+        ``AssetMaterializationFailure``. The event's own ``event_id`` and ``timestamp`` are kept when set; the
+        source is this reporter's."""
         return self._queue(self._encoder.encode_event(event, idempotency_key=idempotency_key))
 
     def _queue(self, done: tuple[str, bytes, bytes]) -> R:

@@ -38,6 +38,17 @@ SOURCE_KINDS: tuple[str, ...] = get_args(SourceKind)
 Report = Callable[..., tuple[str, bytes, bytes]]
 
 
+def asset_parts(asset_key: CoercibleToAssetKey) -> list[str]:
+    """An asset key as the SDK reads one: ``"a/b"`` is two parts (and its own message key), a list or an
+    ``AssetKey`` is taken as it is. Anything else raises ``ValidationError``."""
+    if type(asset_key) is str:
+        return asset_key.split("/")
+    try:
+        return list(coerce_asset_key(asset_key).path)
+    except TypeError as exc:
+        raise ValidationError("asset_key", f"must be a string, a list of strings or an AssetKey: {exc}") from exc
+
+
 class Encoded(NamedTuple):
     """A validated, encoded event, ready for ``Publisher.publish``."""
 
@@ -190,14 +201,7 @@ class EventEncoder:
     ) -> tuple[str, bytes, bytes]:
         """``encode_args`` by the general path alone: build the record, check it, encode it (raising
         ``ValidationError`` naming the field). For what the fused path (``reporter``) leaves to it."""
-        if type(asset_key) is str:  # "a/b" is its own message key
-            parts = asset_key.split("/")
-        else:
-            try:
-                parts = list(coerce_asset_key(asset_key).path)
-            except TypeError as exc:
-                reason = f"must be a string, a list of strings or an AssetKey: {exc}"
-                raise ValidationError("asset_key", reason) from exc
+        parts = asset_parts(asset_key)
         record = build_record(
             event_type,
             parts,

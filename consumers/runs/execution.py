@@ -50,6 +50,7 @@ from assetpipe.schemas.model import (
     AssetCheckEvaluation,
     AssetEvent,
     AssetMaterialization,
+    AssetMaterializationFailure,
     AssetObservation,
     event_id_for,
     now_us,
@@ -59,6 +60,7 @@ _ASSET_EVENT_TYPES = {
     "materialization": "asset_materialization",
     "observation": "asset_observation",
     "check_evaluation": "asset_check_evaluation",
+    "materialization_failure": "asset_materialization_failure",
 }
 
 
@@ -236,8 +238,8 @@ class JobExecutor:
                     self._record(run, node, attempt, item)
                 else:
                     raise DefinitionError(
-                        f"op {node.name!r} yielded a {type(item).__name__}: expected Output, "
-                        "AssetMaterialization, AssetObservation or ExpectationResult"
+                        f"op {node.name!r} yielded a {type(item).__name__}: expected Output, AssetMaterialization, "
+                        "AssetObservation, AssetCheckEvaluation, AssetMaterializationFailure or ExpectationResult"
                     )
         if not op.outs_declared:
             produced.setdefault(DEFAULT_OUTPUT, None)  # its one output: None when nothing came, as ever
@@ -342,7 +344,9 @@ class JobExecutor:
                 metadata=event.metadata,
             )
             return
-        if not isinstance(event, (AssetMaterialization, AssetObservation, AssetCheckEvaluation)):
+        if not isinstance(
+            event, (AssetMaterialization, AssetObservation, AssetCheckEvaluation, AssetMaterializationFailure)
+        ):
             raise DefinitionError(f"log_event takes asset events and ExpectationResult, not {type(event).__name__}")
         key = str(event.asset_key)
         sequence = len(run.result.asset_events)

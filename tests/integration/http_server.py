@@ -18,7 +18,8 @@ from tests.integration.helpers import running_worker, wait_until
 
 COLUMNS = (
     "event_id", "event_type", "asset_key", "asset_key_path", "partition", "data_version", "description", "metadata",
-    "metadata_types", "tags", "check_name", "check_passed", "check_severity", "source",
+    "metadata_types", "tags", "check_name", "check_passed", "check_severity", "failure_type", "failure_reason",
+    "run_id", "source",
 )  # fmt: skip
 
 

@@ -196,6 +196,36 @@ def test_typed_metadata_idempotency_and_batches(
     assert idem_rows == [(1,)]
 
 
+def test_a_materialization_failure_lands_with_its_type_reason_and_run(
+    client: httpx.Client, api_settings: Settings, warehouse: Warehouse
+) -> None:
+    path = "/report_asset_materialization_failure"
+    event_id(client.post(f"{MAT}/etl/orders"))  # known: a failure, as an observation, must name an asset that is
+    failed = client.post(
+        f"{path}/etl/orders?reason=UPSTREAM_FAILED_TO_MATERIALIZE",
+        json={"partition": "2024-06-01", "run_id": "run-7", "description": "raw/orders failed", "metadata": {"try": 2}},
+    )
+    assert failed.json()["message"] == "Asset materialization failure recorded"
+    batch = client.post("/report_asset_events", json=[
+        {"type": "materialization_failure", "asset_key": ["etl", "orders"], "failure_type": "SKIPPED",
+         "reason": "RUN_TERMINATED"},
+        {"type": "asset_materialization_failure", "asset_key": ["etl", "orders"], "data_version": "ignored"},
+    ])  # fmt: skip
+    refused = client.post(f"{path}/etl/orders", json={"failure_type": "BROKEN"})
+    assert (refused.status_code, refused.json()["error"]) == (400, "Invalid failure type 'BROKEN': expected "
+                                                                   "FAILED or SKIPPED")  # fmt: skip
+    ids = [event_id(failed), *(r["event_id"] for r in batch.json()["results"])]
+    found = ingested(warehouse, api_settings, ids)
+    columns = ("event_type", "partition", "run_id", "failure_type", "failure_reason", "data_version", "description",
+               "metadata", "source")  # fmt: skip
+    assert [tuple(found[i][c] for c in columns) for i in ids] == [
+        ("materialization_failure", "2024-06-01", "run-7", "FAILED", "UPSTREAM_FAILED_TO_MATERIALIZE", "",
+         "raw/orders failed", {"try": "2"}, "http"),
+        ("materialization_failure", "", "", "SKIPPED", "RUN_TERMINATED", "", "", {}, "http"),
+        ("materialization_failure", "", "", "FAILED", "UNKNOWN", "", "", {}, "http"),
+    ]  # fmt: skip
+
+
 def test_each_error_status_and_message(client: httpx.Client) -> None:
     wait_known_assets_loaded(client)
     cases: list[tuple[httpx.Response, int, str]] = [
@@ -226,6 +256,8 @@ def test_each_error_status_and_message(client: httpx.Client) -> None:
         (client.post(f"{MAT}/a", json={"metadata": {str(i): i for i in range(1001)}}), 400,
          "ASSETPIPE_HTTP_MAX_METADATA_ENTRIES"),
         (client.post(f"{OBS}/invalid/asset", json={}), 404, "Asset key 'invalid/asset' not found"),
+        (client.post("/report_asset_materialization_failure/invalid/asset"), 404,
+         "Asset key 'invalid/asset' not found"),
         (client.post(f"{CHECK}/invalid/asset", json={"check_name": "c", "passed": True}), 404,
          "Asset key 'invalid/asset' not found"),
         (client.get(f"{MAT}/a"), 405, "Method GET not allowed"),

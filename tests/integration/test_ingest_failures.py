@@ -32,13 +32,13 @@ def test_failures_are_stored_once_per_run_asset_and_partition(settings: Settings
         reporter.report(AssetMaterialization(key, partition="p1", run_id="run-0"))
         reporter.report(failed)
         reporter.report(AssetMaterializationFailure(key, partition="p1", run_id="run-1", metadata={"try": 2}))
-        reporter.report(AssetMaterializationFailure(key, partition="p2", run_id="run-1", failure_type="SKIPPED"))
+        reporter.report_materialization_failure(key, partition="p2", run_id="run-1", failure_type="SKIPPED")
         # no run id: each report is a failure of its own; a table schema is rendered by Python, not ClickHouse
         columns = TableSchema([TableColumn("id", "int")])
         reporter.report(AssetMaterializationFailure(key, partition="p3", metadata={"columns": columns}))
         reporter.report(AssetMaterializationFailure(key, partition="p3"))
     with Reporter(settings=settings, source="openlineage", host="marquez") as lineage:
-        lineage.report(AssetMaterializationFailure(key, partition="p4", run_id="ol-run", reason="RUN_TERMINATED"))
+        lineage.report_materialization_failure(key.split("/"), partition="p4", run_id="ol-run", reason="RUN_TERMINATED")
     with running_worker(settings, warehouse) as worker:
         wait_until(lambda: worker.status()["consumed"] >= 7, 60, "seven events consumed")
         status = worker.status()

@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Message
 from assetpipe import (
     AssetCheckEvaluation,
     AssetMaterialization,
+    AssetMaterializationFailure,
     DeliveryError,
     LocalFileCodeReference,
     MetadataValue,
@@ -202,6 +203,25 @@ def test_invalid_tag_raises_naming_the_field_and_publishes_nothing(settings: Set
 
     messages = read_events(settings, 1, linger=1.0)
     assert [decode(codec, m).event_id for m in messages] == [sentinel.event_id]
+
+
+def test_a_materialization_failure_is_published_as_reported(settings: Settings, codec: Codec) -> None:
+    with Reporter(settings=settings, host="etl-1") as reporter:
+        with pytest.raises(ValidationError) as raised:  # refused before anything is published
+            reporter.report_materialization_failure("sales/daily", reason="OOM")  # type: ignore[arg-type]
+        assert raised.value.field == "reason" and reporter.pending == 0
+        receipt = reporter.report_materialization_failure(
+            "sales/daily", partition="p1", failure_type="SKIPPED", reason="RUN_TERMINATED", description="cancelled",
+            metadata={"attempt": 2}, tags={"team": "sales"}, run_id="run-5", idempotency_key="run-5/sales",
+        )  # fmt: skip
+        receipt.result(timeout=10)
+
+    (event,) = (decode(codec, m) for m in read_events(settings, 1, linger=0.5))
+    assert event == AssetMaterializationFailure(
+        ["sales", "daily"], partition="p1", failure_type="SKIPPED", reason="RUN_TERMINATED", description="cancelled",
+        metadata={"attempt": 2}, tags={"team": "sales"}, run_id="run-5", event_id=receipt.event_id,
+        timestamp=event.timestamp, source="sdk", host="etl-1",
+    )  # fmt: skip
 
 
 def test_publisher_passes_headers_through(settings: Settings) -> None:

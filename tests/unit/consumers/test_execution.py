@@ -13,7 +13,7 @@ from assetpipe import In, OpDefinition, Out, Output, job, op
 from assetpipe.consumers.runs.execution import JobExecutor, RunResult
 from assetpipe.definitions.loader import Definitions, load_definitions
 from assetpipe.schemas.metadata import MetadataValue
-from assetpipe.schemas.model import AssetObservation
+from assetpipe.schemas.model import AssetMaterializationFailure, AssetObservation
 
 DEFS = Path(__file__).parents[2] / "integration" / "defs"
 
@@ -251,3 +251,30 @@ def test_op_config_is_checked_against_its_schema_when_the_run_starts() -> None:
         assert not result.succeeded and result.error_type == "RunConfigError"
         assert result.error_message == f"invalid config for op 'export': {message}"
         assert result.events == [] and result.attempts == 0  # no op ran
+
+
+@op
+def load_or_give_up(context: Any) -> Iterator[Any]:
+    yield AssetMaterializationFailure(
+        "shop/orders", partition="2024-06-01", reason="UPSTREAM_FAILED_TO_MATERIALIZE", description="raw missing"
+    )
+    yield Output(None)
+
+
+@job
+def giving_up() -> None:
+    load_or_give_up()
+
+
+def test_an_op_reports_a_materialization_failure_as_an_asset_event_of_its_run() -> None:
+    result = JobExecutor().execute(giving_up, run_id="r-8", run_config={})
+    assert result.succeeded, result.error_message
+    [failure] = result.asset_events
+    assert isinstance(failure, AssetMaterializationFailure)
+    assert (failure.run_id, failure.reason, failure.partition) == (
+        "r-8",
+        "UPSTREAM_FAILED_TO_MATERIALIZE",
+        "2024-06-01",
+    )
+    logged = [(e.event_type, e.asset_key, e.asset_event_id, e.message) for e in result.events if e.asset_key]
+    assert logged == [("asset_materialization_failure", "shop/orders", failure.event_id, "raw missing")]

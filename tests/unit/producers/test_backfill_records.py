@@ -95,6 +95,28 @@ def test_a_csv_row_gives_the_same_event_as_its_json_line(tmp_path: Path, codec: 
     assert from_csv.value == from_json.value  # same content hash given, same position: same bytes
 
 
+def test_materialization_failures_are_backfilled_from_lines_and_rows(tmp_path: Path, codec: Codec) -> None:
+    line = {"type": "materialization_failure", "asset_key": ["sales", "daily"], "partition": "2024-06-01",
+            "run_id": "r-1", "reason": "UPSTREAM_FAILED_TO_MATERIALIZE", "description": "raw failed"}  # fmt: skip
+    csv_path = tmp_path / "failures.csv"
+    csv_path.write_text("asset_key,failure_type,reason\nsales/daily,SKIPPED,RUN_TERMINATED\nsales/daily,SKIPPD,\n")
+    json_source, csv_source = jsonl(tmp_path, line), open_source(csv_path)
+
+    (from_json,) = convert_all(converter(json_source, codec), json_source)
+    csv_records = csv_source.records()
+    conv = converter(csv_source, codec, default_type="materialization_failure")
+    from_csv = conv.convert(*next(csv_records)[::2])
+
+    kind, record = decoded(codec, from_json.value)
+    assert kind == "materialization_failure"
+    assert (record["partition"], record["run_id"], record["failure_type"], record["reason"], record["description"]) == (
+        "2024-06-01", "r-1", "FAILED", "UPSTREAM_FAILED_TO_MATERIALIZE", "raw failed")  # fmt: skip
+    kind, record = decoded(codec, from_csv.value)
+    assert (kind, record["failure_type"], record["reason"]) == ("materialization_failure", "SKIPPED", "RUN_TERMINATED")
+    with pytest.raises(FieldError, match=r"^Invalid failure type 'SKIPPD': expected FAILED or SKIPPED$"):
+        conv.convert(*next(csv_records)[::2])
+
+
 def test_parquet_json_text_columns_read_as_objects(tmp_path: Path, codec: Codec) -> None:
     path = tmp_path / "e.parquet"
     table = pa.table({"asset_key": [["sales", "daily"]], "metadata": [orjson.dumps(EVENT["metadata"]).decode()]})
