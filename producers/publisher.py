@@ -213,6 +213,7 @@ class Publisher:
         self._unpolled = 0  # messages published since delivery reports were last served
         self._broker_error: str | None = None
         self._fatal_error: str | None = None
+        self.all_down_at: float | None = None  # when librdkafka last said every broker was down (monotonic)
         self._closed = False
 
     @classmethod
@@ -498,6 +499,8 @@ class Publisher:
 
     def _on_error(self, err: KafkaError) -> None:
         self._broker_error = str(err.str())
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.all_down_at = time.monotonic()
         if err.fatal():
             self._fatal_error = self._broker_error
             _LOG.error("Kafka producer fatal error: %s", self._broker_error)

@@ -116,6 +116,7 @@ class Delivery:
         self.broker_error: str | None = None
         self._stale: str | None = None  # why the producer should be replaced before its next use
         self._replaced_at = 0.0
+        self._reachable_at = 0.0  # when the probe last reached the broker (monotonic)
 
     @property
     def in_flight(self) -> int:
@@ -216,6 +217,11 @@ class Delivery:
         if not self.reachable:
             raise BrokerUnavailableError(f"Event not stored: the broker is unavailable ({self.broker_error})")
         reason = publisher.fatal_error or self._stale
+        down = publisher.all_down_at
+        if reason is None and down is not None and self._reachable_at > down:
+            # it lost every broker and the probe has reached one since: a broker that restarted (faster
+            # than a probe could see it gone) may not know its producer id, and would time its events out
+            reason = "the broker returned after this producer lost it"
         if reason is not None:
             log.warning("replacing the HTTP API producer: %s", reason)
             self._stale = None
@@ -282,6 +288,7 @@ class Delivery:
                     log.warning("the broker is unreachable; answering 503 until it returns: %s", self.broker_error)
                 self.reachable = False
             else:
+                self._reachable_at = time.monotonic()
                 if not self.reachable:
                     log.info("the broker is reachable again")
                     self._stale = "the broker returned after an outage (a restarted broker may not know our producer)"
