@@ -6,6 +6,7 @@ way from either form.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,11 +27,15 @@ def iso(micros: Any) -> str | None:
 
 def micros(text: str) -> int:
     """An ISO 8601 time (a zone, or UTC) or epoch seconds as microseconds since the epoch; ValueError
-    otherwise."""
+    otherwise (``inf`` and ``nan`` too: no time)."""
     try:
-        return round(float(text) * 1_000_000)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise ValueError(f"not a time: {text!r}")
+        return round(seconds * 1_000_000)
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
