@@ -78,6 +78,7 @@ from assetpipe.definitions.sensors import (
     SensorDefinition,
     asset_check_sensor,
     asset_sensor,
+    materialization_failure_sensor,
     multi_asset_sensor,
     observation_sensor,
 )
@@ -201,6 +202,7 @@ __all__ = [
     "job",
     "link_code_references_to_git",
     "load_definitions",
+    "materialization_failure_sensor",
     "multi_asset_sensor",
     "observable_source_asset",
     "observation_sensor",

@@ -1,6 +1,6 @@
-"""Sensors: ``@asset_sensor`` (and ``@observation_sensor``, ``@asset_check_sensor`` for the other event
-types) and ``@multi_asset_sensor``, and the ``SensorDefinition`` they make (``schemas.sensor_context``
-holds what the functions receive and may return).
+"""Sensors: ``@asset_sensor`` (and ``@observation_sensor``, ``@asset_check_sensor``,
+``@materialization_failure_sensor`` for the other event types) and ``@multi_asset_sensor``, and the
+``SensorDefinition`` they make (``definitions.context`` holds what the functions receive and may return).
 
 Unlike Dagster, which hands an asset sensor only the newest event per tick, every accepted event is
 evaluated, in order per asset. ``context.cursor`` is the id of the event being evaluated, stable across
@@ -18,7 +18,7 @@ from typing import Any, Literal
 from assetpipe.definitions.jobs import JobDefinition, check_name
 from assetpipe.definitions.ops import DefinitionError
 from assetpipe.schemas.asset_key import AssetKey, CoercibleToAssetKey, coerce_asset_key
-from assetpipe.schemas.model import AssetEvent, EventType
+from assetpipe.schemas.model import AssetEvent, EventType, FailureReason, FailureType
 
 SensorKind = Literal["asset", "multi_asset"]
 StartAt = Literal["latest", "earliest"]
@@ -45,9 +45,7 @@ class SensorDefinition:
     start_at: StartAt
     description: str | None
     arity: int
-    check_name: str | None = None
-    passed: bool | None = None
-    severity: str | None = None
+    filters: Mapping[str, Any] = field(default_factory=dict)  # event field -> the value it must have
     event_types: tuple[EventType, ...] = ()  # the event types it is evaluated on; default: (event_type,)
     monitored: Mapping[AssetKey, None] = field(init=False, repr=False)
 
@@ -67,14 +65,9 @@ class SensorDefinition:
         return self.default_status is DefaultSensorStatus.RUNNING
 
     def accepts(self, event: AssetEvent) -> bool:
-        """The check filters of an ``asset_check_sensor``; other sensors accept every event they watch."""
-        if self.event_type != "check_evaluation":
-            return True
-        return (
-            (self.check_name is None or getattr(event, "check_name", None) == self.check_name)
-            and (self.passed is None or getattr(event, "passed", None) == self.passed)
-            and (self.severity is None or getattr(event, "severity", None) == self.severity)
-        )
+        """The filters of an ``asset_check_sensor`` (check name, result, severity) or a
+        ``materialization_failure_sensor`` (type, reason); other sensors accept every event they watch."""
+        return all(getattr(event, name, None) == value for name, value in self.filters.items())
 
 
 def _arity(fn: Callable[..., Any], allowed: Sequence[int], what: str) -> int:
@@ -109,9 +102,7 @@ def _event_sensor(event_type: EventType, asset_key: CoercibleToAssetKey, **kw: A
             start_at=kw.get("start_at") or "latest",
             description=kw.get("description") or inspect.getdoc(fn),
             arity=_arity(fn, (0, 1, 2), "an asset sensor"),
-            check_name=kw.get("check_name"),
-            passed=kw.get("passed"),
-            severity=kw.get("severity"),
+            filters={k: v for k, v in (kw.get("filters") or {}).items() if v is not None},
         )
 
     return make
@@ -194,9 +185,37 @@ def asset_check_sensor(
         default_status=default_status,
         description=description,
         start_at=start_at,
-        check_name=check_name,
-        passed=passed,
-        severity=severity,
+        filters={"check_name": check_name, "passed": passed, "severity": severity},
+    )
+
+
+def materialization_failure_sensor(
+    asset_key: CoercibleToAssetKey,
+    *,
+    failure_type: FailureType | None = None,
+    reason: FailureReason | None = None,
+    job: JobDefinition | None = None,
+    job_name: str | None = None,
+    name: str | None = None,
+    default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
+    description: str | None = None,
+    start_at: StartAt = "latest",
+) -> Callable[..., SensorDefinition]:
+    """Like ``asset_sensor``, for failures to materialize ``asset_key`` (Dagster's
+    ``AssetMaterializationFailure``), filtered by type and reason:
+    ``materialization_failure_sensor("orders", failure_type="FAILED", job=retry)``. The event is an
+    ``EventLogEntry`` whose ``asset_materialization_failure`` is the failure (``reason``, ``description``,
+    ``run_id``, ...)."""
+    return _event_sensor(
+        "materialization_failure",
+        asset_key,
+        job=job,
+        job_name=job_name,
+        name=name,
+        default_status=default_status,
+        description=description,
+        start_at=start_at,
+        filters={"failure_type": failure_type, "reason": reason},
     )
 
 

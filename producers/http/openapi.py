@@ -762,7 +762,7 @@ _SENSOR = {
         "code_location": _STRING,
         "name": _STRING,
         "type": {"enum": ["asset", "multi_asset"]},
-        "event_type": {"enum": ["materialization", "observation", "check_evaluation"]},
+        "event_type": {"enum": ["materialization", "observation", "check_evaluation", "materialization_failure"]},
         "asset_keys": {"type": "array", "items": _STRING},
         "job_name": _TEXT_OR_NULL,
         "start_at": {"enum": ["latest", "earliest"]},

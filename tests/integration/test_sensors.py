@@ -228,7 +228,9 @@ def test_a_raising_sensor_does_not_stop_the_others(settings_factory: SettingsFac
     assert "watch_defs.py" in trace and "/ 0" in trace
 
 
-def test_sensors_watch_observations_and_failed_checks(settings_factory: SettingsFactory, warehouse: Warehouse) -> None:
+def test_sensors_watch_observations_failed_checks_and_failures_to_materialize(
+    settings_factory: SettingsFactory, warehouse: Warehouse
+) -> None:
     settings = location_settings(settings_factory)
     changed = version()
     with pipeline(settings, warehouse, "watch_defs.py"), Reporter(settings=settings) as reporter:
@@ -237,13 +239,19 @@ def test_sensors_watch_observations_and_failed_checks(settings_factory: Settings
         reporter.report_check("orders", check_name="row_count", passed=True)
         reporter.report_check("orders", check_name="row_count", passed=False, severity="WARN")
         reporter.report_check("orders", check_name="row_count", passed=False, severity="ERROR")
-        runs = finished_runs(warehouse, settings, 2)
-    assert sorted((r["sensor_name"], r["status"], tuple(r["tags"].items())) for r in runs) == [
+        reporter.report_materialization_failure("orders", failure_type="SKIPPED", reason="RUN_TERMINATED", run_id="r0")
+        reporter.report_materialization_failure("orders", reason="UPSTREAM_FAILED_TO_MATERIALIZE", run_id="r1")
+        reporter.report_materialization_failure("orders", reason="UPSTREAM_FAILED_TO_MATERIALIZE", run_id="r1")
+        runs = finished_runs(warehouse, settings, 3)
+    assert sorted((r["sensor_name"], r["status"], tuple(sorted(r["tags"].items()))) for r in runs) == [
         ("failed_check", "succeeded", (("check", "row_count"),)),
+        ("failed_materialization", "succeeded", (("failed_run", "r1"), ("reason", "UPSTREAM_FAILED_TO_MATERIALIZE"))),
         ("source_changed", "succeeded", (("version", changed),)),
     ]
     assert len(ticks(warehouse, settings, "source_changed")) == 1
     assert len(ticks(warehouse, settings, "failed_check")) == 1
+    # the skipped one filtered out, the repeated report of run r1's failure not accepted again
+    assert [t[0] for t in ticks(warehouse, settings, "failed_materialization")] == ["success"]
 
 
 def test_sensors_of_two_code_locations_both_see_the_stream(

@@ -10,11 +10,13 @@ import pytest
 from assetpipe import (
     AssetKey,
     AssetMaterialization,
+    AssetMaterializationFailure,
     Backoff,
     Config,
     DefaultSensorStatus,
     DefinitionError,
     Definitions,
+    EventLogEntry,
     Failure,
     MetadataValue,
     MultiAssetSensorEvaluationContext,
@@ -28,6 +30,7 @@ from assetpipe import (
     asset_sensor,
     job,
     load_definitions,
+    materialization_failure_sensor,
     multi_asset_sensor,
     observation_sensor,
     op,
@@ -89,6 +92,27 @@ def test_observation_and_check_sensors_watch_their_event_type_and_filter_checks(
     assert failed.accepts(error)
     assert not failed.accepts(AssetCheckEvaluation("orders", check_name="rows", passed=True))
     assert not failed.accepts(AssetCheckEvaluation("orders", check_name="rows", passed=False, severity="WARN"))
+
+
+def test_a_materialization_failure_sensor_filters_by_type_and_reason_and_sees_dagsters_shape() -> None:
+    @materialization_failure_sensor("orders", failure_type="FAILED", job=target)
+    def failed(context: object, event: object) -> None: ...
+
+    @materialization_failure_sensor("orders", reason="RUN_TERMINATED", job=target)
+    def terminated(context: object, event: object) -> None: ...
+
+    upstream = AssetMaterializationFailure("orders", reason="UPSTREAM_FAILED_TO_MATERIALIZE", run_id="r-1")
+    cancelled = AssetMaterializationFailure("orders", failure_type="SKIPPED", reason="RUN_TERMINATED")
+    assert failed.event_type == "materialization_failure" and failed.asset_keys == (AssetKey(["orders"]),)
+    assert failed.accepts(upstream) and not failed.accepts(cancelled)
+    assert terminated.accepts(cancelled) and not terminated.accepts(upstream)
+    entry = EventLogEntry(upstream)
+    assert entry.asset_materialization_failure is upstream and entry.asset_materialization is None
+    assert entry.dagster_event.event_type_value == "ASSET_FAILED_TO_MATERIALIZE"
+    assert entry.dagster_event.is_asset_failed_to_materialize and not entry.dagster_event.is_step_materialization
+    data = entry.dagster_event.asset_failed_to_materialize_data
+    assert data is not None and data.asset_materialization_failure is upstream
+    assert (entry.reason, entry.run_id, entry.data_version) == ("UPSTREAM_FAILED_TO_MATERIALIZE", "r-1", None)
 
 
 def test_run_request_normalizes_config_and_tags_as_dagster_does() -> None:
