@@ -40,8 +40,9 @@ from assetpipe.web.routing import blocking, page_route, render_page
 
 TABS = ("overview", "events", "plots", "partitions", "checks", "lineage")
 FILTERS = ("search", "prefix", "tag", "owner", "group", "kind", "location", "status", "defined", "sort")
-STATUSES = (("FRESH", "fresh"), ("STALE", "stale"), ("MISSING", "missing"), ("FAILED_CHECK", "failed check"))
-EVENT_TYPES = ("materialization", "observation", "check")
+STATUSES = (("FRESH", "fresh"), ("STALE", "stale"), ("MISSING", "missing"), ("FAILED_CHECK", "failed check"),
+            ("FAILED", "failed to materialize"))  # fmt: skip
+EVENT_TYPES = ("materialization", "observation", "check", "materialization_failure")
 GRID_LIMIT = "500"
 # The last parts of a key that the catalog's JSON routes read as a suffix (``catalog_api``): such a key, one with
 # a part ``metadata`` or one that reads as a JSON list, is written as the JSON list of its parts.
@@ -91,8 +92,11 @@ def _query_string(values: Mapping[str, Any]) -> str:
 
 
 def _event_query(params: Mapping[str, str]) -> EventQuery:
-    """The events tab's filters; ``at`` (a point of a plot) is the events at exactly that time."""
+    """The events tab's filters; ``at`` (a point of a plot) is the events at exactly that time. The form's
+    partition left empty is any partition, as its placeholder says."""
     wanted = EventQuery.parse(params)
+    if not wanted.partition:
+        wanted = replace(wanted, partition=None)
     at = params.get("at")
     if at:
         try:
@@ -183,6 +187,7 @@ class AssetPages:
         return {
             "events": asset_events(self.query, key, _event_query(params)),
             "event_filters": {name: params.get(name) or "" for name in ("type", "partition", "at")},
+            "event_types": EVENT_TYPES,
             "focus": params.get("event") or "",
         }
 

@@ -3,8 +3,9 @@ a cursor page at a time) and one asset in full.
 
 The list joins the current definitions (``latest_asset_definitions``) with the assets reported
 (``asset_latest_state``), so an asset only reported and one only defined both appear; the rows of a page then
-get their latest materialization and observation and their checks from ``asset_partition_state`` and their
-status from ``asset_staleness``, for that page's keys only.
+get their latest materialization, observation and failure and their checks from ``asset_partition_state`` and
+their status from ``asset_staleness``, for that page's keys only. A failed materialization never counts as one:
+an asset's ``failed`` says its latest attempt to materialize (in some partition) failed.
 """
 
 from __future__ import annotations
@@ -61,13 +62,13 @@ _AFTER = {
     "key": " AND a.key > {after_key:String}",
     "updated": " AND (a.updated_us, a.key) < ({after_us:Int64}, {after_key:String})",
 }
-# The latest materialization and observation of each asset (any partition), and the latest evaluation of each of
-# its checks, in one read of the latest-state table.
+# The latest materialization, observation and failure of each asset (any partition), and the latest evaluation of
+# each of its checks, in one read of the latest-state table.
 _LATEST = (
     "SELECT p.asset_key, toString(p.event_type), toString(p.check_name), toUnixTimestamp64Micro(max(p.timestamp)), "
     "argMax(p.partition, p.timestamp), argMax(p.data_version, p.timestamp), toString(argMax(p.event_id, p.timestamp)), "
     "argMax(p.run_id, p.timestamp), argMax(p.check_passed, p.timestamp), "
-    "toString(argMax(p.check_severity, p.timestamp)) "
+    "toString(argMax(p.check_severity, p.timestamp)), toString(argMax(p.failure_reason, p.timestamp)) "
     "FROM asset_partition_state AS p WHERE p.asset_key IN {keys:Array(String)} "
     "GROUP BY p.asset_key, p.event_type, p.check_name"
 )
@@ -91,7 +92,7 @@ _DEFINITION = (
 _DOWNSTREAM = (
     "SELECT d.asset_key FROM latest_asset_definitions AS d WHERE has(d.deps, {key:String}) ORDER BY d.asset_key"
 )
-# The latest materialization, observation and evaluation of each check (their ids and partitions), and the
+# The latest materialization, observation, failure and evaluation of each check (their ids and partitions), and the
 # partitions materialized, observed, with a failed check (the latest evaluation of a check failed), and the latest
 # one materialized: both from the latest-state table in one query (FINAL keeps each key's newest row, as argMax
 # would, for less).
@@ -103,6 +104,7 @@ _LATEST_IDS = (
     "SELECT argMax(p.partition, p.timestamp), toString(argMax(p.event_id, p.timestamp)), summary "
     "FROM asset_partition_state AS p WHERE p.asset_key = {key:String} GROUP BY p.event_type, p.check_name"
 )
+_REPORTED = "SELECT count() FROM asset_latest_state AS s WHERE s.asset_key = {key:String}"
 # Their rows, with metadata, from asset_events by its primary key.
 _LATEST_EVENTS = (
     f"SELECT {EVENT_COLUMNS} FROM asset_events AS e WHERE e.asset_key = {{key:String}} "
@@ -116,8 +118,8 @@ class AssetQuery:
     """The list's filters, sort, cursor and page size, as the query string gives them: ``prefix`` (whole parts:
     ``sales`` is ``sales`` and ``sales/...``), ``search`` (in the key and the description, any case), ``tag``
     (``k=v``, or ``k`` for any value: a label), ``owner``, ``group``, ``kind``, ``location``, ``status``
-    (``FRESH``, ``STALE``, ``MISSING``, ``FAILED_CHECK``), ``defined`` (true: only defined; false: only
-    reported), ``sort`` (``key``, or ``updated``: the latest event first)."""
+    (``FRESH``, ``STALE``, ``MISSING``, ``FAILED_CHECK``, ``FAILED``: a failed materialization), ``defined``
+    (true: only defined; false: only reported), ``sort`` (``key``, or ``updated``: the latest event first)."""
 
     filters: dict[str, Any] = field(default_factory=dict)
     status: str | None = None
@@ -160,13 +162,14 @@ Checks = dict[str, list[dict[str, Any]]]  # key -> the latest result of each che
 
 
 def latest(query: Query, keys: Sequence[str]) -> tuple[Latest, Checks]:
-    """Each asset's latest materialization and observation (time, partition, data version, id, run), and the latest
-    result of each of its checks (``check_name``, ``passed``, ``severity``, ``timestamp``, ``partition``)."""
+    """Each asset's latest materialization, observation and failure (time, partition, data version, id, run; a
+    failure's ``reason``), and the latest result of each of its checks (``check_name``, ``passed``, ``severity``,
+    ``timestamp``, ``partition``)."""
     events: Latest = {}
     checks: Checks = {}
     if not keys:
         return events, checks
-    for key, kind, name, at, partition, version, event_id, run_id, passed, severity in query(
+    for key, kind, name, at, partition, version, event_id, run_id, passed, severity, reason in query(
         _LATEST, {"keys": list(keys)}
     ).rows:
         if kind == "check_evaluation":
@@ -181,6 +184,8 @@ def latest(query: Query, keys: Sequence[str]) -> tuple[Latest, Checks]:
             "event_id": event_id,
             "run_id": run_id or None,
         }
+        if kind == "materialization_failure":
+            events[str(key)][kind]["reason"] = reason
     return events, checks
 
 
@@ -195,6 +200,8 @@ def list_assets(query: Query, wanted: AssetQuery, statuses: status.Statuses | No
     sql += "".join(_FILTERS[name] for name in wanted.filters)
     if wanted.status == status.FAILED_CHECK:
         sql += " AND " + status.FAILED_CHECK_FILTER
+    elif wanted.status == status.FAILED:
+        sql += " AND " + status.FAILED_FILTER
     elif wanted.status is not None:
         sql += " AND " + status.STALENESS_FILTER
         values["status"] = wanted.status
@@ -216,6 +223,7 @@ def list_assets(query: Query, wanted: AssetQuery, statuses: status.Statuses | No
     keys = [str(row[0]) for row in rows[: wanted.limit]]
     states = (statuses or functools.partial(status.staleness, query))(keys)
     events, checks = latest(query, keys)
+    failed = status.failures(query, keys)
     items = []
     for key, defined, description, owners, kinds, group, location, tags, execution_type, updated in rows:
         key = str(key)
@@ -234,6 +242,8 @@ def list_assets(query: Query, wanted: AssetQuery, statuses: status.Statuses | No
                 "last_updated": iso(updated),
                 "latest_materialization": events.get(key, {}).get("materialization"),
                 "latest_observation": events.get(key, {}).get("observation"),
+                "latest_failure": events.get(key, {}).get("materialization_failure"),
+                "failed": key in failed,
                 "checks": status.check_summary(checks.get(key, [])),
                 "status": state["status"],
             }
@@ -280,15 +290,16 @@ def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None 
             "ids": [row[1] for row in latest_ids],
         }
         latest_events = [event(row) for row in query(_LATEST_EVENTS, ids).rows]
-    if definition is None and not latest_events:
-        return None
+    if definition is None and not latest_events and not query(_REPORTED, {"key": asset_key}).rows[0][0]:
+        return None  # (an asset reported only by skipped failures has no latest state, yet was reported)
     by_type = {e["event_type"]: e for e in latest_events if e["event_type"] != "check_evaluation"}
     checks = sorted((e for e in latest_events if e["event_type"] == "check_evaluation"), key=lambda e: e["check_name"])
     materialization, observation = by_type.get("materialization"), by_type.get("observation")
+    failed = status.failures(query, [asset_key])
     reports.seen(query, asset_key, [materialization, observation])
     state = (statuses or functools.partial(status.staleness, query))([asset_key])
     state = state.get(asset_key, {"status": None, "causes": []})
-    materialized, observed, failed, latest_partition = summary
+    materialized, observed, failed_checks, latest_partition = summary
     defined_metadata = definition["metadata"] if definition else None
     materialized_metadata = materialization["metadata"] if materialization else None
     return {
@@ -299,6 +310,8 @@ def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None 
         "causes": state["causes"],
         "latest_materialization": materialization,
         "latest_observation": observation,
+        "latest_failure": by_type.get("materialization_failure"),
+        "failed": asset_key in failed,
         "column_schema": column_schema(defined_metadata, materialized_metadata),
         "column_lineage": column_lineage(defined_metadata, materialized_metadata),
         "code_references": code_references(defined_metadata),
@@ -307,10 +320,17 @@ def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None 
         "checks": checks,
         "check_summary": status.check_summary(checks),
         "partitions": {
-            "partitioned": bool(materialized or observed or failed or (definition and definition["partitions"])),
+            "partitioned": bool(
+                materialized
+                or observed
+                or failed_checks
+                or failed.get(asset_key)
+                or (definition and definition["partitions"])
+            ),
             "materialized": int(materialized),
             "observed": int(observed),
-            "failed_checks": int(failed),
+            "failed": failed.get(asset_key, 0),
+            "failed_checks": int(failed_checks),
             "latest": latest_partition or None,
         },
     }

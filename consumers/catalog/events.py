@@ -1,7 +1,7 @@
-"""An asset's events, newest first, a page at a time: materializations, observations and check evaluations,
-filtered by type, partition and time, each with its typed metadata and its run (with the run's status when a
-run made it). A page reads the asset's range of ``asset_events`` (its primary key starts with the asset key),
-and a cursor holds the last row's time and id.
+"""An asset's events, newest first, a page at a time: materializations, observations, check evaluations and
+materialization failures, filtered by type, partition and time, each with its typed metadata and its run (with
+the run's status when a run made it). A page reads the asset's range of ``asset_events`` (its primary key starts
+with the asset key), and a cursor holds the last row's time and id.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from assetpipe.consumers.catalog.rows import Query, iso, mapping, micros
 from assetpipe.schemas.errors import FieldError
 
 EVENT_TYPES = {"materialization": "materialization", "observation": "observation", "check": "check_evaluation",
-               "check_evaluation": "check_evaluation"}  # fmt: skip
+               "check_evaluation": "check_evaluation",
+               "materialization_failure": "materialization_failure"}  # fmt: skip
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -26,7 +27,7 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 EVENT_COLUMNS = (
     "toString(e.event_id), toString(e.event_type), toUnixTimestamp64Micro(e.timestamp), e.partition, e.data_version, "
     "e.description, e.metadata, e.metadata_types, e.tags, toString(e.check_name), e.check_passed, "
-    "toString(e.check_severity), e.run_id, toString(e.source)"
+    "toString(e.check_severity), e.run_id, toString(e.source), toString(e.failure_type), toString(e.failure_reason)"
 )
 _EVENTS = f"SELECT {EVENT_COLUMNS} FROM asset_events AS e WHERE e.asset_key = {{key:String}}"
 _ORDER = " ORDER BY e.timestamp DESC, e.event_id DESC LIMIT {limit:UInt32}"
@@ -43,7 +44,7 @@ _RUNS = "SELECT toString(r.run_id), toString(r.status) FROM runs AS r FINAL WHER
 def event(row: Sequence[Any]) -> dict[str, Any]:
     """One row of ``EVENT_COLUMNS``."""
     (event_id, event_type, at, partition, data_version, description, metadata, types, tags, check_name, passed,
-     severity, run_id, source) = row  # fmt: skip
+     severity, run_id, source, failure_type, reason) = row  # fmt: skip
     shown: dict[str, Any] = {
         "event_id": event_id,
         "event_type": event_type,
@@ -58,6 +59,8 @@ def event(row: Sequence[Any]) -> dict[str, Any]:
     }
     if event_type == "check_evaluation":
         shown.update(check_name=check_name, passed=bool(passed), severity=severity or None)
+    elif event_type == "materialization_failure":
+        shown.update(failure_type=failure_type, reason=reason)
     return shown
 
 
@@ -83,7 +86,8 @@ def time_parameter(name: str, text: str | None) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class EventQuery:
-    """A page of one asset's events: filters (``type``: materialization, observation, check; ``partition``;
+    """A page of one asset's events: filters (``type``: materialization, observation, check,
+    materialization_failure; ``partition``;
     ``after`` inclusive and ``before`` exclusive, in microseconds), ``cursor`` and ``limit``."""
 
     type: str | None = None
@@ -97,7 +101,10 @@ class EventQuery:
     def parse(cls, params: Mapping[str, str]) -> EventQuery:
         kind = params.get("type") or None
         if kind is not None and kind not in EVENT_TYPES:
-            raise FieldError("type", "Query parameter 'type' must be one of materialization, observation, check")
+            raise FieldError(
+                "type",
+                "Query parameter 'type' must be one of materialization, observation, check, materialization_failure",
+            )
         return cls(
             EVENT_TYPES[kind] if kind else None,
             params.get("partition"),

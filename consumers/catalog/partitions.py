@@ -1,6 +1,7 @@
-"""An asset's partitions, in key order, a page at a time: each one's latest materialization, latest observation
-and the latest result of each of its checks, from ``asset_partition_state`` (one row per partition, event type
-and check, whatever the number of events), so a page costs the same at partition 100,000 as at the first.
+"""An asset's partitions, in key order, a page at a time: each one's latest materialization, latest observation,
+latest failure to materialize and the latest result of each of its checks, from ``asset_partition_state`` (one
+row per partition, event type and check, whatever the number of events), so a page costs the same at partition
+100,000 as at the first.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ MAX_LIMIT = 1000
 _PAGE = (
     "SELECT p.partition, toString(p.event_type), toString(p.check_name), toUnixTimestamp64Micro(max(p.timestamp)), "
     "toString(argMax(p.event_id, p.timestamp)), argMax(p.data_version, p.timestamp), argMax(p.run_id, p.timestamp), "
-    "argMax(p.check_passed, p.timestamp), toString(argMax(p.check_severity, p.timestamp)) "
+    "argMax(p.check_passed, p.timestamp), toString(argMax(p.check_severity, p.timestamp)), "
+    "toString(argMax(p.failure_reason, p.timestamp)) "
     "FROM asset_partition_state AS p WHERE p.asset_key = {key:String} AND p.partition IN ("
     "SELECT DISTINCT q.partition FROM asset_partition_state AS q WHERE q.asset_key = {key:String} "
     "AND q.partition > {after:String} ORDER BY q.partition LIMIT {limit:UInt32}) "
@@ -25,7 +27,9 @@ _PAGE = (
 )
 
 
-def _status(partition: Mapping[str, Any]) -> str:
+def _status(partition: Mapping[str, Any], failed: bool) -> str:
+    if failed:
+        return "FAILED"
     if partition["materialization"] is not None:
         return "MATERIALIZED"
     if partition["observation"] is not None:
@@ -33,20 +37,29 @@ def _status(partition: Mapping[str, Any]) -> str:
     return "MISSING"
 
 
+def _failed(latest: Mapping[str, int]) -> bool:
+    """The latest attempt to materialize failed: a failure and no materialization since."""
+    failure = latest.get("materialization_failure")
+    return failure is not None and failure > latest.get("materialization", failure - 1)
+
+
 def partitions(query: Query, asset_key: str, params: Mapping[str, str]) -> dict[str, Any]:
     """A page of the asset's partitions (``{"items", "next_cursor"}``; ``params``: ``cursor``, ``limit``). Each
-    item: ``partition``, ``status`` (``MATERIALIZED``, ``OBSERVED``, or ``MISSING`` when it only has check
-    results), ``materialization`` and ``observation`` (time, id, data version, run id), ``checks`` (the latest
-    result of each), ``failed_checks``."""
+    item: ``partition``, ``status`` (``FAILED`` when its latest failure to materialize is newer than its latest
+    materialization, else ``MATERIALIZED``, ``OBSERVED``, or ``MISSING`` when it only has check results),
+    ``materialization`` and ``observation`` (time, id, data version, run id), ``failure`` (time, id, run id,
+    ``reason``), ``checks`` (the latest result of each), ``failed_checks``."""
     size = cursor.limit(params.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
     position = cursor.decode(params.get("cursor"), "partitions", (str,))
     values = {"key": asset_key, "after": position[0] if position else "", "limit": size + 1}
     found: dict[str, dict[str, Any]] = {}
-    for partition, kind, check, at, event_id, version, run_id, passed, severity in query(_PAGE, values).rows:
+    attempts: dict[str, dict[str, int]] = {}  # partition -> event type -> the time of its latest, in microseconds
+    for partition, kind, check, at, event_id, version, run_id, passed, severity, reason in query(_PAGE, values).rows:
         item = found.setdefault(
             partition,
-            {"partition": partition, "materialization": None, "observation": None, "checks": [], "failed_checks": 0},
-        )
+            {"partition": partition, "materialization": None, "observation": None, "failure": None, "checks": [],
+             "failed_checks": 0},
+        )  # fmt: skip
         latest = {"timestamp": iso(at), "event_id": event_id, "data_version": version or None, "run_id": run_id or None}
         if kind == "check_evaluation":
             item["checks"].append(
@@ -54,7 +67,11 @@ def partitions(query: Query, asset_key: str, params: Mapping[str, str]) -> dict[
                  "event_id": event_id}
             )  # fmt: skip
             item["failed_checks"] += not passed
+        elif kind == "materialization_failure":
+            item["failure"] = {"timestamp": iso(at), "event_id": event_id, "run_id": run_id or None, "reason": reason}
+            attempts.setdefault(partition, {})[kind] = at
         else:
             item[kind] = latest
-    items = [{**item, "status": _status(item)} for item in found.values()]
+            attempts.setdefault(partition, {})[kind] = at
+    items = [{**item, "status": _status(item, _failed(attempts.get(item["partition"], {})))} for item in found.values()]
     return cursor.page(items, [cursor.encode("partitions", item["partition"]) for item in items], size)

@@ -1,6 +1,8 @@
 """Each asset's status as the catalog shows it: staleness (``MISSING``, ``FRESH``, ``STALE`` and why, from the
-registry's ``asset_staleness``, read whole into a snapshot) and its checks (the latest result of each, summed up by
-severity): for the assets of a page, and as a filter of the list.
+registry's ``asset_staleness``, read whole into a snapshot), its checks (the latest result of each, summed up by
+severity) and its failed materializations (a partition, or the asset unpartitioned, whose latest attempt to
+materialize failed: a failure of type FAILED after its latest materialization): for the assets of a page, and as
+filters of the list.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from assetpipe.consumers.catalog.rows import Query
 Statuses = Callable[[Sequence[str]], dict[str, dict[str, Any]]]  # keys -> {key: {"status", "causes"}}
 STALENESS = ("FRESH", "STALE", "MISSING")
 FAILED_CHECK = "FAILED_CHECK"
-FILTERS = (*STALENESS, FAILED_CHECK)
+FAILED = "FAILED"  # a failed materialization
+FILTERS = (*STALENESS, FAILED_CHECK, FAILED)
 _CAUSE_FIELDS = ("category", "dependency", "reason")
 
 _STALENESS = (
@@ -31,6 +34,32 @@ FAILED_CHECK_FILTER = (
     "WHERE p.event_type = 'check_evaluation' GROUP BY p.asset_key, p.check_name"
     ") AS f WHERE NOT f.passed)"
 )
+# Per asset and partition, the outcome of its latest attempt to materialize: the event type of the newer of its
+# latest materialization and its latest failure, the materialization at the same time (asset_partition_state keeps
+# only failures of type FAILED).
+_OUTCOMES = (
+    "SELECT p.asset_key AS asset_key, p.partition AS partition, "
+    "argMax(p.event_type, (p.timestamp, p.event_type = 'materialization')) AS outcome "
+    "FROM asset_partition_state AS p WHERE p.event_type IN ('materialization', 'materialization_failure'){where} "
+    "GROUP BY p.asset_key, p.partition"
+)
+FAILED_FILTER = (
+    f"a.key IN (SELECT f.asset_key FROM ({_OUTCOMES.format(where='')}) AS f "
+    "WHERE f.outcome = 'materialization_failure')"
+)
+_FAILURES = (
+    "SELECT f.asset_key, countIf(f.partition != '') FROM ("
+    + _OUTCOMES.format(where=" AND p.asset_key IN {keys:Array(String)}")
+    + ") AS f WHERE f.outcome = 'materialization_failure' GROUP BY f.asset_key"
+)
+
+
+def failures(query: Query, keys: Sequence[str]) -> dict[str, int]:
+    """Key -> its partitions whose latest attempt to materialize failed (0: the asset is unpartitioned and failed), for
+    those of ``keys`` that have one; a key not in the answer is not failed."""
+    if not keys:
+        return {}
+    return {str(key): int(partitions) for key, partitions in query(_FAILURES, {"keys": list(keys)}).rows}
 
 
 def cause(value: Any) -> dict[str, str]:

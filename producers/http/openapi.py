@@ -1044,6 +1044,29 @@ _LATEST = {
         {"type": "null"},
     ]
 }
+_EVENT_FILTERS = ("materialization", "observation", "check", "check_evaluation", "materialization_failure")
+_LATEST_FAILURE = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {
+                "timestamp": _TIME,
+                "partition": _TEXT_OR_NULL,
+                "event_id": _STRING,
+                "run_id": _TEXT_OR_NULL,
+                "reason": {"enum": list(FAILURE_REASONS)},
+            },
+            "required": ["timestamp", "partition", "event_id", "reason"],
+        },
+        {"type": "null"},
+    ],
+    "description": "The latest failure to materialize (of type FAILED: a SKIPPED one changes no state).",
+}
+_FAILED = {
+    "type": "boolean",
+    "description": "The latest attempt to materialize the asset (in some partition) failed: a FAILED failure and no "
+    "materialization since.",
+}
 _SEVERITY_COUNTS = {
     "type": "object",
     "properties": {"WARN": {"type": "integer"}, "ERROR": {"type": "integer"}},
@@ -1070,16 +1093,27 @@ _CATALOG_ROW = {
         "last_updated": _TIME,
         "latest_materialization": _LATEST,
         "latest_observation": _LATEST,
+        "latest_failure": _LATEST_FAILURE,
+        "failed": _FAILED,
         "checks": _CHECK_SUMMARY,
         "status": _STALENESS,
     },
-    "required": ["asset_key", "defined", "latest_materialization", "latest_observation", "checks", "status"],
+    "required": [
+        "asset_key",
+        "defined",
+        "latest_materialization",
+        "latest_observation",
+        "latest_failure",
+        "failed",
+        "checks",
+        "status",
+    ],
 }
 _CATALOG_EVENT = {
     "type": "object",
     "properties": {
         "event_id": _STRING,
-        "event_type": {"enum": ["materialization", "observation", "check_evaluation"]},
+        "event_type": {"enum": ["materialization", "observation", "check_evaluation", "materialization_failure"]},
         "timestamp": _TIME,
         "partition": _TEXT_OR_NULL,
         "data_version": _TEXT_OR_NULL,
@@ -1100,6 +1134,8 @@ _CATALOG_EVENT = {
         "check_name": _STRING,
         "passed": {"type": "boolean"},
         "severity": {"anyOf": [{"enum": ["WARN", "ERROR"]}, {"type": "null"}]},
+        "failure_type": {"enum": list(FAILURE_TYPES)},
+        "reason": {"enum": list(FAILURE_REASONS)},
     },
     "required": ["event_id", "event_type", "timestamp", "metadata", "tags", "run_id"],
 }
@@ -1117,6 +1153,8 @@ _CATALOG_DETAIL = {
         "causes": {"type": "array", "items": _CAUSE},
         "latest_materialization": {"anyOf": [_CATALOG_EVENT, {"type": "null"}]},
         "latest_observation": {"anyOf": [_CATALOG_EVENT, {"type": "null"}]},
+        "latest_failure": {"anyOf": [_CATALOG_EVENT, {"type": "null"}], "description": _LATEST_FAILURE["description"]},
+        "failed": _FAILED,
         "column_schema": {"type": "array", "items": {"type": "object"}},
         "column_lineage": {"type": "object"},
         "code_references": {"type": "array", "items": {"type": "object"}},
@@ -1130,13 +1168,24 @@ _CATALOG_DETAIL = {
                 "partitioned": {"type": "boolean"},
                 "materialized": {"type": "integer"},
                 "observed": {"type": "integer"},
+                "failed": {"type": "integer", "description": "partitions whose latest attempt to materialize failed"},
                 "failed_checks": {"type": "integer"},
                 "latest": _TEXT_OR_NULL,
             },
-            "required": ["partitioned", "materialized", "observed", "failed_checks", "latest"],
+            "required": ["partitioned", "materialized", "observed", "failed", "failed_checks", "latest"],
         },
     },
-    "required": ["asset_key", "defined", "definition", "status", "causes", "latest_materialization", "partitions"],
+    "required": [
+        "asset_key",
+        "defined",
+        "definition",
+        "status",
+        "causes",
+        "latest_materialization",
+        "latest_failure",
+        "failed",
+        "partitions",
+    ],
 }
 _SERIES = {
     "type": "object",
@@ -1173,13 +1222,31 @@ _PARTITION = {
     "type": "object",
     "properties": {
         "partition": _STRING,
-        "status": {"enum": ["MATERIALIZED", "OBSERVED", "MISSING"]},
+        "status": {
+            "enum": ["MATERIALIZED", "OBSERVED", "MISSING", "FAILED"],
+            "description": "FAILED: its latest failure to materialize is newer than its latest materialization",
+        },
         "materialization": _LATEST_IN_PARTITION,
         "observation": _LATEST_IN_PARTITION,
+        "failure": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "timestamp": _TIME,
+                        "event_id": _STRING,
+                        "run_id": _TEXT_OR_NULL,
+                        "reason": {"enum": list(FAILURE_REASONS)},
+                    },
+                    "required": ["timestamp", "event_id", "reason"],
+                },
+                {"type": "null"},
+            ]
+        },
         "checks": {"type": "array", "items": {"type": "object"}},
         "failed_checks": {"type": "integer"},
     },
-    "required": ["partition", "status", "materialization", "observation", "checks", "failed_checks"],
+    "required": ["partition", "status", "materialization", "observation", "failure", "checks", "failed_checks"],
 }
 _LINEAGE = {
     "type": "object",
@@ -1290,8 +1357,8 @@ CATALOG_PATHS: dict[str, Schema] = {
             _LOCATION,
             _query(
                 "status",
-                "staleness, or a check whose latest evaluation failed",
-                {"enum": ["", "FRESH", "STALE", "MISSING", "FAILED_CHECK"]},
+                "staleness, a check whose latest evaluation failed, or FAILED: a failed materialization",
+                {"enum": ["", "FRESH", "STALE", "MISSING", "FAILED_CHECK", "FAILED"]},
             ),
             _query(
                 "defined",
@@ -1318,7 +1385,11 @@ CATALOG_PATHS: dict[str, Schema] = {
         "list_asset_events",
         _page_of(_CATALOG_EVENT),
         [
-            _query("type", "only events of this type", {"enum": ["", "materialization", "observation", "check"]}),
+            _query(
+                "type",
+                "only events of this type",
+                {"enum": ["", *_EVENT_FILTERS]},
+            ),
             _query("partition", "only events of this partition"),
             _query("after", "only events at or after this time", _TIME_QUERY),
             _query("before", "only events before this time", _TIME_QUERY),
@@ -1353,7 +1424,8 @@ CATALOG_PATHS: dict[str, Schema] = {
         ],
     ),
     "/api/assets/{asset_key}/partitions": _catalog_get(
-        "The asset's partitions in key order, a cursor page at a time: latest materialization, observation, checks",
+        "The asset's partitions in key order, a cursor page at a time: latest materialization, observation, failure, "
+        "checks",
         "list_asset_partitions",
         _page_of(_PARTITION),
         [

@@ -267,3 +267,65 @@ def test_a_hostile_asset_renders_as_text_on_every_tab(
             assert page.locator("main b, main i").count() == 0
         time.sleep(3.5)  # one refresh of the live part went by
         assert page.evaluate("typeof window.__pwned") == "undefined"
+
+
+def test_a_failed_materialization_shows_in_the_catalog_and_on_its_asset(
+    page: Any, settings_factory: SettingsFactory, warehouse: Warehouse
+) -> None:
+    settings = web_settings(settings_factory)
+    name = f"orders_{uuid.uuid4().hex[:6]}"
+    key = ["etl", name]
+    with (
+        pipeline(settings, warehouse, str(HERE / "defs" / "catalog_defs.py"), sensors=False, runs=False),
+        serving_stack_api(settings, warehouse) as client,
+        Reporter(settings=settings) as reporter,
+    ):
+        base = str(client.base_url).rstrip("/")
+        for day in ("2024-06-01", "2024-06-02"):
+            reporter.report_materialization(key, partition=day).result(10)
+        reporter.report_materialization_failure(
+            key, partition="2024-06-01", run_id="run-1", reason="UPSTREAM_FAILED_TO_MATERIALIZE",
+            description="upstream raw/orders failed",
+        )  # fmt: skip
+        reporter.report_materialization_failure(
+            key, partition="2024-06-02", run_id="run-2", failure_type="SKIPPED", reason="RUN_TERMINATED"
+        )
+        reporter.flush()
+        wait_events(warehouse, "/".join(key), 4)
+
+        # the catalog, filtered to the assets that failed to materialize
+        page.goto(f"{base}/?search={name}")
+        page.get_by_label("Status").select_option("FAILED")
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url("**status=FAILED*")
+        rows = page.locator("#assets tbody tr")
+        assert [r.get_attribute("data-key") for r in rows.all()] == ["/".join(key)]
+        assert "failed" in rows.first.locator(".badge-materialization-failed").inner_text()
+
+        # the asset: failed, and why; the partition that failed, the skipped one still materialized
+        rows.first.get_by_role("link", name="/".join(key)).click()
+        page.wait_for_url(f"**/assets/etl/{name}")
+        assert page.locator("#status .badge-materialization-failed").count() == 1
+        latest = page.locator("#latest-failure").inner_text()
+        assert "UPSTREAM_FAILED_TO_MATERIALIZE" in latest and "upstream raw/orders failed" in latest
+        assert "2024-06-01" in latest
+        page.get_by_role("link", name="Partitions").click()
+        page.wait_for_url("**tab=partitions")
+        assert "1 failed to materialize" in page.locator("#partition-summary").inner_text()
+        cells = {c.get_attribute("data-partition"): c.get_attribute("class") for c in page.locator(".grid a").all()}
+        assert cells == {"2024-06-01": "cell cell-materialization-failed", "2024-06-02": "cell cell-materialized"}
+        page.get_by_role("link", name="Events").click()
+        page.get_by_label("Type").select_option("materialization_failure")
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url("**type=materialization_failure*")
+        events = page.locator("#events tbody tr.event")
+        assert events.count() == 2
+        assert "SKIPPED · RUN_TERMINATED" in events.first.inner_text()
+
+        # the JSON the pages show
+        detail = client.get(f"/api/assets/etl/{name}").json()
+        assert (detail["failed"], detail["partitions"]["failed"], detail["latest_failure"]["reason"]) == (
+            True, 1, "UPSTREAM_FAILED_TO_MATERIALIZE")  # fmt: skip
+        assert detail["latest_materialization"]["partition"] == "2024-06-02"  # a failure is no materialization
+        listed = client.get("/api/assets", params={"search": name, "status": "FAILED"}).json()["items"]
+        assert [(a["asset_key"], a["failed"]) for a in listed] == [("/".join(key), True)]

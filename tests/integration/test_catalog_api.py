@@ -231,8 +231,9 @@ def test_an_asset_in_full(world: World) -> None:
     assert checks["no_nulls"]["passed"] is False and checks["no_nulls"]["metadata"]["null_rows"]["value"] == 4
     assert checks["positive"]["severity"] == "WARN" and orders["check_summary"]["failed"]["ERROR"] == 1
     assert (orders["status"], orders["causes"]) == ("FRESH", [])
-    assert orders["partitions"] == {"partitioned": True, "materialized": 3, "observed": 0, "failed_checks": 1,
-                                    "latest": "2024-01-03"}  # fmt: skip
+    assert orders["partitions"] == {"partitioned": True, "materialized": 3, "observed": 0, "failed": 0,
+                                    "failed_checks": 1, "latest": "2024-01-03"}  # fmt: skip
+    assert (orders["failed"], orders["latest_failure"]) == (False, None)
 
     reported = world.get(f"/api/assets/{world.key('raw_orders')}")
     assert reported["definition"] is None and reported["defined"] is False

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from assetpipe.web.asset_pages import api_path, metadata_entries
+from assetpipe.web.asset_pages import EVENT_TYPES, api_path, metadata_entries
 from assetpipe.web.auth import Visitor
 from assetpipe.web.lineage_layout import NODE_H, layout
 from assetpipe.web.pages import Pages
@@ -100,6 +100,12 @@ def check(passed: bool = False) -> dict[str, Any]:
                  metadata={"n": entry("int", 3)})  # fmt: skip
 
 
+def failure(**extra: Any) -> dict[str, Any]:
+    return event(event_type="materialization_failure", data_version=None, failure_type="FAILED",
+                 reason="UPSTREAM_FAILED_TO_MATERIALIZE", run_id="00000000-0000-0000-0000-0000000000bb",
+                 event_id="00000000-0000-7000-8000-000000000002", **extra)  # fmt: skip
+
+
 def detail() -> dict[str, Any]:
     definition = {
         "code_location": HOSTILE, "source": "code", "version": 2, "registered_at": AT,
@@ -116,6 +122,8 @@ def detail() -> dict[str, Any]:
         "causes": [{"category": "DATA", "dependency": "raw/<orders>", "reason": HOSTILE}],
         "latest_materialization": event(run_id="00000000-0000-0000-0000-0000000000aa"),
         "latest_observation": None,
+        "latest_failure": failure(),
+        "failed": True,
         "column_schema": [{"name": "id", "type": "int", "description": HOSTILE, "constraints": SCHEMA["columns"][0][
             "constraints"], "tags": {"pii": ""}, "source": "both"}],
         "column_lineage": {"id": [{"asset_key": "raw/<orders>", "column_name": HOSTILE}]},
@@ -126,7 +134,8 @@ def detail() -> dict[str, Any]:
         "downstream": [f"down/{HOSTILE}"],
         "checks": [check()],
         "check_summary": {"total": 1, "passed": {"WARN": 0, "ERROR": 0}, "failed": {"WARN": 1, "ERROR": 0}},
-        "partitions": {"partitioned": True, "materialized": 1, "observed": 0, "failed_checks": 1, "latest": HOSTILE},
+        "partitions": {"partitioned": True, "materialized": 1, "observed": 0, "failed": 1, "failed_checks": 1,
+                       "latest": HOSTILE},
     }  # fmt: skip
 
 
@@ -146,19 +155,25 @@ def tab_context(tab: str) -> dict[str, Any]:
         return asset_context(tab, metadata={"definition": entries, "materialization": entries, "observation": []},
                              alerts=[])  # fmt: skip
     if tab == "events":
-        page = {"items": [event(run={"run_id": "r-1", "status": "succeeded"}), check(True)], "next_cursor": "c1"}
+        failed = failure(run={"run_id": "r-2", "status": "failed"})
+        page = {
+            "items": [event(run={"run_id": "r-1", "status": "succeeded"}), check(True), failed],
+            "next_cursor": "c1",
+        }
         return asset_context(tab, events=page, event_filters={"type": "", "partition": HOSTILE, "at": ""},
-                             focus=page["items"][0]["event_id"])  # fmt: skip
+                             focus=page["items"][0]["event_id"], event_types=EVENT_TYPES)  # fmt: skip
     if tab == "plots":
         plots = [{"label": HOSTILE, "x": "time", "id": "plot-0-time"}]
         return asset_context(tab, plots=plots, plot_data={"api": "/api/assets/" + api_path(KEY), "page": "/assets/h",
                                                           "plots": plots})  # fmt: skip
     if tab == "partitions":
         item = {"partition": HOSTILE, "status": "MATERIALIZED", "materialization": {"timestamp": AT, "event_id": "e",
-                "data_version": HOSTILE, "run_id": None}, "observation": None, "checks": [
+                "data_version": HOSTILE, "run_id": None}, "observation": None, "failure": None, "checks": [
                 {"check_name": HOSTILE, "passed": False, "severity": "ERROR", "timestamp": AT, "event_id": "e"}],
                 "failed_checks": 1}  # fmt: skip
-        return asset_context(tab, partition_page={"items": [item], "next_cursor": None})
+        failed = {**item, "partition": "p2", "status": "FAILED", "checks": [], "failed_checks": 0, "failure": {
+                  "timestamp": AT, "event_id": "f", "run_id": "r", "reason": "RUN_TERMINATED"}}  # fmt: skip
+        return asset_context(tab, partition_page={"items": [item, failed], "next_cursor": None})
     if tab == "checks":
         return asset_context(tab, history={"items": [check(), check(True)], "next_cursor": None})
     graph = {"root": KEY, "nodes": [{"asset_key": k, "defined": True, "status": "FRESH", "distance": d}
@@ -270,6 +285,27 @@ def test_the_events_tab_links_runs_focuses_an_event_and_pages_on() -> None:
     assert 'href="/runs/r-1"' in html and "badge-succeeded" in html
     assert 'class="event event-materialization focus"' in html
     assert "&amp;partition=%3Cscript%3E" in html and "&amp;cursor=c1" in html
+    row = re.search(r'<tr class="event event-materialization_failure".*?</tr>', html, re.S).group(0)  # type: ignore[union-attr]
+    assert "materialization failure" in row and "FAILED · UPSTREAM_FAILED_TO_MATERIALIZE" in row
+    assert 'href="/runs/r-2"' in html and "badge-failed" in html
+    assert '<option value="materialization_failure">materialization failure</option>' in html
+
+
+def test_a_failed_materialization_shows_on_the_overview_and_the_partitions() -> None:
+    overview = render("asset.html", tab_context("overview"))
+    status = re.search(r'<section class="state" id="status">.*?</section>', overview, re.S).group(0)  # type: ignore[union-attr]
+    assert "badge-materialization-failed" in status and "UPSTREAM_FAILED_TO_MATERIALIZE" in status
+    latest = re.search(r'<dl class="facts" id="latest-failure">.*?</dl>', overview, re.S).group(0)  # type: ignore[union-attr]
+    assert "FAILED · UPSTREAM_FAILED_TO_MATERIALIZE" in latest and "&lt;script&gt;" in latest
+    assert "materialized since" not in latest and "1 failed to materialize" in overview
+    reported = tab_context("overview")
+    reported["asset"] = {**reported["asset"], "defined": False, "definition": None}
+    reported["definition"], reported["action"] = {}, None
+    only_reported = render("asset.html", reported)  # an asset reported only (a failure may be all there is)
+    assert "reported, never defined" in only_reported and 'id="latest-failure"' in only_reported
+    grid = render("asset.html", tab_context("partitions"))
+    assert 'class="cell cell-materialization-failed" href="?tab=events&amp;partition=p2"' in grid
+    assert f"p2: failed to materialize at {AT} (RUN_TERMINATED)" in grid
 
 
 def test_the_plots_tab_hands_its_data_to_the_script_as_inert_json() -> None:
@@ -300,7 +336,8 @@ def test_the_catalog_lists_assets_with_badges_filters_and_the_next_page() -> Non
         "asset_key": KEY, "defined": False, "description": HOSTILE, "owners": ["team:<b>"], "kinds": [HOSTILE],
         "group": HOSTILE, "code_location": None, "tags": {HOSTILE: "", "team": "sales"}, "execution_type": "external",
         "last_updated": AT, "latest_materialization": {"timestamp": AT, "partition": HOSTILE},
-        "latest_observation": None,
+        "latest_observation": None, "failed": True,
+        "latest_failure": {"timestamp": AT, "partition": "p9", "event_id": "f", "run_id": None, "reason": "UNKNOWN"},
         "checks": {"total": 2, "passed": {"WARN": 0, "ERROR": 1}, "failed": {"WARN": 0, "ERROR": 1}}, "status": "FRESH",
     }  # fmt: skip
     filters = {"search": HOSTILE, "prefix": "", "tag": "team=sales", "owner": "", "group": "", "kind": "",
@@ -314,6 +351,9 @@ def test_the_catalog_lists_assets_with_badges_filters_and_the_next_page() -> Non
     assert_inert(html)
     assert '<tr class="asset" data-key="h/&lt;b&gt;x">' in html and 'href="/assets/h/%3Cb%3Ex"' in html
     assert "badge-fresh" in html and "1 check failed" in html and "reported" in html
+    assert (
+        'badge-materialization-failed" title="its latest attempt to materialize (partition p9) failed: UNKNOWN"' in html
+    )
     assert '<option value="FAILED_CHECK" selected>' in html
     assert 'href="/?search=x&amp;tag=team%3Dsales&amp;cursor=abc"' in html
     assert 'href="/?tag=team%3Dsales"' in html

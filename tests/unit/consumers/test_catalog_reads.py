@@ -88,18 +88,25 @@ def test_a_page_of_the_list_and_its_cursor_read_rows_from_json_too() -> None:
         ("a/three", False, "", [], [], "", "", {}, "external", 0),
     ]  # fmt: skip
     latest = [
-        ["a/one", "materialization", "", 1_700_000_000_000_000, "2024-01-01", "v1", "id-1", "", None, ""],
-        ["a/one", "check_evaluation", "fresh", 1_700_000_000_000_000, "", "", "c1", "", False, "ERROR"],
-        ["a/one", "check_evaluation", "rows", 1, "", "", "c2", "", True, "WARN"],
-    ]
+        ["a/one", "materialization", "", 1_700_000_000_000_000, "2024-01-01", "v1", "id-1", "", None, "", None],
+        ["a/one", "check_evaluation", "fresh", 1_700_000_000_000_000, "", "", "c1", "", False, "ERROR", None],
+        ["a/one", "check_evaluation", "rows", 1, "", "", "c2", "", True, "WARN", None],
+        ["a/one", "materialization_failure", "", 1_700_000_000_000_000, "2024-01-02", "", "f1", "r9", None, "",
+         "RUN_TERMINATED"],
+    ]  # fmt: skip
     staleness = [["a/one", "STALE", [["CODE", "", "has a new code version"]]], ["a/two", "FRESH", []]]
+    failed = [("a/one", 1)]  # one partition whose latest attempt to materialize failed
     query = Recorder({"FROM (SELECT if(": rows, "GROUP BY p.asset_key, p.event_type": latest,
-                      "FROM asset_staleness AS s": staleness})  # fmt: skip
+                      "FROM asset_staleness AS s": staleness, "'materialization_failure' GROUP": failed})  # fmt: skip
     page = list_assets(query, AssetQuery.parse({"limit": "2"}))
     one, two = page["items"]
     assert one["tags"] == {"pii": ""} and one["status"] == "STALE" and two["status"] == "FRESH"
     assert one["latest_materialization"] == {"timestamp": "2023-11-14T22:13:20Z", "partition": "2024-01-01",
                                              "data_version": "v1", "event_id": "id-1", "run_id": None}  # fmt: skip
+    assert one["latest_failure"] == {"timestamp": "2023-11-14T22:13:20Z", "partition": "2024-01-02",
+                                     "data_version": None, "event_id": "f1", "run_id": "r9",
+                                     "reason": "RUN_TERMINATED"}  # fmt: skip
+    assert (one["failed"], two["failed"], two["latest_failure"]) == (True, False, None)
     assert one["checks"] == {"total": 2, "passed": {"WARN": 1, "ERROR": 0}, "failed": {"WARN": 0, "ERROR": 1}}
     assert two["code_location"] is None and two["last_updated"] is None and two["latest_materialization"] is None
     assert cursor.decode(page["next_cursor"], "assets:key", (str,)) == ["a/two"]
@@ -124,18 +131,24 @@ def test_a_cursor_of_another_list_or_sort_is_refused() -> None:
 def test_events_filters_are_parameters_and_runs_are_looked_up_by_uuid_only() -> None:
     run = "0b7e3f4c-1234-4abc-8def-0123456789ab"
     row = ("e1", "check_evaluation", 1_000_000, "p1", "", "", {"n": "3"}, {"n": "int"}, {}, "fresh", False, "WARN",
-           run, "http")  # fmt: skip
-    other = ("e2", "materialization", 1, "", "v", "d", {}, {}, {}, "", None, "", "outside-run", "sdk")
-    query = Recorder({"FROM asset_events AS e": [row, other], "FROM runs AS r FINAL": [(run, "succeeded")]})
+           run, "http", None, None)  # fmt: skip
+    other = ("e2", "materialization", 1, "", "v", "d", {}, {}, {}, "", None, "", "outside-run", "sdk", None, None)
+    failure = ("e3", "materialization_failure", 0, "p1", "", "boom", {}, {}, {}, "", None, "", "", "openlineage",
+               "SKIPPED", "RUN_TERMINATED")  # fmt: skip
+    query = Recorder({"FROM asset_events AS e": [row, other, failure], "FROM runs AS r FINAL": [(run, "succeeded")]})
     wanted = EventQuery.parse({"type": "check", "partition": HOSTILE, "after": "2024-01-01T00:00:00Z", "before": "0"})
     page = asset_events(query, HOSTILE, wanted)
     sql, values = query.sent[0]
     assert HOSTILE not in sql and values["partition"] == HOSTILE and values["key"] == HOSTILE
     assert values["type"] == "check_evaluation" and values["after"] == 1_704_067_200_000_000 and values["before"] == 0
-    check, plain = page["items"]
+    check, plain, failed = page["items"]
     assert check["metadata"] == {"n": {"type": "int", "value": 3}} and check["passed"] is False
     assert check["run"] == {"run_id": run, "status": "succeeded"}
     assert plain["run"] == {"run_id": "outside-run", "status": None} and "check_name" not in plain
+    assert "failure_type" not in plain and "reason" not in check
+    assert (failed["failure_type"], failed["reason"], failed["description"], failed["run"]) == (
+        "SKIPPED", "RUN_TERMINATED", "boom", None)  # fmt: skip
+    assert EventQuery.parse({"type": "materialization_failure"}).type == "materialization_failure"
     assert query.sent[1][1] == {"ids": [run]}
     with pytest.raises(FieldError, match="'after'"):
         EventQuery.parse({"after": "yesterday"})
@@ -157,22 +170,29 @@ def test_a_series_by_time_gives_each_point_its_event_and_by_partition_its_bucket
     assert by_partition["count"] == 3 and by_partition["downsampled"] is True
     assert by_partition["points"][0] == {"first_partition": "p1", "last_partition": "p2", "partitions": 2, "min": 1.0,
                                          "max": 3.0, "avg": 2.0, "last": 3.0, "event_id": "e2"}  # fmt: skip
-    for params, field in (({"x": "size"}, "x"), ({"points": "2"}, "points"), ({"points": "10001"}, "points")):
+    for params, field in (({"x": "size"}, "x"), ({"points": "2"}, "points"), ({"points": "10001"}, "points"),
+                          ({"before": "Infinity"}, "before"), ({"after": "nan"}, "after")):  # fmt: skip
         with pytest.raises(FieldError, match=f"'{field}'"):
             SeriesQuery.parse(params)
 
 
 def test_partitions_gather_each_partitions_latest_events_and_checks() -> None:
     rows = [
-        ("p1", "check_evaluation", "fresh", 5, "c1", "", "", False, "ERROR"),
-        ("p1", "materialization", "", 3, "m1", "v1", "r1", None, ""),
-        ("p2", "observation", "", 4, "o2", "", "", None, ""),
-        ("p3", "check_evaluation", "fresh", 6, "c3", "", "", True, "WARN"),
+        ("p1", "check_evaluation", "fresh", 5, "c1", "", "", False, "ERROR", None),
+        ("p1", "materialization", "", 3, "m1", "v1", "r1", None, "", None),
+        ("p1", "materialization_failure", "", 2, "f1", "", "r0", None, "", "UNKNOWN"),  # before: materialized since
+        ("p2", "observation", "", 4, "o2", "", "", None, "", None),
+        ("p2", "materialization", "", 4, "m2", "", "", None, "", None),
+        ("p2", "materialization_failure", "", 7, "f2", "", "r2", None, "", "UPSTREAM_FAILED_TO_MATERIALIZE"),
+        ("p3", "check_evaluation", "fresh", 6, "c3", "", "", True, "WARN", None),
     ]
     page = partitions(Recorder({"asset_partition_state": rows}), "a", {"limit": "2"})
     p1, p2 = page["items"]
     assert (p1["status"], p1["failed_checks"], p1["materialization"]["event_id"]) == ("MATERIALIZED", 1, "m1")
-    assert (p2["status"], p2["observation"]["event_id"]) == ("OBSERVED", "o2")
+    assert p1["failure"] == {"timestamp": "1970-01-01T00:00:00.000002Z", "event_id": "f1", "run_id": "r0",
+                             "reason": "UNKNOWN"}  # fmt: skip
+    assert (p2["status"], p2["observation"]["event_id"], p2["failure"]["reason"]) == (
+        "FAILED", "o2", "UPSTREAM_FAILED_TO_MATERIALIZE")  # fmt: skip
     assert cursor.decode(page["next_cursor"], "partitions", (str,)) == ["p2"]
 
 
