@@ -71,7 +71,9 @@ class Settings(BaseModel):
     data_dir: Path = Field(Path(".assetpipe"), description="embedded ClickHouse data and the control socket")
     ingest_group_id: str = "assetpipe-ingest"
     ingest_batch_max_rows: int = Field(100_000, ge=1)
-    ingest_batch_max_seconds: float = Field(1.0, gt=0)
+    ingest_batch_max_seconds: float = Field(
+        0.25, gt=0, description="a batch closes this long after its first message, whatever its size"
+    )
     ingest_batch_idle_seconds: float = Field(
         0.25, gt=0, description="a batch also closes once no message came for this long (the stream paused or ended)"
     )

@@ -29,6 +29,10 @@ class Received:
     status: int = 0
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the standard library's 5 drops connections a sender opens at once (1 s retry)
+
+
 @dataclass
 class HttpReceiver:
     """Records every POST; answers the statuses of ``answers`` in turn, then 200. While ``hold`` is clear,
@@ -77,7 +81,7 @@ def http_receiver() -> Iterator[HttpReceiver]:
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, name="http-receiver", daemon=True)

@@ -24,7 +24,7 @@ def test_variables_are_parsed_and_coerced() -> None:
         environ={
             "ASSETPIPE_KAFKA_BOOTSTRAP_SERVERS": "kafka:19092",
             "ASSETPIPE_KAFKA_SESSION_TIMEOUT_MS": "4000",
-            "ASSETPIPE_INGEST_BATCH_MAX_SECONDS": "0.25",
+            "ASSETPIPE_INGEST_BATCH_MAX_SECONDS": "0.5",
             "ASSETPIPE_DATA_DIR": "/var/lib/assetpipe",
             "ASSETPIPE_PRODUCER_COMPRESSION": "zstd",
             "ASSETPIPE_EMBEDDED_KAFKA_PORT": "8080",
@@ -37,7 +37,7 @@ def test_variables_are_parsed_and_coerced() -> None:
 
     assert settings.kafka_bootstrap_servers == "kafka:19092"
     assert settings.kafka_session_timeout_ms == 4000
-    assert settings.ingest_batch_max_seconds == 0.25
+    assert settings.ingest_batch_max_seconds == 0.5
     assert settings.data_dir == Path("/var/lib/assetpipe")
     assert settings.producer_compression == "zstd"
     assert settings.embedded_kafka_port == 8080
