@@ -290,8 +290,9 @@ def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None 
             "ids": [row[1] for row in latest_ids],
         }
         latest_events = [event(row) for row in query(_LATEST_EVENTS, ids).rows]
+    # skipped failures leave no latest state: an asset reported with those alone is known all the same
     if definition is None and not latest_events and not query(_REPORTED, {"key": asset_key}).rows[0][0]:
-        return None  # (an asset reported only by skipped failures has no latest state, yet was reported)
+        return None
     by_type = {e["event_type"]: e for e in latest_events if e["event_type"] != "check_evaluation"}
     checks = sorted((e for e in latest_events if e["event_type"] == "check_evaluation"), key=lambda e: e["check_name"])
     materialization, observation = by_type.get("materialization"), by_type.get("observation")
