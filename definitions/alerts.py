@@ -1,5 +1,6 @@
 """Alert policies: which assets (by key prefix, group, owner, tag), on which transitions (freshness WARN or
-FAIL, a check failed by severity, an anomaly, a run failed, a sensor or schedule tick failed), and where to
+FAIL, a check failed by severity, an anomaly, a materialization failed, a run failed, a sensor or schedule
+tick failed), and where to
 (a webhook, a Slack-compatible incoming webhook, email through SMTP).
 
 A policy is given to ``Definitions(alert_policies=[...])`` or written as JSON in the file that
@@ -25,6 +26,7 @@ Transition = Literal[
     "check_warn",
     "check_error",
     "anomaly",
+    "materialization_failed",
     "run_failed",
     "sensor_tick_failed",
     "schedule_tick_failed",

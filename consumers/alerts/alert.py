@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["freshness", "check", "anomaly", "run", "sensor_tick", "schedule_tick"]
+Kind = Literal["freshness", "check", "anomaly", "materialization", "run", "sensor_tick", "schedule_tick"]
 Change = Literal["triggered", "resolved"]
-KINDS: tuple[Kind, ...] = ("freshness", "check", "anomaly", "run", "sensor_tick", "schedule_tick")
-CHECK_KINDS: tuple[Kind, ...] = ("freshness", "check", "anomaly")
+KINDS: tuple[Kind, ...] = ("freshness", "check", "anomaly", "materialization", "run", "sensor_tick", "schedule_tick")
+# the kinds whose alerts trigger and resolve: a state is kept per (policy, asset, subject)
+CHECK_KINDS: tuple[Kind, ...] = ("freshness", "check", "anomaly", "materialization")
 # The ids of alerts and deliveries: uuid5 in this namespace over what they are about.
 NAMESPACE = uuid.UUID("6f0d7c1e-4a55-5b7e-9a7e-2c0b8f5a1d20")
 

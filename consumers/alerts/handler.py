@@ -36,6 +36,7 @@ from assetpipe.definitions.alerts import AlertPolicy, AssetFacts, Channel, Trans
 log = logging.getLogger(__name__)
 _FACTS_TTL_S = 5.0  # how long the owners, group and tags of an asset are taken as they were read
 _FAILURE_SLACK_US = 60_000_000  # failures are read again this far back: a row may land after its time
+_OUTCOMES = frozenset({"materialization", "materialization_failure"})
 _FAILURE_TRANSITIONS: dict[str, Transition] = {
     "run": "run_failed",
     "sensor_tick": "sensor_tick_failed",
@@ -86,10 +87,17 @@ class AlertHandler:
         self._counts: dict[str, int] = {}  # topic -> its partition count
         self._failures_after = now_us() - int(lookback_s * 1_000_000)
         self._failures_done: dict[str, int] = {}  # failure id -> its time, while it is inside the window
+        self._materializations = any(p.watches("materialization_failed") for p in self._policies)
 
     # -- check evaluations off the accepted stream ------------------------------------------------------
     def handle(self, events: Sequence[Decoded], batch: Sequence[Message]) -> Outcome:
-        evaluations = [Evaluation.of(e.record) for e in events if e.event_type == "check_evaluation"]
+        evaluations = [
+            Evaluation.of(e.record)
+            if e.event_type == "check_evaluation"
+            else Evaluation.outcome(e.event_type, e.record)
+            for e in events
+            if e.event_type == "check_evaluation" or (self._materializations and e.event_type in _OUTCOMES)
+        ]
         watched = [ev for ev in evaluations if any(watches(p, ev.kind) for p in self._policies)]
         if watched:
             with self.lock:
@@ -98,10 +106,13 @@ class AlertHandler:
         return Outcome()
 
     def _evaluate(self, evaluations: list[Evaluation]) -> None:
-        facts = self._asset_facts([ev.asset_key for ev in evaluations])
         missing = sorted({ev.asset_key for ev in evaluations} - self._loaded)
-        loaded = self._store.states(missing)
+        for key, state in self._store.states(missing).items():
+            self._states.setdefault(key, state)
         self._loaded.update(missing)
+        # a materialization matters only to an asset whose failure to materialize is alerted and unresolved
+        evaluations = [ev for ev in evaluations if not (ev.materialization and ev.passed) or self._open(ev)]
+        facts = self._asset_facts([ev.asset_key for ev in evaluations])
         alerts: list[tuple[Alert, AlertPolicy]] = []
         for ev in evaluations:
             asset = facts.get(ev.asset_key)
@@ -109,12 +120,17 @@ class AlertHandler:
                 if not watches(policy, ev.kind) or not policy.selects(asset or AssetFacts(ev.asset_key)):
                     continue
                 key = (policy.name, ev.asset_key, ev.check_name)
-                state = self._states.get(key) or loaded.get(key) or State()
-                self._states[key] = state
+                state = self._states.setdefault(key, State())
                 change = step(state, level_of(policy, ev), (ev.event_us, ev.event_id))
                 if change is not None:
                     alerts.append((self._check_alert(policy, ev, change, asset), policy))
         self._send(alerts)
+
+    def _open(self, ev: Evaluation) -> bool:
+        return any(
+            (state := self._states.get((p.name, ev.asset_key, ev.check_name))) is not None and state.level > 0
+            for p in self._policies
+        )
 
     def _check_alert(self, policy: AlertPolicy, ev: Evaluation, change: Change, asset: AssetFacts | None) -> Alert:
         cause = ev.description or ""

@@ -34,6 +34,9 @@ def title(alert: Alert) -> str:
         return f"{a} is fresh again" if resolved else f"{a} is late ({alert.state})"
     if alert.kind == "anomaly":
         return f"{a}: {s} is normal again" if resolved else f"{a}: anomaly, {s} failed ({alert.severity})"
+    if alert.kind == "materialization":
+        where = f" (partition {alert.partition})" if alert.partition else ""
+        return f"{a} materialized again{where}" if resolved else f"{a} failed to materialize{where}"
     if alert.kind == "check":
         return f"{a}: check {s} passes again" if resolved else f"{a}: check {s} failed ({alert.severity})"
     if alert.kind == "run":

@@ -30,7 +30,9 @@ _WATCHED: dict[str, dict[str, Transition]] = {
     "freshness": {"WARN": "freshness_warn", "ERROR": "freshness_fail"},
     "check": {"WARN": "check_warn", "ERROR": "check_error"},
     "anomaly": {"WARN": "anomaly", "ERROR": "anomaly"},
+    "materialization": {"ERROR": "materialization_failed"},
 }
+MATERIALIZATION = "materialization"  # the subject of an asset's materialization alerts (then [partition])
 
 
 def check_kind(check_name: str) -> Kind:
@@ -52,6 +54,28 @@ class Evaluation:
     partition: str | None = None
     description: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    materialization: bool = False  # a materialization (passed) or its failure, not a check
+
+    @classmethod
+    def outcome(cls, event_type: str, record: Mapping[str, Any]) -> Evaluation:
+        """A materialization, or a failure to materialize, as the evaluation of the asset's (partition's)
+        materialization: it failed with severity ERROR, or it passed."""
+        failed = event_type == "materialization_failure"
+        partition = record.get("partition")
+        reason = [str(record[k]) for k in ("failure_type", "reason") if failed and record.get(k)]
+        cause = record.get("description") or ""
+        return cls(
+            asset_key="/".join(record["asset_key"]),
+            check_name=MATERIALIZATION + (f"[{partition}]" if partition else ""),
+            passed=not failed,
+            severity="ERROR",
+            event_id=str(record["event_id"]),
+            event_us=_micros(record["timestamp"]),
+            partition=partition,
+            description=(f"{cause} ({', '.join(reason)})" if cause else ", ".join(reason)) if failed else None,
+            metadata={key: to_text(entry) for key, entry in (record.get("metadata") or {}).items()} if failed else {},
+            materialization=True,
+        )
 
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> Evaluation:
@@ -69,7 +93,7 @@ class Evaluation:
 
     @property
     def kind(self) -> Kind:
-        return check_kind(self.check_name)
+        return "materialization" if self.materialization else check_kind(self.check_name)
 
     @property
     def freshness_state(self) -> str | None:
@@ -80,6 +104,8 @@ class Evaluation:
         """PASS, WARN, FAIL (or UNKNOWN) for freshness; PASSED or FAILED for any other check."""
         if self.kind == "freshness":
             return self.freshness_state or ("PASS" if self.passed else "WARN" if self.severity == "WARN" else "FAIL")
+        if self.materialization:
+            return "MATERIALIZED" if self.passed else "FAILED"
         return "PASSED" if self.passed else "FAILED"
 
 
@@ -103,7 +129,7 @@ def level_of(policy: AlertPolicy, evaluation: Evaluation) -> int | None:
         return None
     if state in ("PASS", "WARN", "FAIL"):  # the evaluator's own word, as passed and severity say it
         passed, severity = state == "PASS", "WARN" if state == "WARN" else "ERROR"
-    if passed or severity not in LEVELS:
+    if passed or severity not in _WATCHED[kind]:
         return 0
     return LEVELS[severity] if _WATCHED[kind][severity] in policy.on else 0
 

@@ -180,6 +180,45 @@ def test_a_webhook_answering_500_twice_is_retried_with_backoff_and_recorded_once
     assert (transition, kind, status, attempts) == ("triggered", "webhook", "sent", 3)
 
 
+def test_a_failure_to_materialize_alerts_once_and_the_next_materialization_resolves_it(
+    alert_settings: Settings, warehouse: Warehouse, hooks: HttpReceiver
+) -> None:
+    root = prefix()
+    orders, daily, other = f"{root}/orders", f"{root}/daily", f"{root}/other"
+    policy = AlertPolicy(
+        "loads", [WebhookChannel(hooks.url + "/loads")], on=["materialization_failed"], prefixes=[root]
+    )
+    with running_worker(alert_settings, warehouse), alerting(alert_settings, warehouse, policy) as (worker,):
+        with Reporter(settings=alert_settings) as reporter:
+            reporter.report_materialization(other)  # materialized, never failed: nothing
+            reporter.report_materialization_failure(orders, reason="UPSTREAM_FAILED_TO_MATERIALIZE",
+                                                    description="upstream raw/orders failed", run_id="r1")  # fmt: skip
+            reporter.report_materialization_failure(daily, partition="2026-12-03", failure_type="FAILED")
+            reporter.report_materialization_failure(orders, description="again", run_id="r2")  # still open: nothing
+        wait_until(lambda: len(hooks.on("/loads")) == 2 and worker.handler.metrics.evaluations >= 3, 30, "2 alerts")
+        with Reporter(settings=alert_settings) as reporter:
+            reporter.report_materialization(daily, partition="2026-12-02")  # another partition: still failed
+            reporter.report_materialization(orders)
+            reporter.report_materialization(daily, partition="2026-12-03")
+        wait_until(lambda: len(hooks.on("/loads")) == 4, 30, "two resolved")
+        time.sleep(1.0)  # nothing more comes
+    bodies = [r.body for r in hooks.on("/loads")]
+    assert sorted((b["asset_key"], b["transition"], b["partition"] or "", b["kind"]) for b in bodies) == [
+        (daily, "resolved", "2026-12-03", "materialization"),
+        (daily, "triggered", "2026-12-03", "materialization"),
+        (orders, "resolved", "", "materialization"),
+        (orders, "triggered", "", "materialization"),
+    ]
+    titles = {(b["asset_key"], b["transition"]): b["title"] for b in bodies}
+    assert titles[(orders, "triggered")] == f"{orders} failed to materialize"
+    assert titles[(daily, "triggered")] == f"{daily} failed to materialize (partition 2026-12-03)"
+    assert titles[(orders, "resolved")] == f"{orders} materialized again"
+    cause = next(b["cause"] for b in bodies if b["asset_key"] == orders and b["transition"] == "triggered")
+    assert cause == "upstream raw/orders failed (FAILED, UPSTREAM_FAILED_TO_MATERIALIZE)"
+    recorded = alert_rows(warehouse, "asset_key IN {k:Array(String)}", k=[orders, daily, other])
+    assert len(recorded) == 4 and {r[7] for r in recorded} == {"materialization"}
+
+
 def test_two_replicas_send_each_alert_once(alert_settings: Settings, warehouse: Warehouse, hooks: HttpReceiver) -> None:
     root = prefix()
     keys = [f"{root}/t{i}" for i in range(24)]

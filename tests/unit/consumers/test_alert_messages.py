@@ -46,6 +46,9 @@ def test_titles_name_the_asset_and_what_happened() -> None:
         title(alert(kind="run", subject="etl", asset_key="", event_id="0123456789")) == "Run 01234567 of job etl failed"
     )
     assert title(alert(kind="sensor_tick", subject="s", asset_key="a")) == "Sensor s failed on a"
+    failed = alert(kind="materialization", subject="materialization[2026-01-01]", partition="2026-01-01")
+    assert title(failed) == "sales/orders failed to materialize (partition 2026-01-01)"
+    assert title(alert(kind="materialization", change="resolved")) == "sales/orders materialized again"
     assert summary(alert(cause="line one\nline two")) == "sales/orders is late (FAIL): line one line two"
 
 

@@ -79,3 +79,21 @@ def test_a_state_rebuilt_from_the_alerts_table_replays_nothing_twice() -> None:
     state = State(0, (3, "e0003"))
     replay = [evaluation(at=1), evaluation(at=2), evaluation(passed=True, at=3)]
     assert [step(state, level_of(EVERYTHING, e), (e.event_us, e.event_id)) for e in replay] == [None, None, None]
+
+
+def outcome(event_type: str, at: int, partition: str | None = None, **fields: Any) -> Evaluation:
+    record = {"asset_key": ["a", "b"], "event_id": f"m{at:04d}", "timestamp": at, "partition": partition, **fields}
+    return Evaluation.outcome(event_type, record)
+
+
+def test_a_failure_to_materialize_alerts_until_the_asset_materializes_and_a_check_named_alike_is_a_check() -> None:
+    failed = outcome("materialization_failure", 1, description="boom", failure_type="FAILED", reason="UNKNOWN")
+    assert (failed.kind, failed.check_name, failed.state) == ("materialization", "materialization", "FAILED")
+    assert failed.description == "boom (FAILED, UNKNOWN)"
+    partitioned = outcome("materialization_failure", 1, partition="2026-01-01")
+    assert partitioned.check_name == "materialization[2026-01-01]" and partitioned.description == ""
+    events = [failed, outcome("materialization_failure", 2), outcome("materialization", 3)]
+    assert run(EVERYTHING, events) == ["triggered", None, "resolved"]
+    only_checks = AlertPolicy("checks", [HOOK], on=["check_error"])
+    assert run(only_checks, events) == [None, None, None] and not watches(only_checks, "materialization")
+    assert evaluation(check="materialization").kind == "check"
