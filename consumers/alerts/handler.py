@@ -96,7 +96,7 @@ class AlertHandler:
             if e.event_type == "check_evaluation"
             else Evaluation.outcome(e.event_type, e.record)
             for e in events
-            if e.event_type == "check_evaluation" or (self._materializations and e.event_type in _OUTCOMES)
+            if e.event_type == "check_evaluation" or (self._materializations and _outcome(e))
         ]
         watched = [ev for ev in evaluations if any(watches(p, ev.kind) for p in self._policies)]
         if watched:
@@ -298,6 +298,11 @@ class AlertHandler:
     def _forget_states(self) -> None:
         self._states.clear()
         self._loaded.clear()
+
+
+def _outcome(event: Decoded) -> bool:
+    """A materialization, or a failure to materialize that was not expected (a SKIPPED one changes nothing)."""
+    return event.event_type in _OUTCOMES and event.record.get("failure_type") != "SKIPPED"
 
 
 def watches_failures(policy: AlertPolicy) -> bool:

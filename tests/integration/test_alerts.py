@@ -194,6 +194,7 @@ def test_a_failure_to_materialize_alerts_once_and_the_next_materialization_resol
             reporter.report_materialization_failure(orders, reason="UPSTREAM_FAILED_TO_MATERIALIZE",
                                                     description="upstream raw/orders failed", run_id="r1")  # fmt: skip
             reporter.report_materialization_failure(daily, partition="2026-12-03", failure_type="FAILED")
+            reporter.report_materialization_failure(other, failure_type="SKIPPED")  # expected: nothing
             reporter.report_materialization_failure(orders, description="again", run_id="r2")  # still open: nothing
         wait_until(lambda: len(hooks.on("/loads")) == 2 and worker.handler.metrics.evaluations >= 3, 30, "2 alerts")
         with Reporter(settings=alert_settings) as reporter:
