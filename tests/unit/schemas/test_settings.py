@@ -51,7 +51,9 @@ def test_no_variables_gives_the_embedded_defaults() -> None:
     assert settings.uses_embedded_kafka
     assert settings.bootstrap_servers == "127.0.0.1:9092"
     assert settings.uses_embedded_clickhouse
-    assert settings.topics == Topics("asset_events", "asset_events.dlq", "asset_events.accepted", "run_requests")
+    assert settings.topics == Topics(
+        "asset_events", "asset_events.dlq", "asset_events.accepted", "run_requests", "openlineage"
+    )
 
 
 def test_empty_bootstrap_servers_means_embedded_everywhere() -> None:
@@ -101,6 +103,7 @@ def test_topics_take_the_prefix() -> None:
         dlq="staging.asset_events.dlq",
         accepted="staging.asset_events.accepted",
         run_requests="staging.run_requests",
+        openlineage="staging.openlineage",
     )
 
 
