@@ -23,25 +23,23 @@ _ACCEPTED = {
     },
     "required": ["status", "events", "edges"],
 }
+_SUMMARY = {
+    "type": "object",
+    "properties": {n: {"type": "integer"} for n in ("received", "successful", "failed")},
+    "required": ["received", "successful", "failed"],
+}
+_FAILED_EVENTS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"index": {"type": "integer"}, "reason": {"type": "string"}, "retriable": {"type": "boolean"}},
+        "required": ["index", "reason", "retriable"],
+    },
+}
 _BATCH = {
     "type": "object",
-    "properties": {
-        "status": {"enum": ["success", "partial_success"]},
-        "summary": {
-            "type": "object",
-            "properties": {n: {"type": "integer"} for n in ("received", "successful", "failed")},
-            "required": ["received", "successful", "failed"],
-        },
-        "failed_events": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"index": {"type": "integer"}, "reason": {"type": "string"},
-                               "retriable": {"type": "boolean"}},
-                "required": ["index", "reason", "retriable"],
-            },
-        },
-    },
+    "properties": {"status": {"enum": ["success", "partial_success"]}, "summary": _SUMMARY,
+                   "failed_events": _FAILED_EVENTS},
     "required": ["status", "summary", "failed_events"],
 }  # fmt: skip
 _ENCODING = {
@@ -61,18 +59,27 @@ _COMMON = {"401": "Unauthorized", "403": "Forbidden", "413": "TooLarge", "415": 
            "500": "InternalError", "503": "Unavailable"}  # fmt: skip
 
 
+_BATCH_ERROR = {
+    "allOf": [{"$ref": "#/components/schemas/Error"}],
+    "type": "object",
+    "properties": {"summary": _SUMMARY, "failed_events": _FAILED_EVENTS},
+    "description": "No event was stored: the error names the first refused event; summary and failed_events as in "
+    "a batch answer.",
+}
+
+
 def _batch_failure(code: str) -> Schema:
     return {
         "description": f"{code}: no event was stored (see failed_events), or the whole request was refused.",
-        "content": {"application/json": {"schema": {"anyOf": [{"$ref": "#/components/schemas/OpenLineageBatch"},
-                                                               {"$ref": "#/components/schemas/Error"}]}}},
-    }  # fmt: skip
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenLineageBatchError"}}},
+    }
 
 
 OPENLINEAGE_SCHEMAS: dict[str, Schema] = {
     "OpenLineageEvent": _EVENT,
     "OpenLineageAccepted": _ACCEPTED,
     "OpenLineageBatch": _BATCH,
+    "OpenLineageBatchError": _BATCH_ERROR,
 }
 OPENLINEAGE_PATHS: dict[str, Schema] = {
     "/api/v1/lineage": {

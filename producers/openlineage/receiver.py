@@ -204,12 +204,16 @@ def _batch_answer(received: int, failed: dict[int, BaseException]) -> Answer:
         details.append(
             {"index": index, "reason": errors.message_for(failed[index], status), "retriable": status >= 500}
         )
-    body = {
+    body: dict[str, Any] = {
         "status": "partial_success" if failed else "success",
         "summary": {"received": received, "successful": received - len(failed), "failed": len(failed)},
         "failed_events": details,
     }
     if not failed or len(failed) < received:
         return 200, body, None
+    # nothing stored: an error as every endpoint answers one, the batch's details beside it
     status = 503 if 503 in statuses else statuses.pop() if len(statuses) == 1 else 400
+    more = f" (and {len(details) - 1} more: see failed_events)" if len(details) > 1 else ""
+    error = f"No event was stored: event {details[0]['index']}: {details[0]['reason']}{more}"
+    body = {**body, "status": "error", "error": error}
     return status, body, {"Retry-After": errors.RETRY_AFTER_S} if status == 503 else None
