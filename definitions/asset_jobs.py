@@ -146,7 +146,8 @@ def asset_job(
         op_signature = dataclasses.replace(OpSignature.of(fn), inputs=tuple(wired))
         op = OpDefinition(assets_def.op_name, fn, op_signature, assets_def.retry_policy, assets_def.spec.description)
         nodes.append(Node(assets_def.op_name, op, wired))
-    return JobDefinition(name, tuple(nodes))
+    materializes = {a.op_name: a.key for a in ordered if a.execution_type == "materialization"}
+    return JobDefinition(name, tuple(nodes), materializes=materializes)
 
 
 def selection_keys(selection: Iterable[CoercibleToAssetKey]) -> tuple[AssetKey, ...]:

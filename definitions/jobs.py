@@ -30,6 +30,7 @@ from assetpipe.definitions.ops import (
     check_config_schema,
     run_config_dict,
 )
+from assetpipe.schemas.asset_key import AssetKey
 from assetpipe.schemas.model import AssetEvent
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -245,6 +246,7 @@ class JobDefinition:
     webhook_url: str | None = None
     webhook_headers: Mapping[str, str] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)
+    materializes: Mapping[str, AssetKey] = field(default_factory=dict)  # node name -> the asset its step writes
 
 
 def op(

@@ -26,7 +26,7 @@ import inspect
 import logging
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,7 @@ from assetpipe.schemas.model import (
     AssetMaterialization,
     AssetMaterializationFailure,
     AssetObservation,
+    FailureReason,
     event_id_for,
     now_us,
 )
@@ -133,11 +134,29 @@ class JobExecutor:
             run.result.succeeded = False
             run.result.error_type, run.result.error_message = type(exc).__name__, exc.message
             return run.result
-        for node in job.nodes:
+        for index, node in enumerate(job.nodes):
             if not self._run_node(run, node):
                 run.result.succeeded = False
+                self._not_materialized(run, node, job.nodes[index + 1 :])
                 break
         return run.result
+
+    def _not_materialized(self, run: _Run, failed: Node, after: Sequence[Node]) -> None:
+        """A materialization failure for the asset of the step that failed, and one for each asset of a step
+        the failure left unrun (its upstream failed), as Dagster records them: each asset (partition) of the
+        run is failed until it is materialized again. An asset the failed step did materialize is not."""
+        written = {e.asset_key for e in run.result.asset_events if e.event_type == "materialization"}
+        error = run.result.error_message
+        steps: list[tuple[Node, FailureReason]] = [(failed, "FAILED_TO_MATERIALIZE")]
+        steps += [(node, "UPSTREAM_FAILED_TO_MATERIALIZE") for node in after]
+        for node, reason in steps:
+            key = run.job.materializes.get(node.name)
+            if key is None or key in written:
+                continue
+            description = error if node is failed else f"not run: {error}"
+            self._record(run, node, 0, AssetMaterializationFailure(
+                key, partition=run.partition_key, description=description, failure_type="FAILED", reason=reason
+            ))  # fmt: skip
 
     def _run_node(self, run: _Run, node: Node) -> bool:
         """Run one op until it succeeds or may not retry; False if it failed."""

@@ -218,6 +218,31 @@ def test_a_run_records_materializations_with_provenance_and_dagsters_data_versio
     assert mat_report.metadata["pages"] == MetadataValue.int(3)
 
 
+def test_a_failed_step_records_its_asset_and_the_assets_it_left_unrun_as_failures_to_materialize() -> None:
+    @asset
+    def raw() -> None: ...
+
+    @asset(deps=["raw"])
+    def cleaned() -> None:
+        raise RuntimeError("the source is empty")
+
+    @asset(deps=["cleaned"])
+    def report() -> None: ...
+
+    result = run(Definitions(assets=[raw, cleaned, report]), ["raw", "cleaned", "report"], partition_key="2026-12-01")
+    assert not result.succeeded
+    materialized, *failures = result.asset_events
+    assert (materialized.event_type, str(materialized.asset_key)) == ("materialization", "raw")
+    assert [(str(f.asset_key), f.event_type, f.failure_type, f.reason, f.partition, f.run_id) for f in failures] == [
+        ("cleaned", "materialization_failure", "FAILED", "FAILED_TO_MATERIALIZE", "2026-12-01", "run-1"),
+        ("report", "materialization_failure", "FAILED", "UPSTREAM_FAILED_TO_MATERIALIZE", "2026-12-01", "run-1"),
+    ]  # fmt: skip
+    assert failures[0].description == "op 'cleaned' failed: the source is empty"
+    assert failures[1].description == "not run: op 'cleaned' failed: the source is empty"
+    logged = [e.event_type for e in result.events if e.asset_key in ("cleaned", "report")]
+    assert logged == ["asset_materialization_failure", "asset_materialization_failure"]
+
+
 def test_a_user_data_version_is_kept_and_marked_user_provided() -> None:
     @asset(deps=["never_seen"])
     def versioned() -> MaterializeResult:
