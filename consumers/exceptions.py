@@ -29,6 +29,13 @@ class QueryLimitError(WarehouseError):
     code = "query_limit"
 
 
+class ClusterDDLError(WarehouseError):
+    """A migration's statement has no form for a ClickHouse cluster (``consumers.cluster`` says why): the
+    migration is not applied, on any node."""
+
+    code = "cluster_ddl"
+
+
 class ConsumerError(AssetpipeError):
     code = "consumer_error"
 

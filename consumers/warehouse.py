@@ -13,10 +13,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from assetpipe.consumers.cluster import MIGRATE_SETTINGS, SESSION_SETTINGS, ClusterDDL, ClusterStatement
 from assetpipe.consumers.exceptions import ReadOnlyQueryError, WarehouseError, WarehouseUnavailableError
 from assetpipe.consumers.readonly import ReadOnlyPolicy
+
+if TYPE_CHECKING:
+    from assetpipe.schemas.settings import Settings
 
 _UNAVAILABLE_HINTS = ("Cannot lock file", "Connection refused", "Max retries", "timed out", "connect")
 
@@ -63,18 +67,32 @@ def insert_settings(token: str | None = None) -> dict[str, Any]:
 
 
 class Warehouse:
-    """ClickHouse through clickhouse-connect. Thread-safe: one lock serializes use of the client."""
+    """ClickHouse through clickhouse-connect. Thread-safe: one lock serializes use of the client.
+    ``cluster``: the ClickHouse cluster the database spans (``consumers.cluster``); every query then carries
+    the cluster's session settings."""
 
-    def __init__(self, dsn: str, database: str, read_only_policy: ReadOnlyPolicy | None = None) -> None:
+    def __init__(
+        self, dsn: str, database: str, read_only_policy: ReadOnlyPolicy | None = None, *, cluster: str | None = None
+    ) -> None:
+        if cluster and dsn.startswith("chdb:"):
+            raise WarehouseError("cluster mode needs a ClickHouse server: the embedded engine is one node")
         self.dsn = dsn
         self.database = database
         self.read_only_policy = read_only_policy or ReadOnlyPolicy()
+        self.cluster = cluster
+        self._session_settings = dict(SESSION_SETTINGS) if cluster else {}
         self._client: Any = None
         self._lock = threading.RLock()
         # Analysts' queries get a client of their own: on chDB its session is read-only for good, and a long
         # query does not hold up ingest.
         self._read_only_clients: list[tuple[Any, dict[str, Any]]] = []
         self._read_only_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, read_only_policy: ReadOnlyPolicy | None = None) -> Warehouse:
+        return cls(
+            settings.clickhouse_dsn, settings.clickhouse_database, read_only_policy, cluster=settings.clickhouse_cluster
+        )
 
     @property
     def embedded(self) -> bool:
@@ -87,7 +105,7 @@ class Warehouse:
             import clickhouse_connect
 
             try:
-                self._client = clickhouse_connect.get_client(dsn=self.dsn)
+                self._client = clickhouse_connect.get_client(dsn=self.dsn, settings=self._session_settings)
             except Exception as exc:
                 raise WarehouseUnavailableError(f"cannot reach ClickHouse at {self._safe_dsn()}: {exc}") from exc
 
@@ -180,7 +198,7 @@ class Warehouse:
         for limits in (policy.parse_settings(), policy.engine_settings()):
             with self._translated(self._drop_read_only_clients):
                 client = clickhouse_connect.get_client(dsn=self.dsn, database=database)
-                self._read_only_clients.append((client, {**limits, "readonly": 2}))
+                self._read_only_clients.append((client, {**limits, **self._session_settings, "readonly": 2}))
                 if not self.embedded:
                     continue
                 for name, value in limits.items():
@@ -232,30 +250,61 @@ class Warehouse:
             settings=insert_settings(dedup_token),
         )
 
-    def insert_raw(self, table: str, column_names: Sequence[str], data: bytes, fmt: str) -> None:
+    def insert_raw(
+        self, table: str, column_names: Sequence[str], data: bytes, fmt: str, settings: Mapping[str, Any] | None = None
+    ) -> None:
         """Insert bytes in a ClickHouse input format (``fmt``) into a temporary table of this session,
-        which ClickHouse parses itself."""
-        self._call("raw_insert", table, list(column_names), data, fmt=fmt, settings={"async_insert": 0})
+        which ClickHouse parses itself. ``settings``: more settings of the insert."""
+        self._call("raw_insert", table, list(column_names), data, fmt=fmt, settings={**(settings or {}), "async_insert": 0})
 
     def migrate(self) -> list[str]:
-        """Apply the versioned DDL not applied yet; returns the names it applied. Idempotent."""
+        """Apply the versioned DDL not applied yet; returns the names it applied. Idempotent. With a cluster,
+        each statement is rewritten for it (``consumers.cluster``) and the ledger is replicated to every node."""
         db = self.database
-        self.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-        self.command(
+        migrations = load_migrations()
+        plan = self._cluster_plan(migrations)
+        self._apply(plan, f"CREATE DATABASE IF NOT EXISTS {db}")
+        self._apply(
+            plan,
             f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
             "(version UInt32, name String, applied_at DateTime64(6, 'UTC') DEFAULT now64(6)) "
-            "ENGINE = ReplacingMergeTree ORDER BY version"
+            "ENGINE = ReplacingMergeTree ORDER BY version",
         )
+        if plan:  # this node has every version another one recorded
+            self.command(f"SYSTEM SYNC REPLICA {db}.schema_migrations")
         done = {row[0] for row in self.query(f"SELECT version FROM {db}.schema_migrations").rows}
         applied = []
-        for migration in load_migrations():
+        for migration in migrations:
+            for statement in migration.statements:  # a cluster's plan reads every statement, applied or not
+                self._apply(plan, statement.replace("{db}", db), run=migration.version not in done)
             if migration.version in done:
                 continue
-            for statement in migration.statements:
-                self.command(statement.replace("{db}", db))
             self.insert("schema_migrations", [[migration.version], [migration.name]], ["version", "name"])
             applied.append(f"{migration.version:04d}_{migration.name}")
         return applied
+
+    def alter_schema(self, statement: str) -> None:
+        """One DDL statement on the migrated schema outside the migrations (a setting's TTL, say); with a
+        cluster, rewritten as the migrations' statements are, for the tables where they put them."""
+        migrations = load_migrations()
+        plan = self._cluster_plan(migrations)
+        for migration in migrations:
+            for known in migration.statements:
+                self._apply(plan, known.replace("{db}", self.database), run=False)
+        self._apply(plan, statement)
+
+    def _cluster_plan(self, migrations: Sequence[Migration]) -> ClusterDDL | None:
+        if not self.cluster:
+            return None
+        statements = [s.replace("{db}", self.database) for m in migrations for s in m.statements]
+        return ClusterDDL(self.cluster, self.database, statements)
+
+    def _apply(self, plan: ClusterDDL | None, statement: str, run: bool = True) -> None:
+        """``statement`` as is, or as ``plan`` rewrites it for the cluster (which it must see even when it is
+        not run)."""
+        steps = plan.transform(statement) if plan else [ClusterStatement(statement)]
+        for step in steps if run else ():
+            self.command(step.sql, settings={**MIGRATE_SETTINGS, **step.settings} if plan else step.settings)
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         with self._lock:

@@ -68,6 +68,11 @@ class Settings(BaseModel):
         repr=False,  # may hold a password
     )
     clickhouse_database: str = Field("assetpipe", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    clickhouse_cluster: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="ClickHouse cluster the database spans, from the servers' remote_servers (docs/scale-out.md)",
+    )
     data_dir: Path = Field(Path(".assetpipe"), description="embedded ClickHouse data and the control socket")
     ingest_group_id: str = "assetpipe-ingest"
     ingest_batch_max_rows: int = Field(100_000, ge=1)
@@ -165,6 +170,14 @@ class Settings(BaseModel):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(10.0, gt=0, description="timeout of one SMTP conversation")
+
+    @pydantic.field_validator("clickhouse_cluster")
+    @classmethod
+    def _cluster_needs_a_server(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        url = info.data.get("clickhouse_url") or "chdb:"
+        if value and url.startswith("chdb:"):
+            raise ValueError("a cluster needs a ClickHouse server: set ASSETPIPE_CLICKHOUSE_URL to one")
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
