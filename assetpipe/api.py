@@ -33,7 +33,7 @@ def warehouse_seed(settings: Settings, warehouse: Warehouse | None = None) -> Se
         return None
 
     def seed() -> list[str]:
-        wh = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+        wh = warehouse or Warehouse.from_settings(settings)
         try:
             rows = wh.query(_KNOWN.format(db=settings.clickhouse_database)).rows
         finally:

@@ -117,7 +117,7 @@ def registry_for_api(settings: Settings, warehouse: Warehouse | None) -> Registr
         return LocalRegistry(warehouse)
     if not settings.uses_embedded_clickhouse:
         policy = ReadOnlyPolicy.from_settings(settings)
-        return LocalRegistry(Warehouse(settings.clickhouse_dsn, settings.clickhouse_database, policy))
+        return LocalRegistry(Warehouse.from_settings(settings, policy))
     return StackRegistry(settings.control_socket, settings.sql_max_execution_seconds + 30)
 
 
@@ -129,7 +129,7 @@ def open_registry(settings: Settings) -> Iterator[RegistryAccess]:
         yield StackRegistry(settings.control_socket, settings.sql_max_execution_seconds + 30)
         return
     policy = ReadOnlyPolicy.from_settings(settings)
-    warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database, policy)
+    warehouse = Warehouse.from_settings(settings, policy)
     try:
         yield LocalRegistry(warehouse)
     finally:

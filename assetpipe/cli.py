@@ -192,7 +192,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     if not args.skip_topics:
         created = create_topics(settings)
         print(f"topics: {', '.join(created) if created else 'all present'}")
-    warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    warehouse = Warehouse.from_settings(settings)
     try:
         applied = warehouse.migrate()
     finally:
@@ -220,7 +220,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     elif args.kind == "openlineage":  # OpenLineage events as they came, and the lineage they observed
         worker = OpenLineageWorker(settings)
     elif args.kind == "checks":  # the registry's freshness policies and monitor checks: no definitions file
-        warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+        warehouse = Warehouse.from_settings(settings)
         worker = CheckWorker(settings, RegistryChecks(warehouse), warehouse)
     elif args.kind == "alerts":  # policies from the definitions file, the policies file, or both
         defs = load_definitions(settings.defs, settings.code_location) if settings.defs is not None else None
@@ -282,7 +282,7 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
         from assetpipe.consumers.warehouse import Warehouse
 
         policy = ReadOnlyPolicy.from_settings(settings)
-        warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database, policy)
+        warehouse = Warehouse.from_settings(settings, policy)
         try:
             result = warehouse.read_only_query(args.query)
         finally:

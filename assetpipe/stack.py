@@ -57,7 +57,7 @@ class LocalStack:
         self.settings = settings
         self.broker: EmbeddedBroker | None = None
         policy = ReadOnlyPolicy.from_settings(settings)  # what analysts' queries through the control socket may do
-        self.warehouse = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database, policy)
+        self.warehouse = Warehouse.from_settings(settings, policy)
         self.worker: IngestWorker | None = None
         self.api: ApiServer | None = None
         self.gate: Gate | None = None

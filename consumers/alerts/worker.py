@@ -41,7 +41,7 @@ class AlertWorker:
     def __init__(self, settings: Settings, policies: Sequence[AlertPolicy], warehouse: Warehouse | None = None) -> None:
         self.settings = settings
         self.policies = tuple(policies)
-        self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+        self.warehouse = warehouse or Warehouse.from_settings(settings)
         self.handler = AlertHandler(
             self.policies,
             AlertStore(self.warehouse),

@@ -226,7 +226,7 @@ class CheckWorker:
         """``now``: the clock checks are judged by (microseconds since the epoch)."""
         self.settings = settings
         self.source = source
-        self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+        self.warehouse = warehouse or Warehouse.from_settings(settings)
         self.evaluator = Evaluator()
         self.publisher = Publisher.from_settings(settings, receipts=False)
         self.handler = CheckHandler(settings, self.warehouse, self.publisher, self.evaluator, now)

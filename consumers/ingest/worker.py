@@ -59,7 +59,7 @@ class IngestWorker:
         self._owned: list[Warehouse] = []
         sessions = [warehouse] if warehouse is not None else []
         while len(sessions) < count:
-            own = Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+            own = Warehouse.from_settings(settings)
             self._owned.append(own)
             sessions.append(own)
         self.consumers = [IngestConsumer(settings, session) for session in sessions]

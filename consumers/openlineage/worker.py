@@ -104,7 +104,7 @@ def _time(us: int) -> datetime:
 class OpenLineageWorker:
     def __init__(self, settings: Settings, warehouse: Warehouse | None = None) -> None:
         self.settings = settings
-        self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+        self.warehouse = warehouse or Warehouse.from_settings(settings)
         self.handler = OpenLineageHandler(self.warehouse, settings)
         self.loop = ConsumerLoop(
             settings,

@@ -213,7 +213,7 @@ class RunWorker:
     def __init__(self, settings: Settings, defs: Definitions, warehouse: Warehouse | None = None) -> None:
         self.settings = settings
         self.defs = defs
-        self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+        self.warehouse = warehouse or Warehouse.from_settings(settings)
         events_codec = codec_for(settings, settings.topics.events)
         requests_codec = codec_for(settings, settings.topics.run_requests)
 

@@ -36,7 +36,7 @@ class ScheduleWorker:
     ) -> None:
         self.settings = settings
         self.defs = defs
-        self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+        self.warehouse = warehouse or Warehouse.from_settings(settings)
         self._codec = codec_for(settings, settings.topics.run_requests)
         self._topic = settings.topics.run_requests
         self._publisher: Publisher | None = None

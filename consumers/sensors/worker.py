@@ -264,7 +264,7 @@ class SensorWorker:
     def __init__(self, settings: Settings, defs: Definitions, warehouse: Warehouse | None = None) -> None:
         self.settings = settings
         self.defs = defs
-        self.warehouse = warehouse or Warehouse(settings.clickhouse_dsn, settings.clickhouse_database)
+        self.warehouse = warehouse or Warehouse.from_settings(settings)
         codec = codec_for(settings, settings.topics.run_requests)
         self.handler = SensorHandler(defs, self.warehouse, settings, codec, now_us())
         self.group_id = f"{settings.sensor_group_id}.{defs.location}"
