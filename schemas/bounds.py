@@ -21,6 +21,11 @@ Kind = Literal["depth", "string", "number"]
 _DEFAULTS = Settings.model_fields
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[][{}]")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')  # deleted by bytes.translate
+_ONE_BRACKET = bytes.maketrans(b"[]", b"{}")
+_COUNTED_BYTES = 4096  # longer text seldom holds few enough brackets for the count alone to say "within"
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_QUOTED = re.compile(rb'"[^"]*"')
 
 
 class Crossed(NamedTuple):
@@ -41,9 +46,15 @@ class Bounds:
         return cls(settings.http_max_json_depth, settings.http_max_string_chars, settings.http_max_metadata_entries)
 
     def shallow(self, raw: bytes, extra: int = 0) -> bool:
-        """No string in ``raw`` can be too long, nor any nesting too deep, when the whole text is short
-        enough and holds few enough brackets: a count at C speed instead of a walk in Python."""
-        return len(raw) <= self.string_chars and raw.count(b"{") + raw.count(b"[") <= self.depth + extra
+        """No string in ``raw`` (JSON text that parsed) can be too long, nor any nesting too deep, when the
+        whole text is short enough and holds few enough brackets, or nests few enough levels
+        (``nests_within``): C-speed passes over the text instead of a walk in Python over what it parsed to."""
+        if len(raw) > self.string_chars:
+            return False
+        limit = self.depth + extra
+        if len(raw) <= _COUNTED_BYTES and raw.count(b"{") + raw.count(b"[") <= limit:
+            return True
+        return nests_within(raw, limit)
 
     def walk(
         self, value: Any, level: int = 1, *, finite: bool = False, whole: str = "(body)", within: Sequence[str] = ()
@@ -87,6 +98,27 @@ def nesting(text: str | bytes) -> int:
         level += 1 if bracket in b"[{" else -1
         deepest = max(deepest, level)
     return deepest
+
+
+def nests_within(raw: bytes, limit: int) -> bool:
+    """True when the brackets of ``raw``, JSON text that parsed, nest at most ``limit`` levels (strings
+    left out); False when deeper. The text is cut down to its quotes and brackets, its strings dropped,
+    then each pass removes every innermost pair: the passes it takes to empty are its depth. Every step
+    is a C-speed pass over bytes, most over its few hundred brackets alone."""
+    if b"\\" in raw:
+        raw = _ESCAPE.sub(b"", raw)  # an escape is a backslash and one character: \" never ends a string
+    # '""' is a string without brackets, or the end of one and the start of the next with nothing between:
+    # dropped or joined, the brackets outside strings stay as they were
+    text = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    brackets = (_QUOTED.sub(b"", text) if b'"' in text else text).translate(_ONE_BRACKET)
+    for _ in range(max(limit, 0)):
+        if not brackets:
+            return True
+        inner = brackets.replace(b"{}", b"")  # scans the text as it was: one level a pass
+        if len(inner) == len(brackets):
+            return False  # brackets that do not pair up (not JSON)
+        brackets = inner
+    return not brackets
 
 
 class _Bound(Exception):
