@@ -32,6 +32,14 @@ TableValue = str | int | float | bool | None
 WireEntry = dict[str, Any]
 
 
+class SharedEntry(dict[str, Any]):
+    """A wire entry that many events carry as it is: one object, never changed once built (a dataset's
+    column schema, sent again with each of its runs). The event writer encodes such an entry once and
+    writes its bytes again for the next event holding the same object."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class TableColumnConstraints:
     nullable: bool = True

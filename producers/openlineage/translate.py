@@ -11,15 +11,20 @@
 Every event's id is derived from the OpenLineage event's identity (its run id, type and time, or its
 dataset or job and time) and the asset it is about, so the same event sent again is the same events again,
 which ingest keeps once.
+
+A dataset's column schema and column lineage come again with each of its runs, unchanged: each distinct
+facet (by its JSON text) is read once, into a ``SharedEntry`` that every materialization carrying it holds
+and that the encoder writes once.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from openlineage.client.facet_v2 import (
     column_lineage_dataset,
     data_quality_assertions_dataset,
@@ -37,7 +42,7 @@ from openlineage.client.facet_v2 import (
 
 from assetpipe.producers.openlineage import facets as read
 from assetpipe.producers.openlineage.naming import AssetNaming
-from assetpipe.schemas.metadata import WireEntry
+from assetpipe.schemas.metadata import SharedEntry, WireEntry
 from assetpipe.schemas.model import SourceKind, build_record
 from assetpipe.schemas.validation import epoch_us
 
@@ -60,6 +65,7 @@ READ_FACETS: dict[tuple[str, str], type] = {
 JOB_TAG, JOB_NAMESPACE_TAG, PRODUCER_TAG = "openlineage/job", "openlineage/job_namespace", "openlineage/producer"
 FAILURE_REASONS = {"FAIL": "FAILED_TO_MATERIALIZE", "ABORT": "RUN_TERMINATED"}
 SPEC_LOCATION = "openlineage"  # the code location of the specs DatasetEvents register
+SHARED_FACETS_MAX = 1024  # distinct schema and column lineage facets kept read
 
 
 @dataclass(slots=True)
@@ -83,6 +89,7 @@ class Translator:
         self.naming = naming
         self.source: SourceKind = source
         self.host = host
+        self._shared: dict[tuple[str, bytes], SharedEntry] = {}  # (facet key, its JSON text) -> its entry
 
     def translate(self, event: Mapping[str, Any], kind: str) -> Translation:
         """``event``: checked by ``spec.EventValidator``, which answered ``kind``."""
@@ -148,10 +155,13 @@ class Translator:
         if "outputStatistics" in output_facets:
             read.output_statistics(output_facets["outputStatistics"], metadata)
         if "schema" in facets:
-            metadata[read.COLUMN_SCHEMA] = read.table_schema(facets["schema"])
+            metadata[read.COLUMN_SCHEMA] = self._read_once("schema", facets["schema"], read.table_schema)
         if "columnLineage" in facets:
             where_lineage = f"{where}.facets.columnLineage"
-            metadata[read.COLUMN_LINEAGE] = read.column_lineage(facets["columnLineage"], self.naming.key, where_lineage)
+            metadata[read.COLUMN_LINEAGE] = self._read_once(
+                "columnLineage", facets["columnLineage"],
+                lambda facet: read.column_lineage(facet, self.naming.key, where_lineage),
+            )  # fmt: skip
         source = facets.get("dataSource")
         if source and (source.get("uri") or source.get("name")):
             metadata[read.URI] = {"kind": "url", "value": source.get("uri") or source["name"]}
@@ -160,6 +170,21 @@ class Translator:
         for partition in self._partitions(dataset, where, run_partition):
             self._add(out, "materialization", key, stem, partition, base, metadata=metadata,
                       data_version=data_version)  # fmt: skip
+
+    def _read_once(self, name: str, facet: Any, reader: Callable[[Any], WireEntry]) -> WireEntry:
+        """``reader(facet)``, read once per distinct facet and shared (a facet that is not JSON data, from
+        no JSON text, is read each time)."""
+        try:
+            key = (name, orjson.dumps(facet))
+        except TypeError:
+            return reader(facet)
+        entry = self._shared.get(key)
+        if entry is None:
+            entry = SharedEntry(reader(facet))  # raises, naming the field, before anything is kept
+            if len(self._shared) >= SHARED_FACETS_MAX:
+                self._shared.clear()
+            self._shared[key] = entry
+        return entry
 
     def _quality(self, out: Translation, facets: Mapping[str, Any], key: str, where: str,
                  partition: str | None, base: dict[str, Any], stem: str) -> None:  # fmt: skip

@@ -3,7 +3,8 @@
 ``compile_writer`` (``schemas.binary``) writes any record from its schema. ``EventWriter`` knows the
 layout the three asset event schemas share (checked against the parsed schema, else it is not built)
 and keeps, in bounded caches keyed by the exact values, what repeats in real traffic: encoded asset keys,
-metadata keys with their kind, constant text, tag maps, the source. It writes a wire record:
+metadata keys with their kind, constant text, tag maps, the source, and the encoding of each
+``SharedEntry`` (a structured entry many events hold as one object). It writes a wire record:
 
 - as a ``Writer`` (``writer(record, prefix)``), for the codec;
 - ``checked(record)``: checking it by ``validate_record``'s rules in the same pass (records built from an
@@ -22,6 +23,7 @@ import struct
 from typing import Any, TypeVar
 
 from assetpipe.schemas.binary.writer import Writer, avro_type, compile_writer, encode_long, time_long
+from assetpipe.schemas.metadata import SharedEntry
 from assetpipe.schemas.validation import (
     _UUID,
     ASSET_KEY_MAX_CHARS,
@@ -34,6 +36,7 @@ from assetpipe.schemas.validation import (
 K = TypeVar("K")
 V = TypeVar("V")
 CACHE_MAX = 4096  # entries per cache; a full cache is emptied, so memory stays bounded whatever the traffic
+SHARED_MAX = 1024  # shared entries whose encoding is kept (each may be a table schema of many columns)
 BASE_FIELDS = ("event_id", "asset_key", "partition", "data_version", "description", "metadata", "tags",
                "timestamp", "source", "run_id")  # fmt: skip
 CHECK_FIELDS = ("check_name", "passed", "severity")
@@ -141,6 +144,8 @@ class EventWriter:
         self._sources: dict[tuple[str, str], bytes] = {}  # (kind, host) -> the EventSource's encoding
         self._valid_assets: dict[tuple[str, ...], tuple[bytes, bytes]] = {}  # parts -> (message key, array)
         self._valid_tags: dict[tuple[tuple[str, str], ...], bytes] = {}  # tag items that passed validation
+        # id of a SharedEntry -> (the entry, kept alive so that its id is not reused; its encoding)
+        self._shared: dict[int, tuple[SharedEntry, bytes]] = {}
 
     # -- the codec's Writer: a wire record -------------------------------------------------------
 
@@ -278,10 +283,22 @@ class EventWriter:
                     append(head[2] + double(value))
                 else:
                     append(head[2] + (b"\x01" if value else b"\x00"))
+            elif type(entry) is SharedEntry:
+                shared = self._shared.get(id(entry))
+                if shared is None or shared[0] is not entry:
+                    shared = self._share(entry)
+                append((self._keys.get(key) or self._key(key)) + shared[1])
             else:
                 append((self._keys.get(key) or self._key(key)) + self.entry_writer(entry, b""))
         append(NONE)
         return b"".join(out)
+
+    def _share(self, entry: SharedEntry) -> tuple[SharedEntry, bytes]:
+        shared = self._shared
+        if len(shared) >= SHARED_MAX:
+            shared.clear()
+        encoded = shared[id(entry)] = (entry, self.entry_writer(entry, b""))
+        return encoded
 
     def _text_entry(self, key: str, kind: str, value: str) -> bytes:
         entry = (self._keys.get(key) or self._key(key)) + self.kinds[kind] + self.branches[str] + string(value)

@@ -28,6 +28,7 @@ from assetpipe.producers.openlineage.naming import AssetNaming, default_key, rea
 from assetpipe.producers.openlineage.spec import EventValidator
 from assetpipe.producers.openlineage.translate import READ_FACETS, Translator
 from assetpipe.schemas.errors import FieldError
+from assetpipe.schemas.metadata import SharedEntry
 
 FIXTURES = Path(__file__).parents[2] / "integration" / "openlineage"
 PG = "postgres://h:5432"
@@ -178,6 +179,35 @@ def test_a_complete_run_is_materializations_checks_an_observation_and_edges(vali
     assert translation.edges == [("postgres/db/schema/src", "postgres/db/schema/out")]
     again = Translator(AssetNaming(), "openlineage").translate(event, "RunEvent")
     assert [r["event_id"] for _, r in again.records] == [r["event_id"] for _, r in translation.records]
+
+
+def test_a_schema_and_lineage_sent_again_are_read_once_and_shared(validator: EventValidator) -> None:
+    translator = Translator(AssetNaming(), "openlineage")
+
+    def column_metadata(event: dict[str, Any]) -> tuple[Any, Any]:
+        metadata = next(r for t, r in translator.translate(event, validator.validate(event)).records
+                        if t == "materialization")["metadata"]  # fmt: skip
+        return metadata["dagster/column_schema"], metadata["dagster/column_lineage"]
+
+    first, second = _event(), _event()  # two runs, parsed apart: equal facets, other objects
+    schema, lineage = column_metadata(first)
+    assert isinstance(schema, SharedEntry) and isinstance(lineage, SharedEntry)
+    again = column_metadata(second)
+    assert again[0] is schema and again[1] is lineage
+    assert Translator(AssetNaming(), "openlineage").translate(second, "RunEvent").records[0][1]["metadata"][
+        "dagster/column_schema"] == schema  # what a translator reading it afresh builds  # fmt: skip
+    changed = _event()
+    changed["outputs"][0]["facets"]["schema"]["fields"][0]["type"] = "BIGINT"
+    other = column_metadata(changed)
+    assert other[0] is not schema and other[0]["value"][1]["columns"][0]["type"] == "BIGINT"
+    assert other[1] is lineage
+    unnamed = _event()
+    source = unnamed["outputs"][0]["facets"]["columnLineage"]["fields"]["id"]["inputFields"][0]
+    source |= {"namespace": "dagster", "name": "/"}  # a name of no part: no asset
+    for _ in range(2):  # refused each time, never kept
+        with pytest.raises(FieldError, match="names no asset") as caught:
+            translator.translate(unnamed, "RunEvent")
+        assert caught.value.field == "outputs[0].facets.columnLineage.fields.id.inputFields[0]"
 
 
 @pytest.mark.parametrize(("state", "reason"), [(RunState.FAIL, "FAILED_TO_MATERIALIZE"),

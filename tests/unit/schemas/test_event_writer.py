@@ -24,9 +24,10 @@ from assetpipe import (
     ValidationError,
 )
 from assetpipe.schemas import model
-from assetpipe.schemas.binary.event import CACHE_MAX, EventWriter, event_writer
+from assetpipe.schemas.binary.event import CACHE_MAX, SHARED_MAX, EventWriter, event_writer
 from assetpipe.schemas.binary.report import ReportWriter
 from assetpipe.schemas.codec import Codec, SchemaSet
+from assetpipe.schemas.metadata import SharedEntry
 from assetpipe.schemas.model import build_record, new_event_id
 from assetpipe.schemas.validation import validate_fields, validate_record
 
@@ -135,6 +136,33 @@ def test_caches_stay_bounded() -> None:
         assert writer(record) == _fastavro("materialization", record)
     caches = [writer._keys, writer._texts, writer._numbers, writer._asset_arrays, writer._tags]
     assert all(len(cache) <= CACHE_MAX for cache in caches)
+
+
+def test_a_shared_entry_is_written_once_and_as_fastavro_writes_it() -> None:
+    writer = _writer("materialization")
+
+    def record_with(metadata: dict[str, Any]) -> dict[str, Any]:
+        record = _record("materialization")
+        record["metadata"] = metadata  # in the wire form already, as the OpenLineage translation builds it
+        return record
+
+    columns = [TableColumn(f"c{i}", "int") for i in range(30)]
+    wire = model.metadata_to_wire({"schema": TableSchema(columns)})["schema"]
+    shared = SharedEntry(wire)
+    for rows in range(3):  # one object in every event: encoded the first time, its bytes kept
+        record = record_with({"schema": shared, "rows": {"kind": "int", "value": rows}})
+        assert writer(record) == _fastavro("materialization", record)
+        assert writer.checked(record) == (b"sales/daily", _fastavro("materialization", record))
+    assert writer._shared[id(shared)] == (shared, writer.entry_writer(wire, b""))
+    # another shared entry, of other content, is written as its own
+    other = SharedEntry(model.metadata_to_wire({"schema": TableSchema(columns[:2])})["schema"])
+    record = record_with({"schema": other})
+    assert writer(record) == _fastavro("materialization", record)
+    for i in range(SHARED_MAX + 5):
+        entry = SharedEntry(model.metadata_to_wire({"schema": TableSchema([TableColumn(f"x{i}")])})["schema"])
+        record = record_with({"schema": entry})
+        assert writer(record) == _fastavro("materialization", record)
+    assert len(writer._shared) <= SHARED_MAX
 
 
 _text = st.text(max_size=70)
