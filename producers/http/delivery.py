@@ -165,9 +165,11 @@ class Delivery:
             "ready": publisher is not None and self.reachable and queued < self._queue_max,
         }
 
-    async def publish(self, events: Sequence[Encoded], topic: str | None = None) -> list[PublishError | None]:
-        """Produce ``events`` (to the events topic unless ``topic``) and wait for the broker; per event, None
-        (acknowledged) or why not."""
+    async def publish(
+        self, events: Sequence[Encoded], topic: str | None = None, *, topics: Sequence[str] | None = None
+    ) -> list[PublishError | None]:
+        """Produce ``events`` (to the events topic unless ``topic``; event ``i`` to ``topics[i]`` when given)
+        and wait for the broker once for them all; per event, None (acknowledged) or why not."""
         results: list[PublishError | None] = [None] * len(events)
         if not events:
             return results
@@ -183,7 +185,7 @@ class Delivery:
                 await asyncio.sleep(0)  # a large batch must not starve the other requests
             waiter.pending += 1  # before the send: its report may be served within it
             try:
-                send(topic, event.key, event.value, settled)
+                send(topic if topics is None else topics[index], event.key, event.value, settled)
             except QueueFullError as exc:
                 waiter.pending -= 1
                 full = BrokerUnavailableError(f"Event not stored: the producer queue is full ({exc.queued} queued)")

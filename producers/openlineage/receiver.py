@@ -77,6 +77,7 @@ class OpenLineageRoutes:
     def __init__(self, api: Api, settings: Settings) -> None:
         self.api = api
         self.topic = settings.topics.openlineage
+        self.events_topic = settings.topics.events
         self.validator = EventValidator(READ_FACETS)
         self.translator = Translator(AssetNaming.from_file(settings.openlineage_mapping_file), SOURCE)
         self.registrar: Registrar | None = None  # set by the front door, which holds the registry
@@ -101,6 +102,16 @@ class OpenLineageRoutes:
             raise MalformedBodyError(
                 f"Request body must be a JSON array of OpenLineage events, got {json_type(events)}"
             )
+        failed, ready = self.prepare_batch(events, key)
+        outcomes = await self._publish([(t, typed, text) for _, t, typed, text in ready])
+        failed.update((index, error) for (index, *_), error in zip(ready, outcomes, strict=True) if error is not None)
+        return _batch_answer(len(events), failed)
+
+    def prepare_batch(
+        self, events: list[Any], key: ApiKey | None
+    ) -> tuple[dict[int, BaseException], list[tuple[int, Translation, list[Encoded], bytes]]]:
+        """A batch's events checked, translated and encoded, each with its JSON text: -> (why each refused
+        event was, by its index; (index, translation, typed events, text) of the others)."""
         failed: dict[int, BaseException] = {}
         ready: list[tuple[int, Translation, list[Encoded], bytes]] = []
         for index, event in enumerate(events):
@@ -113,9 +124,7 @@ class OpenLineageRoutes:
                 failed[index] = exc
                 continue
             ready.append((index, translation, typed, text))
-        outcomes = await self._publish([(t, typed, text) for _, t, typed, text in ready])
-        failed.update((index, error) for (index, *_), error in zip(ready, outcomes, strict=True) if error is not None)
-        return _batch_answer(len(events), failed)
+        return failed, ready
 
     async def _read(self, request: Incoming, limit: int, setting: str) -> tuple[ApiKey | None, bytes]:
         api, headers = self.api, request.headers
@@ -162,9 +171,10 @@ class OpenLineageRoutes:
         received = time.time_ns() // 1000
         typed = [e for _, events, _ in prepared for e in events]
         raws = [envelope(t, raw, received) for t, _, raw in prepared]
-        delivery = self.api.delivery
-        typed_results = await delivery.publish(typed) if typed else []
-        raw_results = await delivery.publish(raws, self.topic)
+        # one wait for the broker's acknowledgements of both topics' messages
+        topics = [self.events_topic] * len(typed) + [self.topic] * len(raws)
+        results = await self.api.delivery.publish(typed + raws, topics=topics)
+        typed_results, raw_results = results[: len(typed)], results[len(typed) :]
         outcomes: list[BaseException | None] = []
         position = 0
         for (translation, events, _), raw_error in zip(prepared, raw_results, strict=True):
