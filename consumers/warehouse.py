@@ -255,7 +255,9 @@ class Warehouse:
     ) -> None:
         """Insert bytes in a ClickHouse input format (``fmt``) into a temporary table of this session,
         which ClickHouse parses itself. ``settings``: more settings of the insert."""
-        self._call("raw_insert", table, list(column_names), data, fmt=fmt, settings={**(settings or {}), "async_insert": 0})
+        self._call(
+            "raw_insert", table, list(column_names), data, fmt=fmt, settings={**(settings or {}), "async_insert": 0}
+        )
 
     def migrate(self) -> list[str]:
         """Apply the versioned DDL not applied yet; returns the names it applied. Idempotent. With a cluster,
