@@ -275,7 +275,7 @@ class IngestHandler:
                 warehouse.command(statement)
         for event_type, container in staged.containers.items():
             try:
-                warehouse.insert_raw(STAGE, staging.columns[event_type], container, "Avro")
+                warehouse.insert_raw(STAGE, staging.columns[event_type], container, "Avro", ingest_sql.RENDER_SETTINGS)
             except WarehouseUnavailableError:
                 raise
             except WarehouseError:

@@ -5,15 +5,28 @@ Validation stays Python's (``schemas.validation``): the check here is a filter b
 patterns and names, true for every row that Python could reject (and for rows whose bytes Python would
 refuse, such as invalid UTF-8). Those rows are decoded and validated in Python, which has the last word.
 Metadata text is rendered here exactly as ``schemas.metadata.to_text`` renders it, for the kinds where
-ClickHouse can (strings, ints, bools, assets, and floats where Python's repr and ClickHouse's shortest
-form agree up to a trailing ``.0``); an event with any other entry is rendered in Python.
+ClickHouse can (strings, ints, bools, assets, floats where Python's repr and ClickHouse's shortest form
+agree up to a trailing ``.0``, and a table schema or column lineage as ClickHouse's JSON of the record,
+which is Python's compact JSON unless a string needs a ``\\u`` escape or a map repeats a key); an event
+with any other entry is rendered in Python.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
-from assetpipe.consumers.ingest.staging import EVENT_TYPE_CODES, FLAGS, LOOKUP, STAGE, VERDICTS, sql_string
+from assetpipe.consumers.ingest.staging import (
+    EVENT_TYPE_CODES,
+    FLAGS,
+    LOOKUP,
+    STAGE,
+    VERDICTS,
+    clickhouse_type,
+    sql_string,
+)
+from assetpipe.schemas.codec import AVRO_DIR
 from assetpipe.schemas.metadata import STRING_KINDS
 from assetpipe.schemas.validation import (
     _UUID,
@@ -60,15 +73,31 @@ STAGED_DEDUP_KEY = dedup_key_expr(
     "event_id",
     "ifNull(run_id, '')",
 )
-# Computed once per staged row, as it is loaded: the dedup key, and the CRC32 of the asset key
-# (librdkafka's default partitioner sends a message to CRC32(its key, the asset key) % partitions).
-STAGED_COMPUTED = (
-    f"dk UInt64 MATERIALIZED {STAGED_DEDUP_KEY}",
-    "crc UInt32 MATERIALIZED CRC32(arrayStringConcat(asset_key, '/'))",
-)
+
+
+def _record_type(name: str) -> str:
+    """The ClickHouse type that the staged rows hold the record ``name`` of the contract in."""
+    named: dict[str, Any] = {}
+    for path in sorted(AVRO_DIR.glob("*.avsc")):
+        schema = json.loads(path.read_text())
+        named[f"{schema['namespace']}.{schema['name']}"] = schema
+    return clickhouse_type(named[name], named)
+
 
 _STRING_KINDS = _strings(sorted(STRING_KINDS | {"json"}))
 _FLOAT = "variantElement(e.value, 'Float64')"
+_SCHEMA_TYPE = _record_type("assetpipe.TableSchema")
+_LINEAGE_TYPE = _record_type("assetpipe.TableColumnLineage")
+_SCHEMA = f"variantElement(e.value, {sql_string(_SCHEMA_TYPE)})"
+_LINEAGE = f"variantElement(e.value, {sql_string(_LINEAGE_TYPE)})"
+# ClickHouse's JSON of a record is Python's compact JSON (json.dumps with ensure_ascii off), but for the
+# escapes written \uXXXX (control characters: upper-case digits; U+2028 and U+2029, which Python leaves be)
+# and for a map that repeats a key (Python's dict keeps one): those records are rendered in Python.
+# Invalid UTF-8 in any of its strings is in its JSON too (JSON adds ASCII only): Python refuses it.
+_JSON_AS_PYTHON = "position(t, '\\\\u') = 0 AND isValidUTF8(t)"
+_UNIQUE_KEYS = "length(mapKeys({m})) = length(arrayDistinct(mapKeys({m})))"
+# The settings under which toJSONString writes Python's form: the staging insert's, which renders the text
+RENDER_SETTINGS = {"output_format_json_escape_forward_slashes": 0, "output_format_json_named_tuples_as_objects": 1}
 # Python's repr and ClickHouse's toString both print the shortest round-trip digits; they differ in
 # form only outside [1e-4, 1e16), for -0.0 and NaN, and by Python's ".0" on integral values.
 _FLOAT_AGREES = (
@@ -82,6 +111,10 @@ _SQL_RENDERS = (
     "e.kind = 'bool', variantType(e.value) = 'Bool', "
     "e.kind = 'null', true, "
     "e.kind = 'asset', variantType(e.value) = 'Array(String)', "
+    f"e.kind = 'table_schema', variantType(e.value) = {sql_string(_SCHEMA_TYPE)} AND {_JSON_AS_PYTHON} "
+    f"AND arrayAll(c -> {_UNIQUE_KEYS.format(m='c.tags')}, {_SCHEMA}.columns), "
+    f"e.kind = 'column_lineage', variantType(e.value) = {sql_string(_LINEAGE_TYPE)} AND {_JSON_AS_PYTHON} "
+    f"AND {_UNIQUE_KEYS.format(m=_LINEAGE + '.deps_by_column')}, "
     "false)"
 )
 _TEXT = (
@@ -91,10 +124,19 @@ _TEXT = (
     f"concat(toString({_FLOAT}), '.0'), toString({_FLOAT})), "
     "e.kind = 'bool', if(variantElement(e.value, 'Bool'), 'true', 'false'), "
     "e.kind = 'asset', arrayStringConcat(variantElement(e.value, 'Array(String)'), '/'), "
+    "e.kind IN ('table_schema', 'column_lineage'), toJSONString(e.value), "
     "''), '')"
 )
+# Computed once per staged row, as it is loaded (with RENDER_SETTINGS): the dedup key, the CRC32 of the asset
+# key (librdkafka's default partitioner sends a message to CRC32(its key, the asset key) % partitions), and
+# each metadata entry's text as ClickHouse renders it (the filter checks it, the insert writes it).
+STAGED_COMPUTED = (
+    f"dk UInt64 MATERIALIZED {STAGED_DEDUP_KEY}",
+    "crc UInt32 MATERIALIZED CRC32(arrayStringConcat(asset_key, '/'))",
+    f"metadata_text Map(String, String) MATERIALIZED mapApply((k, e) -> (k, {_TEXT}), metadata)",
+)
 PYTHON_RENDERS = (
-    f"arrayExists(e -> NOT {_SQL_RENDERS}, mapValues(metadata)) "
+    f"arrayExists((e, t) -> NOT {_SQL_RENDERS}, mapValues(metadata), mapValues(metadata_text)) "
     "OR length(mapKeys(metadata)) != length(arrayDistinct(mapKeys(metadata))) "
     "OR length(mapKeys(tags)) != length(arrayDistinct(mapKeys(tags)))"
 )
@@ -169,7 +211,7 @@ INSERT_COLUMNS = (
 _INSERT_EXPRESSIONS = (
     "toUUID(s.event_id)", EVENT_TYPE_NAME, "arrayStringConcat(s.asset_key, '/')", "s.asset_key",
     "ifNull(s.partition, '')", "ifNull(s.data_version, '')", "ifNull(s.description, '')",
-    f"mapApply((k, e) -> (k, {_TEXT}), s.metadata)", "mapApply((k, e) -> (k, e.kind), s.metadata)",
+    "s.metadata_text", "mapApply((k, e) -> (k, e.kind), s.metadata)",
     "s.tags", "s.check_name", "if(code = 3, s.passed, NULL)", "if(code = 3, toString(s.severity), NULL)",
     f"if(code = {FAILURE_CODE}, toString(s.failure_type), NULL)",
     f"if(code = {FAILURE_CODE}, toString(s.reason), NULL)",
