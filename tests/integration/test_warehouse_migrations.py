@@ -247,3 +247,31 @@ def test_the_failures_migration_keeps_the_rows_and_states_and_takes_failures(old
         f"SELECT countIf(failure_type IS NULL AND failure_reason IS NULL) FROM {db}.asset_events "
         "WHERE event_type = 'materialization'"
     ).rows == [(4,)]
+
+
+@pytest.mark.parametrize("old_warehouse", [26], indirect=True)
+def test_the_rollups_are_filled_from_the_points_stored_and_take_new_ones(old_warehouse: Warehouse) -> None:
+    """0026 rolls the numeric points stored before up per hour and per day, then its views take each new point once."""
+    db = old_warehouse.database
+    insert_events(old_warehouse, [f"sales/t{i % 5}" for i in range(20)], 0)
+    rolled = (
+        "SELECT asset_key, label, sum(values), sum(total), min(low), max(high), min(first_at), max(last).1, "
+        "max(last).2 FROM {db}.{table} GROUP BY asset_key, label ORDER BY asset_key, label"
+    )
+    points = (
+        "SELECT asset_key, label, count(), sum(value), min(value), max(value), min(timestamp), max(timestamp), "
+        "argMax(value, (timestamp, value)) FROM {db}.asset_metadata_points GROUP BY asset_key, label "
+        "ORDER BY asset_key, label"
+    )
+    stored = old_warehouse.query(points.format(db=db)).rows
+    assert len(stored) == 15  # rows, ratio, fresh of five assets
+
+    assert old_warehouse.migrate()[0] == "0026_metadata_rollups"
+    for table in ("asset_metadata_hourly", "asset_metadata_daily"):
+        assert old_warehouse.query(rolled.format(db=db, table=table)).rows == stored, table
+
+    insert_events(old_warehouse, [f"sales/t{i % 5}" for i in range(10)], 1000)
+    now = old_warehouse.query(points.format(db=db)).rows
+    assert sum(row[2] for row in now) == 3 * 30
+    for table in ("asset_metadata_hourly", "asset_metadata_daily"):
+        assert old_warehouse.query(rolled.format(db=db, table=table)).rows == now, table
