@@ -185,6 +185,7 @@ def _refuse_beside_a_stack(settings: Settings, what: str) -> None:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from assetpipe.broker import create_topics
+    from assetpipe.consumers.retention import apply_retention
     from assetpipe.consumers.warehouse import Warehouse
 
     _refuse_beside_a_stack(settings, "has applied the migrations at its start")
@@ -195,9 +196,12 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     warehouse = Warehouse.from_settings(settings)
     try:
         applied = warehouse.migrate()
+        retained = apply_retention(warehouse, settings.retention_days)
     finally:
         warehouse.close()
     print(f"warehouse {settings.clickhouse_database}: {', '.join(applied) if applied else 'up to date'}")
+    window = f"{settings.retention_days} days" if settings.retention_days else "all of it"
+    print(f"raw history kept: {window}" + (f" (TTL changed on {', '.join(retained)})" if retained else ""))
     return 0
 
 

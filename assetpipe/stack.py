@@ -31,6 +31,7 @@ from assetpipe.consumers.ingest.worker import IngestWorker
 from assetpipe.consumers.loop import ConsumerLoop
 from assetpipe.consumers.openlineage import OpenLineageWorker
 from assetpipe.consumers.readonly import ReadOnlyPolicy
+from assetpipe.consumers.retention import apply_retention
 from assetpipe.consumers.runs.worker import RunWorker
 from assetpipe.consumers.schedules.worker import ScheduleWorker
 from assetpipe.consumers.sensors.store import write_instigator_state
@@ -91,6 +92,7 @@ class LocalStack:
                 self.broker.start()
             create_topics(s)
             self.warehouse.migrate()
+            apply_retention(self.warehouse, s.retention_days)
             self._start_workers()
             self._start_api()
             self._wait_for_workers()

@@ -74,6 +74,9 @@ class Settings(BaseModel):
         description="ClickHouse cluster the database spans, from the servers' remote_servers (docs/scale-out.md)",
     )
     data_dir: Path = Field(Path(".assetpipe"), description="embedded ClickHouse data and the control socket")
+    retention_days: int | None = Field(
+        None, ge=1, description="days raw events and numeric points are kept at least (docs/retention.md); unset: all"
+    )
     ingest_group_id: str = "assetpipe-ingest"
     ingest_batch_max_rows: int = Field(100_000, ge=1)
     ingest_batch_max_seconds: float = Field(
@@ -170,6 +173,12 @@ class Settings(BaseModel):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(10.0, gt=0, description="timeout of one SMTP conversation")
+
+    @pydantic.field_validator("retention_days", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """``ASSETPIPE_RETENTION_DAYS=`` (as a compose file passes a variable not set) keeps everything."""
+        return None if value == "" else value
 
     @pydantic.field_validator("clickhouse_cluster")
     @classmethod
