@@ -19,9 +19,10 @@ from assetpipe.producers.http.openapi import ALERT_PATHS, ASSET_PATHS, CATALOG_P
 from assetpipe.schemas.settings import Settings
 from assetpipe.web import mount_web
 
-# Materialized assets, and assets defined in the registry (they exist before their first materialization).
+# Materialized assets, and assets defined in the registry (they exist before their first materialization). The
+# latest state knows every asset ever materialized, also once its events are past the raw window (retention).
 _KNOWN = (
-    "SELECT DISTINCT toString(asset_key) FROM {db}.asset_events WHERE event_type = 'materialization' "
+    "SELECT DISTINCT toString(asset_key) FROM {db}.asset_latest_state WHERE materialized = 1 "
     "UNION DISTINCT SELECT asset_key FROM {db}.latest_asset_definitions"
 )
 

@@ -101,11 +101,15 @@ _LATEST_IDS = (
     "uniqExactIf(s.partition, s.event_type = 'check_evaluation' AND NOT s.check_passed), "
     "argMaxIf(s.partition, s.timestamp, s.event_type = 'materialization')) FROM asset_partition_state AS s FINAL "
     "WHERE s.asset_key = {key:String} AND s.partition != '') AS summary "
-    "SELECT argMax(p.partition, p.timestamp), toString(argMax(p.event_id, p.timestamp)), summary "
+    "SELECT argMax(p.partition, p.timestamp), toString(argMax(p.event_id, p.timestamp)), summary, "
+    "toString(p.event_type), toString(p.check_name), toUnixTimestamp64Micro(max(p.timestamp)), "
+    "argMax(p.data_version, p.timestamp), argMax(p.run_id, p.timestamp), argMax(p.check_passed, p.timestamp), "
+    "toString(argMax(p.check_severity, p.timestamp)), toString(argMax(p.failure_reason, p.timestamp)) "
     "FROM asset_partition_state AS p WHERE p.asset_key = {key:String} GROUP BY p.event_type, p.check_name"
 )
 _REPORTED = "SELECT count() FROM asset_latest_state AS s WHERE s.asset_key = {key:String}"
-# Their rows, with metadata, from asset_events by its primary key.
+# Their rows, with metadata, from asset_events by its primary key (a row past the raw window, ASSETPIPE_RETENTION_DAYS,
+# is gone: the event is shown from the latest-state table, ``expired``).
 _LATEST_EVENTS = (
     f"SELECT {EVENT_COLUMNS} FROM asset_events AS e WHERE e.asset_key = {{key:String}} "
     "AND e.partition IN {partitions:Array(String)} AND e.event_id IN {ids:Array(UUID)} "
@@ -274,6 +278,31 @@ def _definition(row: Sequence[Any]) -> dict[str, Any]:
     }
 
 
+def _expired(row: Sequence[Any]) -> dict[str, Any]:
+    """A latest event whose raw row is past the raw window, as the latest-state table keeps it (a row of
+    ``_LATEST_IDS``): its time, partition, data version, run and check result, without metadata, tags or
+    description."""
+    partition, event_id, _, event_type, check_name, at, data_version, run_id, passed, severity, reason = row
+    shown: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "timestamp": iso(at),
+        "partition": partition or None,
+        "data_version": data_version or None,
+        "description": None,
+        "metadata": {},
+        "tags": {},
+        "source": None,
+        "run_id": run_id or None,
+        "expired": True,
+    }
+    if event_type == "check_evaluation":
+        shown.update(check_name=check_name, passed=bool(passed), severity=severity or None)
+    elif event_type == "materialization_failure":  # the state keeps failures of type FAILED only
+        shown.update(failure_type="FAILED", reason=reason)
+    return shown
+
+
 def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None = None) -> dict[str, Any] | None:
     """Everything the catalog shows of one asset; None for an asset neither defined nor ever reported.
     ``statuses`` as for ``list_assets``."""
@@ -290,6 +319,8 @@ def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None 
             "ids": [row[1] for row in latest_ids],
         }
         latest_events = [event(row) for row in query(_LATEST_EVENTS, ids).rows]
+        stored = {e["event_id"] for e in latest_events}
+        latest_events += [_expired(row) for row in latest_ids if row[1] not in stored]
     # skipped failures leave no latest state: an asset reported with those alone is known all the same
     if definition is None and not latest_events and not query(_REPORTED, {"key": asset_key}).rows[0][0]:
         return None

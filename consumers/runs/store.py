@@ -56,9 +56,11 @@ class RunStore:
         if not keys:
             return {}
         by_text = {key.to_user_string(): key for key in keys}
+        # from the latest state, which keeps each asset's also once its events are past the raw window (retention)
         rows = self.warehouse.query(
-            f"SELECT asset_key, argMax(data_version, timestamp) FROM {self.warehouse.database}.asset_events "
-            "WHERE asset_key IN %(keys)s AND event_type IN ('materialization', 'observation') GROUP BY asset_key",
+            "SELECT toString(asset_key), argMaxMerge(current_version) "
+            f"FROM {self.warehouse.database}.asset_latest_state "
+            "WHERE asset_key IN %(keys)s GROUP BY asset_key HAVING max(versioned) = 1",
             parameters={"keys": list(by_text)},
         ).rows
         return {by_text[key]: version or DEFAULT_DATA_VERSION for key, version in rows}

@@ -1136,6 +1136,11 @@ _CATALOG_EVENT = {
         "severity": {"anyOf": [{"enum": ["WARN", "ERROR"]}, {"type": "null"}]},
         "failure_type": {"enum": list(FAILURE_TYPES)},
         "reason": {"enum": list(FAILURE_REASONS)},
+        "expired": {
+            "type": "boolean",
+            "description": "true: a latest event older than the raw history kept (ASSETPIPE_RETENTION_DAYS), shown "
+            "from the latest state without its metadata, tags and description",
+        },
     },
     "required": ["event_id", "event_type", "timestamp", "metadata", "tags", "run_id"],
 }
@@ -1193,6 +1198,14 @@ _SERIES = {
         "asset_key": _STRING,
         "label": _STRING,
         "x": {"enum": ["time", "partition"]},
+        "grain": {
+            "enum": ["raw", "hour", "day"],
+            "description": "raw points, or the hourly or daily rollups (docs/retention.md); x=partition: raw",
+        },
+        "raw_since": {
+            **_TIME,
+            "description": "every raw point from this time on is kept (ASSETPIPE_RETENTION_DAYS); null: all are",
+        },
         "count": {"type": "integer", "description": "values in the range (before downsampling)"},
         "first": _TEXT_OR_NULL,
         "last": _TEXT_OR_NULL,
@@ -1201,12 +1214,14 @@ _SERIES = {
             "type": "array",
             "items": {
                 "type": "object",
-                "description": "x=time: {x, y, event_id, partition}; x=partition: a bucket of consecutive partitions "
+                "description": "x=time, grain raw: {x, y, event_id, partition}; grain hour or day: consecutive "
+                "buckets from x {x, y (the average), min, max, last, count, event_id (null), partition (null)}; "
+                "x=partition: a bucket of consecutive partitions "
                 "{first_partition, last_partition, partitions, min, max, avg, last, event_id (of the last)}",
             },
         },
     },
-    "required": ["asset_key", "label", "x", "count", "downsampled", "points"],
+    "required": ["asset_key", "label", "x", "grain", "raw_since", "count", "downsampled", "points"],
 }
 _LATEST_IN_PARTITION = {
     "anyOf": [
@@ -1420,6 +1435,12 @@ CATALOG_PATHS: dict[str, Schema] = {
                 "points",
                 "at most this many points (default 1000)",
                 {"type": "integer", "minimum": 3, "maximum": 10_000},
+            ),
+            _query(
+                "grain",
+                "x=time: auto (default: raw points when at most 100,000 values, all kept, are in the range, else the "
+                "coarsest rollup with points buckets in it), raw, hour or day; x=partition: auto or raw",
+                {"enum": ["", "auto", "raw", "hour", "day"]},
             ),
         ],
     ),

@@ -329,3 +329,44 @@ def test_a_failed_materialization_shows_in_the_catalog_and_on_its_asset(
         assert detail["latest_materialization"]["partition"] == "2024-06-02"  # a failure is no materialization
         listed = client.get("/api/assets", params={"search": name, "status": "FAILED"}).json()["items"]
         assert [(a["asset_key"], a["failed"]) for a in listed] == [("/".join(key), True)]
+
+
+LONG = 120_000  # values of a long history: more than a plot reduces from raw points (RAW_MAX_VALUES)
+
+
+def test_a_long_history_is_drawn_from_the_daily_rollup_and_a_zoom_reads_raw_points_again(
+    page: Any, settings_factory: SettingsFactory, warehouse: Warehouse
+) -> None:
+    """Half-hourly values over almost seven years: the plot is the daily rollup's groups, each its mean within the
+    band of its min and max, and its note says so; a zoom into a fifth of it (about 24,000 values) is raw points."""
+    settings = web_settings(settings_factory)
+    key = f"history/long_{uuid.uuid4().hex[:6]}"
+    start_us = int(START.timestamp() * 1_000_000)
+    warehouse.command(
+        f"INSERT INTO {warehouse.database}.asset_events (event_id, event_type, asset_key, asset_key_path, dedup_key, "
+        f"timestamp, metadata, metadata_types) SELECT generateUUIDv7(number), 'materialization', '{key}', "
+        f"splitByChar('/', '{key}'), cityHash64('{key}', number), "
+        f"fromUnixTimestamp64Micro(toInt64({start_us} + number * 1800000000), 'UTC'), "
+        f"map('rows', toString(1000 + number % 97)), map('rows', 'int') FROM numbers({LONG})"
+    )
+    with serving_stack_api(settings, warehouse) as client:
+        page.goto(f"{str(client.base_url).rstrip('/')}/assets/{key}?tab=plots")
+        plot = page.locator(".plot[data-label='rows'][data-x=time]")
+        plot_id = plot.get_attribute("id")
+        page.locator(f"#{plot_id}[data-state=drawn]").wait_for()
+        drawn = plot_state(page, plot_id)
+        assert (drawn["grain"], drawn["count"]) == ("day", str(LONG)) and 100 < int(drawn["points"]) <= 1000
+        assert "daily rollups, downsampled in ClickHouse" in page.locator(f"#{plot_id}-note").inner_text()
+        traces = page.evaluate(f"document.getElementById('{plot_id}').data.map((t) => t.y.length)")
+        assert traces == [int(drawn["points"])] * 3  # min and max, the band between, and the means
+
+        area = page.locator(f"#{plot_id} .nsewdrag").bounding_box()
+        y = area["y"] + area["height"] / 2
+        page.mouse.move(area["x"] + area["width"] * 0.4, y)
+        page.mouse.down()
+        page.mouse.move(area["x"] + area["width"] * 0.6, y, steps=5)
+        page.mouse.up()
+        page.locator(f"#{plot_id}[data-range=zoomed][data-state=drawn]").wait_for()
+        zoomed = plot_state(page, plot_id)
+        assert zoomed["grain"] == "raw" and LONG // 10 < int(zoomed["count"]) < LONG // 2
+        assert page.evaluate(f"document.getElementById('{plot_id}').data.length") == 1

@@ -285,6 +285,7 @@ def test_a_series_of_the_whole_history_is_downsampled_in_clickhouse(world: World
     shown = world.get(path, points=50)
     points = shown["points"]
     assert (shown["count"], shown["downsampled"], shown["x"]) == (HISTORY, True, "time")
+    assert (shown["grain"], shown["raw_since"]) == ("raw", None)  # few values, every raw point kept
     assert 3 <= len(points) <= 50
     assert (points[0]["y"], points[-1]["y"]) == (0, HISTORY - 1)  # the ends are always kept
     assert all(world.history[p["event_id"]] == p["y"] for p in points)  # each point opens its event
@@ -295,6 +296,11 @@ def test_a_series_of_the_whole_history_is_downsampled_in_clickhouse(world: World
     assert 0 < zoomed["count"] < HISTORY and all(after <= p["x"] < before for p in zoomed["points"])
     everything = world.get(path, points=10_000)
     assert everything["downsampled"] is False and len(everything["points"]) == HISTORY
+    by_day = world.get(path, grain="day")  # the daily rollup: a bucket or two, each its count, min, max, mean
+    days = by_day["points"]
+    assert (by_day["grain"], by_day["count"], sum(d["count"] for d in days)) == ("day", HISTORY, HISTORY)
+    assert (min(d["min"] for d in days), max(d["max"] for d in days), days[-1]["last"]) == (0, HISTORY - 1, HISTORY - 1)
+    assert sum(d["y"] * d["count"] for d in days) == pytest.approx(sum(range(HISTORY)))
 
     by_partition = world.get(f"/api/assets/{world.key('wide')}/metadata/size", x="partition", points=10)
     buckets = by_partition["points"]

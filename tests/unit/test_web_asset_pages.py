@@ -308,6 +308,20 @@ def test_a_failed_materialization_shows_on_the_overview_and_the_partitions() -> 
     assert f"p2: failed to materialize at {AT} (RUN_TERMINATED)" in grid
 
 
+def test_a_latest_event_past_the_raw_window_says_its_metadata_is_gone() -> None:
+    context = tab_context("overview")
+    kept = render("asset.html", context)
+    assert 'id="expired-materialization"' not in kept and "reported (sdk)" not in kept  # its run links instead
+    expired = event(expired=True, metadata={}, tags={}, description=None, source=None, partition="2021-03-04")
+    context["asset"] = {**context["asset"], "latest_materialization": expired}
+    context["metadata"] = {**context["metadata"], "materialization": []}
+    html = render("asset.html", context)
+    latest = re.search(r'<dl class="facts" id="latest-materialization">.*?</dl>', html, re.S).group(0)  # type: ignore[union-attr]
+    assert "2021-03-04" in latest and "reported</span>" in latest and "None" not in latest
+    note = re.search(r'<p class="muted small" id="expired-materialization">(.*?)</p>', html, re.S)
+    assert note and "no longer stored" in note.group(1)
+
+
 def test_the_plots_tab_hands_its_data_to_the_script_as_inert_json() -> None:
     html = render("asset.html", tab_context("plots"))
     data = re.search(r'<script type="application/json" id="plot-data">(.*?)</script>', html, re.S)

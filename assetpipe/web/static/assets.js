@@ -95,14 +95,26 @@ function seriesUrl(api, label, axis, range) {
   return `${api}/metadata/${encodeURIComponent(label)}?${params}`;
 }
 
-function timeTrace(series) {
-  return {
+// By time: raw points (each opens its event), or at an hourly or daily grain each group of buckets as its mean,
+// with the band between its min and max.
+function timeTraces(series) {
+  const x = series.points.map((p) => localString(p.x));
+  const main = {
     type: "scatter", mode: series.points.length > 200 ? "lines" : "lines+markers",
-    x: series.points.map((p) => localString(p.x)), y: series.points.map((p) => p.y),
+    x, y: series.points.map((p) => p.y),
     customdata: series.points.map((p) => [p.event_id, p.x]),
     line: { width: 1.5, color: "#2557d6" }, marker: { size: 5 },
     hovertemplate: "%{x}<br>%{y}<extra></extra>",
   };
+  if (series.grain === "raw") return [main];
+  main.text = series.points.map((p) => `${p.count} values, min ${p.min}, max ${p.max}, last ${p.last}`);
+  main.hovertemplate = "%{x}: mean %{y}<br>%{text}<extra></extra>";
+  const edge = { type: "scatter", mode: "lines", x, line: { width: 0 }, hoverinfo: "skip" };
+  return [
+    { ...edge, y: series.points.map((p) => p.min) },
+    { ...edge, y: series.points.map((p) => p.max), fill: "tonexty", fillcolor: "rgba(37, 87, 214, 0.15)" },
+    main,
+  ];
 }
 
 // By partition: each bucket of consecutive partitions as its mean (its value, for one partition), with the band
@@ -128,15 +140,22 @@ function partitionTraces(series) {
   ];
 }
 
+// How a series' grain reads in its note: a rollup says so.
+const GRAINS = { hour: "hourly rollups, ", day: "daily rollups, " };
+
 function describe(note, series) {
   if (!series.count) { note.textContent = "No values in this range."; return; }
   const shown = series.points.length;
   const span = series.x === "time"
     ? `from ${localString(series.first)} to ${localString(series.last)}`
     : `partitions ${series.first} to ${series.last}`;
+  const grain = GRAINS[series.grain] || "";
   note.textContent = series.downsampled
-    ? `${shown.toLocaleString()} points for ${series.count.toLocaleString()} values (downsampled in ClickHouse), ${span}`
+    ? `${shown.toLocaleString()} points for ${series.count.toLocaleString()} values (${grain}downsampled in ClickHouse), ${span}`
     : `All ${series.count.toLocaleString()} values, ${span}`;
+  if (series.raw_since && series.x === "time" && series.grain === "raw") {
+    note.textContent += `; raw points are kept from ${localString(series.raw_since)}`;
+  }
 }
 
 // The range a zoom asks for: times (the axis is in the reader's zone) or the partitions under the zoomed indices.
@@ -166,11 +185,11 @@ async function drawPlot(element, config) {
     const series = await getJson(seriesUrl(config.api, label, axis, range));
     if (mine !== asked) return;  // a newer zoom has been asked for
     current = series;
-    const traces = axis === "time" ? [timeTrace(series)] : partitionTraces(series);
+    const traces = axis === "time" ? timeTraces(series) : partitionTraces(series);
     await Plotly.react(element, traces, { ...layout, xaxis: { ...layout.xaxis, autorange: true } }, options);
     describe(note, series);
     Object.assign(element.dataset, {
-      state: "drawn", count: String(series.count), points: String(series.points.length),
+      state: "drawn", count: String(series.count), points: String(series.points.length), grain: series.grain,
       first: series.first || "", last: series.last || "", range: range && range.after ? "zoomed" : "all",
     });
   }

@@ -22,6 +22,7 @@ from assetpipe.consumers.catalog import (
     partitions,
     series,
 )
+from assetpipe.consumers.catalog.series import DAY_US, HOUR_US, RAW_MAX_VALUES, grain_for
 from assetpipe.consumers.warehouse import QueryResult
 from assetpipe.schemas.errors import FieldError
 
@@ -158,22 +159,61 @@ def test_events_filters_are_parameters_and_runs_are_looked_up_by_uuid_only() -> 
 
 def test_a_series_by_time_gives_each_point_its_event_and_by_partition_its_bucket() -> None:
     reduced = [(1_000_000.0, 1.5), (2_000_000.0, 2.5)]
-    query = Recorder({"largestTriangleThreeBuckets": [(10, 1_000_000, 2_000_000, reduced)],
+    query = Recorder({"FROM asset_metadata_daily AS d": [(10, 1_000_000, 2_000_000, 5_000_000, 0)],
+                      "largestTriangleThreeBuckets": [(10, 1_000_000, 2_000_000, reduced)],
                       "LIMIT 1 BY t": [(1_000_000, "e1", "p1"), (2_000_000, "e2", "")]})  # fmt: skip
     shown = series(query, "a", HOSTILE, SeriesQuery.parse({"points": "3", "after": "1"}))
-    assert HOSTILE not in query.sent[0][0] and query.sent[0][1]["label"] == HOSTILE
-    assert query.sent[1][1]["times"] == [1_000_000, 2_000_000]
-    assert shown["count"] == 10 and shown["downsampled"] is True
+    assert all(HOSTILE not in sql and values["label"] == HOSTILE for sql, values in query.sent[:2])
+    assert query.sent[2][1]["times"] == [1_000_000, 2_000_000]
+    assert (shown["count"], shown["downsampled"], shown["grain"], shown["raw_since"]) == (10, True, "raw", None)
     assert shown["points"][0] == {"x": "1970-01-01T00:00:01Z", "y": 1.5, "event_id": "e1", "partition": "p1"}
     buckets = [(0, "p1", "p2", 2, 1.0, 3.0, 2.0, 3.0, "e2", 3), (1, "p3", "p3", 1, 5.0, 5.0, 5.0, 5.0, "e3", 3)]
-    by_partition = series(Recorder({"row_number()": buckets}), "a", "n", SeriesQuery.parse({"x": "partition"}))
+    by_partition = series(Recorder({"row_number()": buckets, "now64": [(5 * DAY_US, 2)]}), "a", "n",
+                          SeriesQuery.parse({"x": "partition"}))  # fmt: skip
     assert by_partition["count"] == 3 and by_partition["downsampled"] is True
+    assert (by_partition["grain"], by_partition["raw_since"]) == ("raw", "1970-01-04T00:00:00Z")
     assert by_partition["points"][0] == {"first_partition": "p1", "last_partition": "p2", "partitions": 2, "min": 1.0,
                                          "max": 3.0, "avg": 2.0, "last": 3.0, "event_id": "e2"}  # fmt: skip
     for params, field in (({"x": "size"}, "x"), ({"points": "2"}, "points"), ({"points": "10001"}, "points"),
-                          ({"before": "Infinity"}, "before"), ({"after": "nan"}, "after")):  # fmt: skip
+                          ({"before": "Infinity"}, "before"), ({"after": "nan"}, "after"), ({"grain": "week"}, "grain"),
+                          ({"x": "partition", "grain": "day"}, "grain")):  # fmt: skip
         with pytest.raises(FieldError, match=f"'{field}'"):
             SeriesQuery.parse(params)
+
+
+def test_a_long_series_or_one_past_the_raw_window_is_read_from_a_rollup_in_groups_of_buckets() -> None:
+    """Three years of values from 2000-01-01 05:00, raw points kept for the last 30 days: the daily rollup, its
+    buckets merged two by two into at most 1,000 groups from the first value's day; each group its mean, min, max,
+    last value and count."""
+    day0 = 10_957 * DAY_US  # 2000-01-01
+    first, now = day0 + 5 * HOUR_US, day0 + 3 * 365 * DAY_US + 7 * HOUR_US
+    groups = [(day0, 48, 1.0, 9.0, 4.5, 8.0, first, day0 + DAY_US), (day0 + 2 * DAY_US, 20, 2.0, 4.0, 3.0, 2.5,
+              day0 + 2 * DAY_US, now)]  # fmt: skip
+    query = Recorder({"FROM asset_metadata_daily AS d": [(68, first, now, now, 30)],
+                      "FROM asset_metadata_daily AS b": groups})  # fmt: skip
+    shown = series(query, "a", HOSTILE, SeriesQuery())
+    sql, values = query.sent[1]
+    assert HOSTILE not in sql and (values["origin"], values["width"]) == (day0 // 1_000_000, 2 * 86_400)
+    assert (shown["grain"], shown["count"], shown["downsampled"]) == ("day", 68, True)
+    assert (shown["raw_since"], shown["first"], shown["last"]) == (
+        "2002-12-01T07:00:00Z", "2000-01-01T05:00:00Z", "2002-12-31T07:00:00Z")  # fmt: skip
+    assert shown["points"][0] == {"x": "2000-01-01T00:00:00Z", "y": 4.5, "min": 1.0, "max": 9.0, "last": 8.0,
+                                  "count": 48, "event_id": None, "partition": None}  # fmt: skip
+    hourly = series(query, "a", "n", SeriesQuery.parse({"grain": "hour"}))
+    assert hourly["grain"] == "hour" and "FROM asset_metadata_hourly AS b" in query.sent[-1][0]
+    assert query.sent[-1][1]["width"] == 27 * 3600  # 26,287 hours in at most 1,000 groups
+    empty = series(Recorder({"FROM asset_metadata_daily AS d": [(0, 0, 0, now, 0)]}), "a", "n", SeriesQuery())
+    assert (empty["count"], empty["points"], empty["grain"]) == (0, [], "raw")
+
+
+def test_the_grain_is_raw_for_few_values_all_kept_else_the_coarsest_rollup_with_enough_buckets() -> None:
+    year = 365 * DAY_US
+    assert grain_for(RAW_MAX_VALUES, 5 * year, 0, None, 1000) == "raw"
+    assert grain_for(RAW_MAX_VALUES + 1, 5 * year, 0, None, 1000) == "day"
+    assert grain_for(RAW_MAX_VALUES + 1, 999 * DAY_US, 0, None, 1000) == "hour"
+    assert grain_for(RAW_MAX_VALUES + 1, 999 * DAY_US, 0, None, 100) == "day"
+    assert grain_for(10, DAY_US, year, year, 1000) == "raw"  # every raw point of the range is kept
+    assert grain_for(10, DAY_US, year - 1, year, 1000) == "hour"  # some were dropped
 
 
 def test_partitions_gather_each_partitions_latest_events_and_checks() -> None:
