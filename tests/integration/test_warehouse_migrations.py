@@ -4,10 +4,12 @@ when ``migrate`` brings it up to date, and goes on taking new ones."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
 from assetpipe.consumers.ingest.rows import EventColumns
+from assetpipe.consumers.openlineage.worker import RAW_COLUMNS
 from assetpipe.consumers.registry import AssetRegistry, StoredDefinition
 from assetpipe.consumers.registry.definition import DEFINITION_COLUMNS, removal_row
 from assetpipe.consumers.warehouse import Warehouse, load_migrations
@@ -19,6 +21,7 @@ NUMERIC = "SELECT asset_key, key, partition, value FROM {db}.asset_metadata_nume
 EVENTS = "SELECT asset_key, partition, metadata FROM {db}.asset_events ORDER BY asset_key, partition"
 # the migrations after those these tests upgrade across: applied with them, in order
 LATER = [f"{m.version:04d}_{m.name}" for m in load_migrations() if m.version > 9]
+OPENLINEAGE_STORAGE = next(m.version for m in load_migrations() if m.name == "openlineage_storage")
 
 
 def insert_events(warehouse: Warehouse, assets: list[str], first_offset: int) -> None:
@@ -91,7 +94,7 @@ def test_metadata_kind_enum_keeps_old_rows_and_takes_new_ones(old_warehouse: War
     assert old_warehouse.query(
         f"SELECT name, compression_codec FROM system.columns WHERE database = '{db}' AND table = 'asset_events' "
         "AND name = 'metadata'"
-    ).rows == [("metadata", "CODEC(LZ4)")]
+    ).rows == [("metadata", "CODEC(ZSTD(1))")]  # LZ4 from 0007 on, ZSTD(1) since openlineage_storage
     assert old_warehouse.query(kinds).rows == before
     assert old_warehouse.query(EVENTS.format(db=db)).rows == events_before
 
@@ -206,6 +209,38 @@ def test_current_definitions_and_metadata_points_are_filled_from_what_was_stored
     assert old_warehouse.query(f"SELECT count() FROM {db}.asset_metadata_points WHERE asset_key = 'ops/t0'").rows == [
         (3,)
     ]
+
+
+@pytest.mark.parametrize("old_warehouse", [OPENLINEAGE_STORAGE], indirect=True)
+def test_the_raw_openlineage_events_are_kept_sorted_by_job_and_time(old_warehouse: Warehouse) -> None:
+    """openlineage_storage copies the raw OpenLineage events into a table sorted by job and time: every row is
+    kept, an event sent again still collapses into one row, and the typed events' metadata and run ids take ZSTD."""
+    db = old_warehouse.database
+
+    def raw(event_id: str, job: str, hour: int) -> list[object]:
+        at = datetime(2024, 6, 1, hour, tzinfo=UTC)
+        expires = datetime(2100, 1, 1, tzinfo=UTC)
+        return [event_id * 40, "RunEvent", "COMPLETE", at, at, expires, f"run-{event_id}", job, [f"a/{job}"],
+                f'{{"job": "{job}", "hour": {hour}}}']  # fmt: skip
+
+    rows = [raw("a", "spark/b", 2), raw("b", "spark/a", 3), raw("c", "spark/a", 1), raw("a", "spark/b", 2)]
+    old_warehouse.insert("openlineage_events", [list(c) for c in zip(*rows, strict=True)], RAW_COLUMNS)
+    every = f"SELECT {', '.join(RAW_COLUMNS)} FROM {db}.openlineage_events FINAL ORDER BY event_id"
+    before = old_warehouse.query(every).rows
+    assert len(before) == 3
+
+    assert f"{OPENLINEAGE_STORAGE:04d}_openlineage_storage" in old_warehouse.migrate()
+    assert old_warehouse.query(every).rows == before
+    assert old_warehouse.query(
+        f"SELECT sorting_key FROM system.tables WHERE database = '{db}' AND name = 'openlineage_events'"
+    ).rows == [("job, event_time, event_id",)]
+    old_warehouse.insert("openlineage_events", [list(c) for c in zip(raw("b", "spark/a", 3), strict=True)], RAW_COLUMNS)
+    old_warehouse.command(f"OPTIMIZE TABLE {db}.openlineage_events FINAL")
+    assert old_warehouse.query(f"SELECT count() FROM {db}.openlineage_events").rows == [(3,)]
+    assert old_warehouse.query(
+        f"SELECT name, compression_codec FROM system.columns WHERE database = '{db}' AND table = 'asset_events' "
+        "AND name IN ('metadata', 'run_id') ORDER BY name"
+    ).rows == [("metadata", "CODEC(ZSTD(1))"), ("run_id", "CODEC(ZSTD(1))")]
 
 
 @pytest.mark.parametrize("old_warehouse", [22], indirect=True)
