@@ -249,3 +249,46 @@ def test_an_invalid_event_is_refused_with_the_field_named(stack: OpenLineageStac
     custom = {**event, "job": {"namespace": "n", "name": "j", "facets": {"mine": {"_producer": "https://x",
               "_schemaURL": "https://x/mine.json", "anything": [1, {"goes": True}]}}}}  # fmt: skip
     assert stack.http.post("/api/v1/lineage", json=custom).status_code == 200
+
+
+def test_an_asset_without_a_definition_is_stale_once_an_input_its_runs_read_is_materialized_again(
+    stack: OpenLineageStack,
+) -> None:
+    client, schema = _client(stack), f"s{uuid.uuid4().hex[:8]}"
+    raw, mart = f"{schema}.raw_orders", f"{schema}.orders_mart"
+    raw_key, mart_key = f"postgres/{schema}/raw_orders", f"postgres/{schema}/orders_mart"
+
+    def run(output: str, hour: int, inputs: tuple[str, ...] = ()) -> None:
+        run_ = Run(runId=str(uuid.uuid4()))
+        job = Job(namespace="spark", name=f"build_{output}")
+        client.emit(RunEvent(eventType=RunState.COMPLETE, eventTime=f"2024-06-01T{hour:02d}:00:00Z", run=run_,
+                             job=job, inputs=[InputDataset(namespace=PG, name=i) for i in inputs],
+                             outputs=[OutputDataset(namespace=PG, name=output)]))  # fmt: skip
+
+    def status_of(key: str) -> dict[str, Any] | None:
+        answer = stack.http.get(f"/api/assets/{key}/status")
+        assert answer.status_code in (200, 404), answer.text  # 404 until its first event is stored
+        found: dict[str, Any] | None = answer.json() if answer.status_code == 200 else None
+        return found
+
+    def reaches(key: str, status: str, causes: list[dict[str, str]], hour: int) -> None:
+        def reached() -> bool:
+            found = status_of(key)
+            return (
+                found is not None
+                and found["materialized_at"].startswith(f"2024-06-01T{hour:02d}")
+                and (found["status"], found["causes"]) == (status, causes)
+            )
+
+        wait_until(reached, 60, f"{key} {status} {causes} (now {status_of(key)})")
+
+    run(raw, 10)
+    run(mart, 11, inputs=(raw,))  # the run observes raw -> mart: mart has no definition, only that edge
+    reaches(mart_key, "FRESH", [], 11)
+    assert (status_of(mart_key) or {}).get("definition", "no answer") is None
+    run(raw, 12)  # its input materialized after it: stale, for that input
+    cause = {"category": "DATA", "dependency": raw_key, "reason": "upstream materialized after it"}
+    reaches(mart_key, "STALE", [cause], 11)
+    assert (status_of(raw_key) or {}).get("status") == "FRESH"  # it has no input
+    run(mart, 13, inputs=(raw,))  # built again from the newer raw: fresh
+    reaches(mart_key, "FRESH", [], 13)
