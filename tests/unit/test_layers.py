@@ -151,3 +151,17 @@ def test_every_third_party_package_imported_is_declared() -> None:
             if not dists & declared:
                 undeclared.add(f"{top} ({', '.join(sorted(dists))})")
     assert sorted(undeclared) == []
+
+
+def test_every_package_of_the_tree_is_installed() -> None:
+    """Each folder with an ``__init__.py`` under the mapped roots is a package ``pyproject.toml`` installs:
+    one left out is missing from a wheel (and an editable install elsewhere on the path can hide it)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join((PACKAGES[folder], *init.parent.relative_to(ROOT / folder).parts))
+        for folder in PACKAGES
+        for init in (ROOT / folder).rglob("__init__.py")
+    }
+    assert sorted(found - listed) == []
