@@ -91,6 +91,12 @@ class Settings(BaseModel):
     ingest_consumers: int = Field(
         1, ge=1, le=64, description="consumers in one ingest worker process, each with its own ClickHouse session"
     )
+    ingest_key_filter_max_mb: int = Field(
+        256, ge=1, description="memory of an ingest worker's key filters, all its consumers' together (MiB)"
+    )
+    dedup_window_days: int = Field(
+        30, ge=0, description="days an event's identity is held against repeats after it was ingested; 0: forever"
+    )
     producer_linger_ms: int = Field(5, ge=0)
     producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     producer_queue_max_messages: int = Field(1_000_000, ge=1)

@@ -16,7 +16,8 @@ counted, not written) or REDELIVERED (this very event was written before, e.g. b
 written again, but published downstream again, since the crash may have come before that). Every report
 of an identity with a data version counts in ``asset_report_state`` (first and last reported, repeats): the
 stored event through a view on ``asset_events``, a DUPLICATE through an insert of its time and event id
-(its metadata is not kept).
+(its metadata is not kept). An identity is judged against the keys of the dedup window, the events ingested on
+the last ``ASSETPIPE_DEDUP_WINDOW_DAYS`` days (``key_filter.OwnedKeys``); a repeat of one ingested before it is NEW.
 
 Exactly once into ClickHouse: each insert carries an insert-deduplication token built from the batch's
 (topic, partition, offset range)s, on tables with ``non_replicated_deduplication_window`` (the
@@ -63,6 +64,8 @@ class IngestMetrics:
     invalid: int = 0
     decoded_in_python: int = 0
     looked_up: int = 0  # keys looked up in asset_event_keys (the key filter could not rule them out)
+    key_filter_bytes: int = 0  # memory of the key filter
+    key_filter_load_seconds: float = 0.0  # spent loading the window's keys into it
 
 
 def batch_token(batch: Sequence[Message], spans: Mapping[tuple[str, int], Sequence[int]] | None = None) -> str:
@@ -111,7 +114,11 @@ class _Staged:
 
 
 class IngestHandler:
-    def __init__(self, warehouse: Warehouse, codec: Codec, settings: Settings) -> None:
+    """``key_filter_max_bytes``: this handler's share of ``ASSETPIPE_INGEST_KEY_FILTER_MAX_MB`` (default all)."""
+
+    def __init__(
+        self, warehouse: Warehouse, codec: Codec, settings: Settings, *, key_filter_max_bytes: int | None = None
+    ) -> None:
         self._warehouse = warehouse
         self._codec = codec
         schema_json = {t: codec.schemas.schema_json(t) for t in EVENT_TYPE_CODES}
@@ -121,7 +128,11 @@ class IngestHandler:
         self._max_bytes = settings.max_event_bytes
         self.metrics = IngestMetrics()
         self._migrated = False
-        self._keys = OwnedKeys(warehouse, settings.ingest_key_filter_bits)
+        self._window_days = settings.dedup_window_days
+        max_bytes = settings.ingest_key_filter_max_mb << 20 if key_filter_max_bytes is None else key_filter_max_bytes
+        self._keys = OwnedKeys(
+            warehouse, settings.ingest_key_filter_bits, window_days=self._window_days, max_bytes=max_bytes
+        )
 
     def partitions_assigned(self, partitions: Sequence[tuple[str, int]], counts: Mapping[str, int]) -> None:
         self._keys.assigned(partitions, counts)
@@ -168,7 +179,8 @@ class IngestHandler:
         if staged.rejected or python_rows:
             flags = [(p, True) for p in staged.rejected] + [(p, False) for p in python_rows]
             warehouse.insert(FLAGS, [[p for p, _ in flags], [r for _, r in flags]], ["i", "rejected"], temporary=True)
-        warehouse.command(ingest_sql.verdicts_sql(warehouse.database, filtered=self._pick_lookup(staged)))
+        filtered = self._pick_lookup(staged)
+        warehouse.command(ingest_sql.verdicts_sql(warehouse.database, filtered=filtered, window_days=self._window_days))
         where = "" if python_rows else f" WHERE verdict != {ingest_sql.NEW}"
         sql = f"SELECT i, dedup_key, verdict FROM {VERDICTS}{where}"
         verdicts = {int(i): (int(key), int(v)) for i, key, v in warehouse.query(sql).rows}
@@ -200,6 +212,8 @@ class IngestHandler:
         """True: the staged keys that may be stored already are in LOOKUP, only they are looked up; False:
         all are (no key filter, or it could not rule out enough)."""
         keys = self._keys.candidates(self._warehouse.query_np(ingest_sql.probe_sql())) if self._keys.enabled else None
+        self.metrics.key_filter_bytes = self._keys.nbytes
+        self.metrics.key_filter_load_seconds = self._keys.load_seconds
         if keys is None:
             self.metrics.looked_up += len(staged.positions)
             return False

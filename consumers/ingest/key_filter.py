@@ -1,5 +1,6 @@
 """``KeyFilter``: a Bloom filter of dedup keys, so the ingest worker looks up in ClickHouse only the
-keys that may be stored already; ``OwnedKeys``: the filter of the partitions one consumer owns.
+keys that may be stored already; ``OwnedKeys``: the filter of the partitions one consumer owns, holding
+the keys of the dedup window (``ASSETPIPE_DEDUP_WINDOW_DAYS``) in at most a set number of bytes.
 
 ``asset_event_keys`` is sorted by the key, a hash: a batch of random keys falls on nearly every granule,
 so an exact lookup of a whole batch reads the whole table, and its cost grows with the history. With a
@@ -17,11 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
 
 import numpy as np
 import numpy.typing as npt
 
+from assetpipe.consumers.ingest import sql as ingest_sql
 from assetpipe.consumers.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -36,11 +39,15 @@ _CHUNK = 8192  # keys a numpy pass: its temporaries stay in the CPU's cache (8x 
 
 class KeyFilter:
     """Keys in, "maybe seen" out: no false negatives; false positives about 0.35% at 16 bits a key
-    (0.03% at 32: the size is rounded up to a power of two)."""
+    (0.03% at 32: the size is rounded up to a power of two). ``max_bytes``: the size is rounded down to
+    a power of two within it (at least 128 KiB), and holds fewer keys at the chosen rate; past them the
+    false positives grow, never the false negatives."""
 
-    def __init__(self, capacity: int, bits_per_key: int) -> None:
+    def __init__(self, capacity: int, bits_per_key: int, max_bytes: int | None = None) -> None:
         wanted = max(_MIN_WORDS, -(-max(capacity, 1) * bits_per_key // 64))
         log_words = (wanted - 1).bit_length()
+        if max_bytes is not None:
+            log_words = min(log_words, max(_MIN_WORDS.bit_length() - 1, (max_bytes // 8).bit_length() - 1))
         self._shift = np.uint64(64 - log_words)
         self._words: npt.NDArray[np.uint64] = np.zeros(1 << log_words, dtype=np.uint64)
         self.capacity = (1 << log_words) * 64 // bits_per_key  # keys it holds at the chosen rate
@@ -83,8 +90,12 @@ class KeyFilter:
         return found
 
 
+def _utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
 class OwnedKeys:
-    """The key filter of the partitions one consumer owns, loaded from ``asset_events``.
+    """The key filter of the partitions one consumer owns, loaded from ``asset_event_keys``.
 
     Skipping a lookup is safe only for a key that no other consumer can have written. Producers key an
     event with its asset key, and librdkafka's default partitioner sends a key to partition
@@ -94,24 +105,49 @@ class OwnedKeys:
     (a producer with another partitioner, or a topic given partitions since) is not pinned: its key is
     always looked up.
 
-    A partition's keys are loaded the first time a batch brings it after each assignment (its previous
-    owner may have written meanwhile); the filter is sized for a quarter more keys than expected and
-    built again, twice as large, once it holds more. Assignments come from the consumer's thread, batches
-    from the handler's: one lock keeps them apart.
+    Only the keys of the dedup window (``window_days``, by the day each was ingested; 0: all) are loaded,
+    and the lookups read only the window too (``ingest_sql.in_window``), so what a start and a batch
+    cost follows the keys of the window, not the history. A partition's keys are loaded the first time
+    a batch brings it after each assignment (its previous owner may have written meanwhile); the filter
+    is sized for a quarter more keys than the window holds, within ``max_bytes``, and built again once
+    it holds more: twice as large while it can grow, or at its size with the keys of the window as it
+    is now once a day has passed since it was loaded (the keys that left the window leave the filter).
+    A filter at ``max_bytes`` that is full and was loaded today stays as it is: it rules out fewer keys,
+    so more are looked up, and none wrongly. Assignments come from the consumer's thread, batches from
+    the handler's: one lock keeps them apart.
     """
 
-    def __init__(self, warehouse: Warehouse, bits_per_key: int, *, lookup_share: float = 0.5) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        bits_per_key: int,
+        *,
+        window_days: int = 0,
+        max_bytes: int | None = None,
+        lookup_share: float = 0.5,
+        today: Callable[[], date] = _utc_today,
+    ) -> None:
         self._warehouse = warehouse
         self._bits_per_key = bits_per_key
+        self._window_days = window_days
+        self._max_bytes = max_bytes
         self._lookup_share = lookup_share  # above it, a batch's keys are all looked up: no gain in picking
+        self._today = today  # when a day has passed (the window itself is ClickHouse's, in SQL)
         self._counts: dict[tuple[str, int], int] = {}  # owned partition -> its topic's partition count
         self._loaded: set[tuple[str, int]] = set()
+        self._loaded_on = date.min  # the day the filter was built
         self._filter: KeyFilter | None = None
         self._lock = threading.Lock()
+        self.load_seconds = 0.0  # spent loading keys, in all
 
     @property
     def enabled(self) -> bool:
         return self._bits_per_key > 0
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the filter holds."""
+        return self._filter.nbytes if self._filter is not None else 0
 
     def assigned(self, partitions: Iterable[tuple[str, int]], counts: Mapping[str, int]) -> None:
         with self._lock:
@@ -145,7 +181,7 @@ class OwnedKeys:
         if any(p not in self._counts for p in partitions):
             return None
         keys: Keys = np.ascontiguousarray(probe["dk"])
-        if self._filter is None or self._filter.full:
+        if self._filter is None or (self._filter.full and (self._can_grow() or self._today() > self._loaded_on)):
             self._rebuild(len(keys))
         self._load([p for p in partitions if p not in self._loaded])
         assert self._filter is not None
@@ -155,15 +191,25 @@ class OwnedKeys:
         self._filter.add(keys)
         return keys[maybe] if maybe.mean() <= self._lookup_share else None
 
+    def _can_grow(self) -> bool:
+        return self._max_bytes is None or self.nbytes * 2 <= self._max_bytes
+
     def _rebuild(self, batch: int) -> None:
-        """A new filter for the owned partitions' share of the stored rows and a quarter more, at least
-        twice the one before (all loaded again)."""
+        """A new filter for the owned partitions' share of the window's keys and a quarter more, at least
+        twice the one before while the window is the same day's (all loaded again)."""
         warehouse = self._warehouse
-        stored = int(warehouse.query(f"SELECT count() FROM {warehouse.database}.asset_events").rows[0][0])
+        stored = int(
+            warehouse.query(
+                f"SELECT count() FROM {warehouse.database}.asset_event_keys "
+                f"WHERE {ingest_sql.in_window(self._window_days)}"
+            ).rows[0][0]
+        )
         total = max(self._counts.values())
         share = stored * len(self._counts) // total
-        previous = self._filter.capacity if self._filter is not None else 0
-        self._filter = KeyFilter(max(1 << 20, share * 5 // 4 + batch, 2 * previous), self._bits_per_key)
+        today = self._today()
+        grown = self._filter.capacity * 2 if self._filter is not None and today <= self._loaded_on else 0
+        self._filter = KeyFilter(max(1 << 20, share * 5 // 4 + batch, grown), self._bits_per_key, self._max_bytes)
+        self._loaded_on = today
         self._loaded.clear()
         self._load(list(self._counts))
 
@@ -175,8 +221,9 @@ class OwnedKeys:
         ids = ", ".join(str(p) for _, p in partitions)
         count = self._counts[partitions[0]]
         sql = (
-            f"SELECT dedup_key FROM {self._warehouse.database}.asset_events "
-            f"WHERE kafka_partition IN ({ids}) OR CRC32(asset_key) % {count} IN ({ids})"
+            f"SELECT dedup_key FROM {self._warehouse.database}.asset_event_keys "
+            f"WHERE {ingest_sql.in_window(self._window_days)} "
+            f"AND (kafka_partition IN ({ids}) OR asset_crc % {count} IN ({ids}))"
         )
         loaded = 0
         for block in self._warehouse.query_np_blocks(sql):
@@ -184,7 +231,9 @@ class OwnedKeys:
             self._filter.add(keys)
             loaded += len(keys)
         self._loaded.update(partitions)
+        elapsed = time.monotonic() - started
+        self.load_seconds += elapsed
         log.info(
-            "key filter: %d stored keys of %d partitions in %.2fs (%d MB)",
-            loaded, len(partitions), time.monotonic() - started, self._filter.nbytes >> 20,
+            "key filter: %d keys of %d partitions in the window in %.2fs (%d MB)",
+            loaded, len(partitions), elapsed, self._filter.nbytes >> 20,
         )  # fmt: skip

@@ -183,11 +183,18 @@ def probe_sql() -> str:
     return f"SELECT dk, crc, kafka_partition FROM {STAGE}"
 
 
-def verdicts_sql(database: str, *, filtered: bool = False) -> str:
+def in_window(days: int) -> str:
+    """The condition on ``asset_event_keys`` of the keys in the dedup window: those of the events ingested
+    today or on the ``days`` days before (UTC, by ClickHouse's clock); 0: every key. It names the table's
+    partition key, so a query reads the window's partitions only."""
+    return f"ingested_on >= toDate(now('UTC')) - {days}" if days else "1"
+
+
+def verdicts_sql(database: str, *, filtered: bool = False, window_days: int = 0) -> str:
     """Dedup verdicts of the staged rows (less the rejected ones in FLAGS): NEW for the first holder of
-    an identity not stored yet; REDELIVERED for an event that is itself the stored (or first) holder;
-    DUPLICATE otherwise. ``filtered``: only the keys in LOOKUP may be stored (the key filter ruled out
-    the rest), so only they are looked up."""
+    an identity not stored in the dedup window (``window_days``, see ``in_window``); REDELIVERED for an
+    event that is itself the stored (or first) holder; DUPLICATE otherwise. ``filtered``: only the keys
+    in LOOKUP may be stored (the key filter ruled out the rest), so only they are looked up."""
     candidates = f"SELECT dk FROM {LOOKUP}" if filtered else f"SELECT dk FROM {STAGE}"
     return (
         f"INSERT INTO {VERDICTS} (i, dedup_key, verdict) "
@@ -198,7 +205,7 @@ def verdicts_sql(database: str, *, filtered: bool = False) -> str:
         f"WHERE i NOT IN (SELECT i FROM {FLAGS} WHERE rejected)) "
         "WINDOW w AS (PARTITION BY dk ORDER BY i ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)) AS b "
         f"LEFT JOIN (SELECT dedup_key, any(event_id) AS owner, 1 AS known FROM {database}.asset_event_keys "
-        f"WHERE dedup_key IN ({candidates}) GROUP BY dedup_key) AS k "
+        f"WHERE dedup_key IN ({candidates}) AND {in_window(window_days)} GROUP BY dedup_key) AS k "
         "ON b.dk = k.dedup_key"
     )
 

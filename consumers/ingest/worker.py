@@ -31,11 +31,11 @@ _COLLECT_EVERY_S = 30.0
 class IngestConsumer:
     """One consumer of the group: a loop, its handler, and its warehouse session."""
 
-    def __init__(self, settings: Settings, warehouse: Warehouse) -> None:
+    def __init__(self, settings: Settings, warehouse: Warehouse, key_filter_max_bytes: int | None = None) -> None:
         self.warehouse = warehouse
         # the warehouse takes integer microseconds as they are
         codec = codec_for(settings, settings.topics.events, timestamp_micros=True)
-        self.handler = IngestHandler(warehouse, codec, settings)
+        self.handler = IngestHandler(warehouse, codec, settings, key_filter_max_bytes=key_filter_max_bytes)
         self.loop = ConsumerLoop(
             settings,
             group_id=settings.ingest_group_id,
@@ -51,7 +51,8 @@ class IngestConsumer:
 
 class IngestWorker:
     """``consumers`` consumers (default ``settings.ingest_consumers``). Given a ``warehouse``, one
-    consumer uses it; otherwise each opens a session of its own, closed when the worker stops."""
+    consumer uses it; otherwise each opens a session of its own, closed when the worker stops. The
+    consumers share ``ASSETPIPE_INGEST_KEY_FILTER_MAX_MB`` evenly."""
 
     def __init__(self, settings: Settings, warehouse: Warehouse | None = None, *, consumers: int | None = None) -> None:
         self.settings = settings
@@ -62,7 +63,9 @@ class IngestWorker:
             own = Warehouse.from_settings(settings)
             self._owned.append(own)
             sessions.append(own)
-        self.consumers = [IngestConsumer(settings, session) for session in sessions]
+        # the worker's key filters together stay within ASSETPIPE_INGEST_KEY_FILTER_MAX_MB
+        filter_bytes = (settings.ingest_key_filter_max_mb << 20) // count
+        self.consumers = [IngestConsumer(settings, session, filter_bytes) for session in sessions]
         self.warehouse = sessions[0]
 
     @property

@@ -310,3 +310,27 @@ def test_the_rollups_are_filled_from_the_points_stored_and_take_new_ones(old_war
     assert sum(row[2] for row in now) == 3 * 30
     for table in ("asset_metadata_hourly", "asset_metadata_daily"):
         assert old_warehouse.query(rolled.format(db=db, table=table)).rows == now, table
+
+
+@pytest.mark.parametrize("old_warehouse", [30], indirect=True)
+def test_the_dedup_keys_are_kept_with_the_day_and_partition_of_their_events(old_warehouse: Warehouse) -> None:
+    """0030 builds ``asset_event_keys`` again from ``asset_events``: every key held before is still there, with the
+    day its event was ingested and what tells the Kafka partition its key filter is on; new events add theirs."""
+    db = old_warehouse.database
+    insert_events(old_warehouse, [f"sales/t{i % 5}" for i in range(20)], 0)
+    keys = f"SELECT dedup_key, toString(event_id) FROM {db}.asset_event_keys ORDER BY ALL"
+    before = old_warehouse.query(keys).rows
+    assert len(before) == 20
+
+    assert "0030_dedup_window" in old_warehouse.migrate()
+    assert set(before) <= set(old_warehouse.query(keys).rows)
+    placed = (
+        f"SELECT k.dedup_key, k.asset_crc = CRC32(e.asset_key), k.kafka_partition = e.kafka_partition, "
+        f"k.ingested_on = toDate(e.ingested_at) FROM {db}.asset_event_keys AS k "
+        f"INNER JOIN {db}.asset_events AS e ON k.event_id = e.event_id ORDER BY ALL"
+    )
+    assert {row[1:] for row in old_warehouse.query(placed).rows} == {(True, True, True)}
+    insert_events(old_warehouse, [f"ops/t{i % 3}" for i in range(10)], 1000)
+    new = f"SELECT count() FROM {db}.asset_event_keys WHERE dedup_key BETWEEN 1000 AND 1009 AND ingested_on = today()"
+    assert old_warehouse.query(new, settings={"session_timezone": "UTC"}).rows == [(10,)]
+    assert {row[1:] for row in old_warehouse.query(placed).rows} == {(True, True, True)}

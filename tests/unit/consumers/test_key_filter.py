@@ -41,3 +41,17 @@ def test_past_its_capacity_the_filter_is_full() -> None:
     small.add(_keys(1, 6))
     assert small.full
     assert small.nbytes == small.capacity * 16 // 8
+
+
+def test_a_filter_within_a_byte_budget_holds_more_keys_than_it_was_sized_for_with_more_false_positives() -> None:
+    budget = 1 << 20
+    bounded = KeyFilter(10_000_000, 16, max_bytes=budget)
+    assert bounded.nbytes == budget  # 20 MB asked for: 1 MB given, the power of two within the budget
+    assert KeyFilter(10_000_000, 16, max_bytes=budget + budget // 2).nbytes == budget
+    assert KeyFilter(100_000, 16, max_bytes=budget).nbytes < budget  # a small filter keeps its size
+    keys = _keys(4 * bounded.capacity, 7)
+    bounded.add(keys)
+    assert bounded.full
+    assert bounded.may_contain(keys).all()  # past its capacity: no key added is missed
+    rate = bounded.may_contain(_keys(100_000, 8)).mean()
+    assert 0.05 < rate < 1  # keys never added are reported more often: they are looked up
