@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
+from datetime import date, timedelta
 
 import numpy as np
 from confluent_kafka import Producer
@@ -103,3 +104,26 @@ def test_a_restarted_worker_loads_the_stored_keys_and_adds_no_duplicate(
     assert warehouse.query(f"SELECT count() FROM {where}").rows == [(n,)]
     assert status["duplicates"] == n and status["ingested"] == 0
     assert status["looked_up"] >= n  # the filter loaded from ClickHouse knew every key
+
+
+def test_a_filter_at_its_budget_saturates_into_lookups_and_sheds_the_keys_past_the_window_a_day_later(
+    settings: Settings, warehouse: Warehouse
+) -> None:
+    topic, day = settings.topics.events, [date(2030, 1, 1)]
+    owned = OwnedKeys(warehouse, 16, window_days=30, max_bytes=1 << 17, today=lambda: day[0])
+    owned.assigned([(topic, p) for p in range(4)], {topic: 4})
+    rng = np.random.default_rng()
+
+    def probe(n: int) -> np.ndarray:
+        keys = rng.integers(1, 2**63, n, dtype=np.uint64)
+        crcs = rng.integers(0, 2**32, n, dtype=np.uint32)
+        return np.array(list(zip(keys, crcs, crcs % 4, strict=True)), dtype=PROBE)
+
+    # keys of batches that were never stored (say, rejected): the filter holds them, ClickHouse does not
+    assert owned.candidates(probe(600_000)) is not None  # a fresh filter rules them out
+    assert owned.nbytes == 1 << 17  # its budget: 65,536 keys at 16 bits a key
+    assert owned.candidates(probe(5000)) is None  # full: most new keys may be stored, all are looked up
+    assert owned.nbytes == 1 << 17  # and it does not grow past the budget
+    day[0] += timedelta(days=1)  # built again from the window, without the keys ClickHouse does not hold
+    picked = owned.candidates(probe(5000))
+    assert picked is not None and len(picked) < 500
