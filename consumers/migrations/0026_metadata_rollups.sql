@@ -4,18 +4,19 @@
 -- plot of any range reads them at a coarser grain (consumers.catalog.series). Every column is a plain value
 -- aggregated by the engine when parts merge: read them with GROUP BY (sum(values), sum(total), min(low),
 -- max(high), min(first_at), max(last)); `last` is the tuple (at, value) of the newest point, so its max is the
--- latest value (argMax by time).
+-- latest value (argMax by time). Delta on the tuple, whose times advance by about a bucket a row; plain ZSTD on the
+-- floats, which packs them smaller than Gorilla does (docs/benchmarks.md#retention).
 CREATE TABLE IF NOT EXISTS {db}.asset_metadata_hourly
 (
     asset_key LowCardinality(String),
     label     LowCardinality(String),
     bucket    DateTime('UTC') CODEC(Delta, ZSTD(1)),
     values    SimpleAggregateFunction(sum, UInt64) CODEC(T64, ZSTD(1)),
-    total     SimpleAggregateFunction(sum, Float64) CODEC(Gorilla, ZSTD(1)),
-    low       SimpleAggregateFunction(min, Float64) CODEC(Gorilla, ZSTD(1)),
-    high      SimpleAggregateFunction(max, Float64) CODEC(Gorilla, ZSTD(1)),
+    total     SimpleAggregateFunction(sum, Float64) CODEC(ZSTD(1)),
+    low       SimpleAggregateFunction(min, Float64) CODEC(ZSTD(1)),
+    high      SimpleAggregateFunction(max, Float64) CODEC(ZSTD(1)),
     first_at  SimpleAggregateFunction(min, DateTime64(6, 'UTC')) CODEC(Delta, ZSTD(1)),
-    last      SimpleAggregateFunction(max, Tuple(at DateTime64(6, 'UTC'), value Float64)) CODEC(ZSTD(1))
+    last      SimpleAggregateFunction(max, Tuple(at DateTime64(6, 'UTC'), value Float64)) CODEC(Delta, ZSTD(1))
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYear(bucket)
@@ -28,11 +29,11 @@ CREATE TABLE IF NOT EXISTS {db}.asset_metadata_daily
     label     LowCardinality(String),
     bucket    DateTime('UTC') CODEC(Delta, ZSTD(1)),
     values    SimpleAggregateFunction(sum, UInt64) CODEC(T64, ZSTD(1)),
-    total     SimpleAggregateFunction(sum, Float64) CODEC(Gorilla, ZSTD(1)),
-    low       SimpleAggregateFunction(min, Float64) CODEC(Gorilla, ZSTD(1)),
-    high      SimpleAggregateFunction(max, Float64) CODEC(Gorilla, ZSTD(1)),
+    total     SimpleAggregateFunction(sum, Float64) CODEC(ZSTD(1)),
+    low       SimpleAggregateFunction(min, Float64) CODEC(ZSTD(1)),
+    high      SimpleAggregateFunction(max, Float64) CODEC(ZSTD(1)),
     first_at  SimpleAggregateFunction(min, DateTime64(6, 'UTC')) CODEC(Delta, ZSTD(1)),
-    last      SimpleAggregateFunction(max, Tuple(at DateTime64(6, 'UTC'), value Float64)) CODEC(ZSTD(1))
+    last      SimpleAggregateFunction(max, Tuple(at DateTime64(6, 'UTC'), value Float64)) CODEC(Delta, ZSTD(1))
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYear(bucket)
