@@ -131,8 +131,8 @@ def parse_events(raw: bytes, kind: BodyKind | None, limits: Limits) -> list[Any]
         value = _loads(raw, "JSON body") if stripped else []
         if not isinstance(value, list):
             raise MalformedBodyError(f"Request body must be a JSON array of events or NDJSON, got {json_type(value)}")
-        if limits.bounds.shallow(raw, extra=1):
-            return [_checked(event, limits, raw) for event in value]
+        if limits.bounds.shallow(raw, extra=1):  # so is each event's text: only its metadata entries are left
+            return [_checked(event, limits, None, within=True) for event in value]
         # Each event's own JSON text, re-serialized at C speed, usually spares it the walk in Python (not
         # when it may hold an integer beyond 64 bits, which orjson does not write).
         exact = jsonform.exact(raw)
@@ -161,11 +161,11 @@ def parse_events(raw: bytes, kind: BodyKind | None, limits: Limits) -> list[Any]
     return events
 
 
-def _checked(event: Any, limits: Limits, raw: bytes | None) -> Any:
+def _checked(event: Any, limits: Limits, raw: bytes | None, *, within: bool = False) -> Any:
     if not isinstance(event, dict):
         return MalformedBodyError(f"Event must be a JSON object, got {json_type(event)}")
     try:
-        check_event(event, limits, raw)
+        check_event(event, limits, raw, within=within)
     except LimitExceededError as exc:
         return exc
     return event
@@ -178,14 +178,15 @@ def _loads(raw: bytes, what: str) -> Any:
         raise MalformedBodyError(f"Malformed {what}: {exc}") from exc
 
 
-def check_event(event: Mapping[str, Any], limits: Limits, raw: bytes | None = None) -> None:
+def check_event(event: Mapping[str, Any], limits: Limits, raw: bytes | None = None, *, within: bool = False) -> None:
     """Bounds of one event object: nesting depth, string lengths, number of metadata entries. ``raw``,
-    the JSON text it came from, lets a small, shallow event skip the walk."""
+    the JSON text it came from, lets a shallow event skip the walk; ``within``: that text is known to be
+    within the depth and string bounds already (the whole body was)."""
     bounds = limits.bounds
     metadata = event.get("metadata")
     if isinstance(metadata, dict):
         _raise(bounds.entries(len(metadata)))
-    if raw is not None and bounds.shallow(raw):
+    if within or (raw is not None and bounds.shallow(raw)):
         return
     _raise(bounds.walk(event, 1))
 
