@@ -1,5 +1,5 @@
 """Cluster mode's rewriting of the migrations (consumers.cluster): where each table goes and the exact statements
-for a cluster. ClickHouse's own parser reads every one of them in tests/integration/test_cluster_ddl.py."""
+for a cluster. ClickHouse's own parser reads every one of them in tests/integration/test_cluster_statements_parse.py."""
 
 from __future__ import annotations
 
