@@ -2,7 +2,9 @@
 -- only the keys of its dedup window (ASSETPIPE_DEDUP_WINDOW_DAYS): its key filter loads them at start, and its
 -- lookups find them, in the window's partitions alone, however long the history. asset_crc (CRC32 of the asset
 -- key: librdkafka's default partitioner sends an event to asset_crc % partitions) and kafka_partition (the
--- partition it came through) tell which partitions' filters hold a key, as asset_events told before.
+-- partition it came through) tell which partitions' filters hold a key, as asset_events told before. Sorted by
+-- the key, both come in random order: an asset's CRC repeats only at ZSTD's higher levels' reach (at level 3 it
+-- stays 4 bytes), and T64 keeps only a partition number's few significant bits.
 --
 -- The table is built again from asset_events: a warehouse upgraded to this version spends about the time of
 -- an INSERT ... SELECT of its events here, once. Each event's key is taken both as stored with it and as
@@ -15,8 +17,8 @@ CREATE TABLE IF NOT EXISTS {db}.asset_event_keys
 (
     dedup_key       UInt64,
     event_id        UUID CODEC(ZSTD(3)),
-    asset_crc       UInt32 CODEC(ZSTD(3)),
-    kafka_partition UInt32 CODEC(ZSTD(3)),
+    asset_crc       UInt32 CODEC(ZSTD(9)),
+    kafka_partition UInt32 CODEC(T64, ZSTD(3)),
     ingested_on     Date
 )
 ENGINE = ReplacingMergeTree
