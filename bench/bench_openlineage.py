@@ -1,16 +1,30 @@
-"""OpenLineage in, end to end on `assetpipe up`: COMPLETE run events of 3 outputs, each with a 30-column schema
-and column lineage and output statistics (about 10 KB of JSON each), posted to /api/v1/lineage/batch by a few
-concurrent clients; timed from the first send until every materialization is in ClickHouse. Prints events/s
-accepted and stored, and the bytes on disk per OpenLineage event of the typed rows (asset_events and the tables
-its views feed) beside those of the raw JSON as it came and as openlineage_events keeps it.
+"""OpenLineage in, end to end on `assetpipe up`: COMPLETE run events of 3 outputs, each with a 30-column schema,
+column lineage (16 of its columns copied from the run's input) and output statistics, about 10 KB of JSON each,
+posted to /api/v1/lineage/batch by a few concurrent clients (``--gzip``: compressed). 300 tables, each with a
+schema and lineage of its own that every run writing it sends again.
 
-    python bench/bench_openlineage.py [--events 20000] [--batch 100] [--clients 4]
+Prints, beside each other:
+
+- the raw limits on one core, in this process: orjson's parse of the batches alone; parse and the schema
+  check; the receiver's whole work per event (parse, bounds, schema check, translation, Avro encoding, the
+  raw topic's envelope) without HTTP and broker;
+- events/s accepted (every batch answered 200, so acknowledged by the broker) and stored (every
+  materialization in ``asset_events`` and every event in ``openlineage_events``), with the CPU per event of
+  ``assetpipe up`` and of its broker;
+- the bytes on disk per OpenLineage event of the typed rows (``asset_events`` and the tables it feeds) and
+  of the raw side table, beside the raw JSON: once the background merges have settled, and after
+  ``OPTIMIZE ... FINAL``;
+- the same machine's rate of plain report events through the HTTP API (``/report_asset_events``, the same
+  materializations without their column schema and lineage, as many a request), on a fresh stack.
+
+    python bench/bench_openlineage.py [--events 20000] [--batch 100] [--clients 4] [--gzip]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import gc
+import gzip
 import os
 import signal
 import socket
@@ -20,43 +34,64 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 _FACET = "https://openlineage.io/spec/facets/"
 _PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.9.1/integration/spark"
+_TYPES = ("BIGINT", "INT", "TEXT", "DATE", "NUMERIC(12,2)", "BOOLEAN", "TIMESTAMP")
+TABLES = 300
+COLUMNS = 30
+LINEAGE_COLUMNS = 16
+SOURCES = 20
 
 
 def _facet(url: str, **fields: Any) -> dict[str, Any]:
     return {"_producer": _PRODUCER, "_schemaURL": _FACET + url, **fields}
 
 
+def output(i: int, table: int) -> dict[str, Any]:
+    """Table ``table`` as run ``i`` writes it: its own column types and lineage, the same in every run."""
+    columns = [f"c{c}" for c in range(COLUMNS)]
+    source = {"namespace": "postgres://db:5432", "name": f"shop.src{table % SOURCES}"}
+    return {
+        "namespace": "postgres://db:5432", "name": f"shop.mart.t{table}",
+        "facets": {
+            "schema": _facet("1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+                             fields=[{"name": c, "type": _TYPES[(table * 7 + k * 3) % len(_TYPES)]}
+                                     for k, c in enumerate(columns)]),
+            "columnLineage": _facet("1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
+                                    fields={c: {"inputFields": [{**source, "field": f"s{(k + table) % 40}"}]}
+                                            for k, c in enumerate(columns[:LINEAGE_COLUMNS])}),
+        },
+        "outputFacets": {"outputStatistics": _facet(
+            "1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet",
+            rowCount=1000 + i, size=64000 + i)},
+    }  # fmt: skip
+
+
 def event(i: int) -> dict[str, Any]:
-    columns = [f"c{c}" for c in range(30)]
-    source = {"namespace": "postgres://db:5432", "name": "shop.public.orders"}
-    outputs = []
-    for o in range(3):
-        outputs.append({
-            "namespace": "postgres://db:5432", "name": f"shop.mart.t{(i + o) % 300}",
-            "facets": {
-                "schema": _facet("1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
-                                 fields=[{"name": c, "type": "BIGINT"} for c in columns]),
-                "columnLineage": _facet("1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
-                                        fields={c: {"inputFields": [{**source, "field": c}]} for c in columns}),
-            },
-            "outputFacets": {"outputStatistics": _facet(
-                "1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet",
-                rowCount=1000 + i, size=64000 + i)},
-        })  # fmt: skip
     time_text = f"2024-05-02T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z"
+    table = i % TABLES
     return {
         "eventType": "COMPLETE", "eventTime": time_text,
         "producer": _PRODUCER, "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
         "run": {"runId": str(uuid.uuid4())}, "job": {"namespace": "spark", "name": f"etl.job_{i % 50}"},
-        "inputs": [source], "outputs": outputs,
+        "inputs": [{"namespace": "postgres://db:5432", "name": f"shop.src{table % SOURCES}"}],
+        "outputs": [output(i, (table + o) % TABLES) for o in range(3)],
     }  # fmt: skip
+
+
+def plain(i: int, o: int) -> dict[str, Any]:
+    """The materialization a run's output becomes, as a plain report: no column schema, no lineage."""
+    return {"type": "materialization", "asset_key": ["postgres", "shop", "mart", f"t{(i % TABLES + o) % TABLES}"],
+            "metadata": {"dagster/row_count": 1000 + i, "size_bytes": 64000 + i},
+            "tags": {"openlineage/job": f"etl.job_{i % 50}"}}  # fmt: skip
 
 
 def _free_port() -> int:
@@ -65,13 +100,222 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _sql(env: dict[str, str], query: str) -> list[dict[str, Any]]:
-    done = subprocess.run([sys.executable, "-m", "assetpipe.cli", "sql", query, "--format", "json"], env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr)
-    rows: list[dict[str, Any]] = json.loads(done.stdout)
-    return rows
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc), 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _by_thread_kind(pid: int) -> dict[str, float]:
+    """CPU seconds of process ``pid``'s threads so far, by kind: Python's (the receiver's event loop, the workers'
+    loops, and the ClickHouse statements they run in their own thread), librdkafka's, ClickHouse's merges, and
+    ClickHouse's other threads (queries' pipelines, inserts)."""
+    found = dict.fromkeys(THREAD_KINDS.values(), 0.0)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "stat").read_text()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+        kind = THREAD_KINDS.get(name) or (THREAD_KINDS["rdk"] if name.startswith("rdk:") else THREAD_KINDS[""])
+        found[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+THREAD_KINDS = {"python": "Python threads", "rdk": "librdkafka", "MergeMutate": "ClickHouse merges",
+                "": "ClickHouse queries and inserts"}  # fmt: skip
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+class Stack:
+    """``assetpipe up`` on a data directory of its own, and its SQL through the CLI."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETPIPE_")}
+        self.env = env | {"ASSETPIPE_DATA_DIR": str(data), "ASSETPIPE_EMBEDDED_KAFKA_PORT": str(_free_port()),
+                          "ASSETPIPE_HTTP_PORT": str(_free_port())}  # fmt: skip
+        self.url = f"http://127.0.0.1:{self.env['ASSETPIPE_HTTP_PORT']}"
+
+    @contextmanager
+    def running(self) -> Iterator[Stack]:
+        self.data.mkdir(parents=True, exist_ok=True)
+        log = (self.data / "up.log").open("wb")
+        up = subprocess.Popen([sys.executable, "-m", "assetpipe.cli", "up"], env=self.env,
+                              stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
+        self.pid = up.pid
+        try:
+            deadline = time.monotonic() + 120
+            while subprocess.run([sys.executable, "-m", "assetpipe.cli", "status"], env=self.env,
+                                 capture_output=True).returncode != 0:  # fmt: skip
+                if time.monotonic() > deadline or up.poll() is not None:
+                    raise RuntimeError("assetpipe up did not start: " + (self.data / "up.log").read_text()[-2000:])
+                time.sleep(0.5)
+            self.broker = next((c for c in _children(up.pid) if "tansu" in Path(f"/proc/{c}/cmdline").read_text()), 0)
+            yield self
+        finally:
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(180)
+            except subprocess.TimeoutExpired:
+                up.kill()
+            log.close()
+
+    def sql(self, query: str) -> list[dict[str, Any]]:
+        done = subprocess.run([sys.executable, "-m", "assetpipe.cli", "sql", query, "--format", "json"],
+                              env=self.env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        rows: list[dict[str, Any]] = orjson.loads(done.stdout)
+        return rows
+
+    def count(self, table: str) -> int:
+        return int(self.sql(f"SELECT count() AS n FROM {table}")[0]["n"])
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far: ``assetpipe up`` by kind of thread, and its broker."""
+        return {**_by_thread_kind(self.pid), "the broker": _cpu(self.broker) if self.broker else 0.0}
+
+
+def post_all(url: str, bodies: list[bytes], clients: int, headers: dict[str, str]) -> float:
+    """Every body posted by ``clients`` concurrent clients; seconds until the last answer. Raises unless every
+    answer is a 200 saying every event was stored."""
+    failures: list[str] = []
+
+    def send(share: list[bytes]) -> None:
+        with httpx.Client(timeout=120) as client:
+            for body in share:
+                answer = client.post(url, content=body, headers=headers)
+                if answer.status_code != 200 or answer.json()["status"] != "success":
+                    failures.append(answer.text[:300])
+
+    threads = [threading.Thread(target=send, args=(bodies[c::clients],)) for c in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} batches failed: {failures[0]}")
+    return time.perf_counter() - started
+
+
+def wait_stored(stack: Stack, expected: dict[str, int], started: float) -> float:
+    for table, n in expected.items():
+        while stack.count(table) < n:
+            time.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def settle(stack: Stack, limit_s: float = 120.0, quiet_s: float = 10.0) -> float:
+    """Wait (up to ``limit_s``) until the background merges are done: no merge running and the parts unchanged for
+    ``quiet_s``; seconds waited."""
+    started = time.monotonic()
+    query = ("SELECT (SELECT count() FROM system.merges WHERE database = currentDatabase()) AS merging, "
+             "(SELECT count() FROM system.parts WHERE active AND database = currentDatabase()) AS parts")  # fmt: skip
+    last, quiet_since = None, time.monotonic()
+    while time.monotonic() - started < limit_s:
+        now = stack.sql(query)[0]
+        if now["merging"] or now["parts"] != last:
+            last, quiet_since = now["parts"], time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            break
+        time.sleep(1)
+    return time.monotonic() - started
+
+
+def best_rate(work: Callable[[], object], n: int, rounds: int = 3) -> float:
+    """Events/s of ``work`` (``n`` events), the best of ``rounds`` (other work on the cores slows single runs), with
+    the cyclic collector off, as ``assetpipe up`` runs while its ingest worker does."""
+    best = float("inf")
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            started = time.perf_counter()
+            work()
+            best = min(best, time.perf_counter() - started)
+    finally:
+        gc.enable()
+    return n / best
+
+
+def raw_limits(bodies: list[bytes], n: int) -> dict[str, float]:
+    """The receiver's stages on one core, in this process: no HTTP, no broker."""
+    from assetpipe.producers.http.app import Api
+    from assetpipe.producers.openlineage.receiver import envelope
+    from assetpipe.producers.openlineage.spec import EventValidator
+    from assetpipe.producers.openlineage.translate import READ_FACETS
+    from assetpipe.schemas.settings import Settings
+
+    validator = EventValidator(READ_FACETS)
+    routes = Api(Settings.from_env({})).openlineage
+
+    def parse() -> None:
+        for body in bodies:
+            orjson.loads(body)
+
+    def check() -> None:
+        for body in bodies:
+            for e in orjson.loads(body):
+                validator.validate(e)
+
+    def receive() -> None:
+        for body in bodies:
+            _failed, ready = routes.prepare_batch(orjson.loads(body), None)
+            for _, translation, _typed, text in ready:
+                envelope(translation, text, 0)
+
+    return {
+        "orjson parse alone": best_rate(parse, n),
+        "parse + OpenLineage schema check": best_rate(check, n),
+        "the receiver's whole work (parse, bounds, schema, translate, encode, envelope)": best_rate(receive, n),
+    }
+
+
+def on_disk(sql: Callable[[str], list[dict[str, Any]]], database: str) -> dict[str, int]:
+    rows = sql(f"SELECT table, sum(bytes_on_disk) AS b FROM system.parts WHERE active AND database = '{database}' "
+               "GROUP BY table")  # fmt: skip
+    return {r["table"]: int(r["b"]) for r in rows}
+
+
+def print_bytes(label: str, sizes: dict[str, int], n: int, raw_bytes: int) -> None:
+    typed_tables = sorted(t for t in sizes if t.startswith("asset_") and t != "asset_lineage_edges")
+    typed = sum(sizes[t] for t in typed_tables)
+    print(f"bytes on disk per OpenLineage event, {label}:")
+    tables = ", ".join(f"{t} {sizes[t] / n:,.1f}" for t in sorted(typed_tables, key=lambda t: -sizes[t]))
+    print(f"  typed rows {typed / n:,.0f} B = {100 * typed / raw_bytes:.2f}% of the raw JSON ({tables})")
+    print(f"  openlineage_events (the raw JSON kept) {sizes.get('openlineage_events', 0) / n:,.0f} B; "
+          f"asset_lineage_edges {sizes.get('asset_lineage_edges', 0) / n:,.1f} B")  # fmt: skip
+
+
+def optimized_sizes(data: Path) -> dict[str, int]:
+    """``OPTIMIZE ... FINAL`` of every table of a stopped stack's warehouse, opened in this process."""
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{data / 'clickhouse'}")
+    database = "assetpipe"
+
+    def sql(query: str) -> list[dict[str, Any]]:
+        result = client.query(query)
+        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+    for table in on_disk(sql, database):
+        client.command(f"OPTIMIZE TABLE {database}.{table} FINAL")
+    return on_disk(sql, database)
 
 
 def main() -> None:
@@ -79,72 +323,59 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--gzip", action="store_true", help="send the batches gzip-compressed")
     args = parser.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="bench-openlineage-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSETPIPE_")}
-    env |= {"ASSETPIPE_DATA_DIR": str(data), "ASSETPIPE_EMBEDDED_KAFKA_PORT": str(_free_port()),
-            "ASSETPIPE_HTTP_PORT": str(_free_port())}  # fmt: skip
-    log = (data / "up.log").open("wb")
-    up = subprocess.Popen([sys.executable, "-m", "assetpipe.cli", "up"], env=env, stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        deadline = time.monotonic() + 120
-        while subprocess.run([sys.executable, "-m", "assetpipe.cli", "status"], env=env,
-                             capture_output=True).returncode != 0:  # fmt: skip
-            if time.monotonic() > deadline or up.poll() is not None:
-                raise RuntimeError("assetpipe up did not start: " + (data / "up.log").read_text()[-2000:])
-            time.sleep(0.5)
-        bodies = []
-        raw_bytes = 0
-        for start in range(0, args.events, args.batch):
-            batch = [event(i) for i in range(start, min(start + args.batch, args.events))]
-            raw_bytes += sum(len(json.dumps(e, separators=(",", ":"))) for e in batch)
-            bodies.append(json.dumps(batch, separators=(",", ":")).encode())
-        url = f"http://127.0.0.1:{env['ASSETPIPE_HTTP_PORT']}/api/v1/lineage/batch"
-        failures: list[str] = []
-
-        def send(share: list[bytes]) -> None:
-            with httpx.Client(timeout=120) as client:
-                for body in share:
-                    answer = client.post(url, content=body, headers={"content-type": "application/json"})
-                    if answer.status_code != 200 or answer.json()["status"] != "success":
-                        failures.append(answer.text[:300])
-
-        threads = [threading.Thread(target=send, args=(bodies[c :: args.clients],)) for c in range(args.clients)]
+    n = args.events
+    bodies, raw_bytes = [], 0
+    for start in range(0, n, args.batch):
+        batch = [event(i) for i in range(start, min(start + args.batch, n))]
+        raw_bytes += sum(len(orjson.dumps(e)) for e in batch)
+        bodies.append(orjson.dumps(batch))
+    headers = {"content-type": "application/json"} | ({"content-encoding": "gzip"} if args.gzip else {})
+    sent = [gzip.compress(b, 1) for b in bodies] if args.gzip else bodies
+    limits = raw_limits(bodies, n)
+    root = Path(tempfile.mkdtemp(prefix="bench-openlineage-"))
+    with Stack(root / "openlineage").running() as stack:
+        cpu_before = stack.cpu()
         started = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        accepted = time.perf_counter() - started
-        if failures:
-            raise RuntimeError(f"{len(failures)} batches failed: {failures[0]}")
-        expected = args.events * 3
-        while _sql(env, "SELECT count() AS n FROM asset_events")[0]["n"] < expected:
-            time.sleep(0.2)
-        stored = time.perf_counter() - started
-        _sql(env, "SELECT 1")  # nothing: the parts below are read as they are, merged or not
-        parts = _sql(env, "SELECT table, sum(bytes_on_disk) AS b FROM system.parts WHERE active AND database = "
-                          "currentDatabase() GROUP BY table ORDER BY b DESC")  # fmt: skip
-        on_disk = {p["table"]: int(p["b"]) for p in parts}
-        typed_tables = [t for t in on_disk if t.startswith("asset_") and t != "asset_lineage_edges"]
-        typed = sum(on_disk[t] for t in typed_tables)
-        print(f"{args.events} OpenLineage events, {raw_bytes / args.events / 1024:.1f} KB each, {args.clients} "
-              f"clients, batches of {args.batch}")  # fmt: skip
-        print(f"accepted (every batch answered 200): {args.events / accepted:,.0f} events/s")
-        print(f"stored end to end (every materialization in ClickHouse): {args.events / stored:,.0f} events/s")
-        print(f"raw JSON: {raw_bytes / args.events:,.0f} B/event; openlineage_events on disk: "
-              f"{on_disk.get('openlineage_events', 0) / args.events:,.0f} B/event")  # fmt: skip
-        print(f"typed rows on disk ({', '.join(sorted(typed_tables))}): {typed / args.events:,.0f} B/event = "
-              f"{100 * typed / raw_bytes:.2f}% of the raw JSON")  # fmt: skip
-        print(f"asset_events alone: {on_disk.get('asset_events', 0) / args.events:,.0f} B/event = "
-              f"{100 * on_disk.get('asset_events', 0) / raw_bytes:.2f}%")  # fmt: skip
-    finally:
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(120)
-        except subprocess.TimeoutExpired:
-            up.kill()
-        log.close()
+        accepted = post_all(stack.url + "/api/v1/lineage/batch", sent, args.clients, headers)
+        stored = wait_stored(stack, {"asset_events": 3 * n, "openlineage_events": n}, started)
+        cpu = {kind: spent - cpu_before[kind] for kind, spent in stack.cpu().items()}
+        settled_s = settle(stack)
+        merged = on_disk(lambda q: stack.sql(q), "assetpipe")
+    with Stack(root / "plain").running() as plain_stack:
+        plain_bodies = [orjson.dumps([plain(i, o) for i in range(s, min(s + args.batch, n)) for o in range(3)])
+                        for s in range(0, n, args.batch)]  # fmt: skip
+        plain_cpu_before = plain_stack.cpu()
+        plain_started = time.perf_counter()
+        plain_accepted = post_all(plain_stack.url + "/report_asset_events", plain_bodies, args.clients,
+                                  {"content-type": "application/json"})  # fmt: skip
+        plain_stored = wait_stored(plain_stack, {"asset_events": 3 * n}, plain_started)
+        plain_cpu = {kind: spent - plain_cpu_before[kind] for kind, spent in plain_stack.cpu().items()}
+    final = optimized_sizes(root / "openlineage")
+
+    print(f"{n:,} OpenLineage events of 3 outputs, {raw_bytes / n / 1024:.1f} KB of JSON each; {args.clients} clients, "
+          f"batches of {args.batch}{', gzip' if args.gzip else ''}")  # fmt: skip
+    print("raw limits on one core, in this process (events/s):")
+    for label, rate in limits.items():
+        print(f"  {label:<80} {rate:>9,.0f}")
+    rows = [
+        ("accepted (every batch answered 200: the broker acknowledged every message)", n / accepted),
+        ("stored (every materialization in asset_events, every event in openlineage_events)", n / stored),
+    ]
+    for label, rate in rows:
+        print(f"{label:<82} {rate:>9,.0f} ev/s")
+    total, broker = sum(cpu.values()), cpu["the broker"]
+    split = ", ".join(f"{kind} {1e6 * spent / n:,.0f}" for kind, spent in cpu.items() if kind != "the broker")
+    print(f"  CPU per OpenLineage event: {1e6 * total / n:,.0f} µs ({total / stored:.2f} cores over the run): "
+          f"assetpipe up {1e6 * (total - broker) / n:,.0f} ({split}), its broker {1e6 * broker / n:,.0f}")  # fmt: skip
+    plain_up = sum(v for k, v in plain_cpu.items() if k != "the broker")
+    print(f"plain report events through /report_asset_events ({3 * args.batch} a request), fresh stack: accepted "
+          f"{3 * n / plain_accepted:,.0f} ev/s, stored {3 * n / plain_stored:,.0f} ev/s; CPU per event: up "
+          f"{1e6 * plain_up / (3 * n):,.0f} µs, broker {1e6 * plain_cpu['the broker'] / (3 * n):,.0f} µs")  # fmt: skip
+    print(f"raw JSON {raw_bytes / n:,.0f} B per OpenLineage event")
+    print_bytes(f"as the background merges left them ({settled_s:.0f} s after)", merged, n, raw_bytes)
+    print_bytes("after OPTIMIZE ... FINAL", final, n, raw_bytes)
 
 
 if __name__ == "__main__":
