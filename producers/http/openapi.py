@@ -939,7 +939,9 @@ def _instigator_paths(plural: str, kind: str, item: Schema, tick: Schema) -> dic
             }
         }
 
-    status_filter = _query("status", "only ticks of this status", {"enum": ["success", "skipped", "failure"]})
+    status_filter = _query(
+        "status", "only ticks of this status (empty: any)", {"enum": ["", "success", "skipped", "failure"]}
+    )
     return {
         f"/api/{plural}": {
             "get": {
@@ -997,7 +999,7 @@ OPS_PATHS: dict[str, Schema] = {
             "operationId": "list_runs",
             "parameters": [
                 _query("job", "only runs of this job"),
-                _query("status", "only runs in this status", _RUN_STATUS),
+                _query("status", "only runs in this status (empty: any)", {"enum": ["", *_RUN_STATUS["enum"]]}),
                 _query("asset", "only runs triggered by, selecting or recording events of this asset (a/b)"),
                 _LOCATION,
                 *_PAGING,
