@@ -107,9 +107,19 @@ def test_a_restarted_worker_loads_the_stored_keys_and_adds_no_duplicate(
 
 
 def test_a_filter_at_its_budget_saturates_into_lookups_and_sheds_the_keys_past_the_window_a_day_later(
-    settings: Settings, warehouse: Warehouse
+    settings: Settings,
 ) -> None:
     topic, day = settings.topics.events, [date(2030, 1, 1)]
+    # a database of its own: the session's holds whatever keys the other tests stored in the window
+    own = Warehouse(settings.clickhouse_dsn, f"kf_{uuid.uuid4().hex[:8]}")
+    own.migrate()
+    try:
+        _saturate_and_shed(own, topic, day)
+    finally:
+        own.command(f"DROP DATABASE IF EXISTS {own.database}")
+
+
+def _saturate_and_shed(warehouse: Warehouse, topic: str, day: list[date]) -> None:
     owned = OwnedKeys(warehouse, 16, window_days=30, max_bytes=1 << 17, today=lambda: day[0])
     owned.assigned([(topic, p) for p in range(4)], {topic: 4})
     rng = np.random.default_rng()
