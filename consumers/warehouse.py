@@ -7,6 +7,7 @@ caller retries), ``WarehouseError`` when it refused the statement.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,6 +23,7 @@ from assetpipe.consumers.readonly import ReadOnlyPolicy
 if TYPE_CHECKING:
     from assetpipe.schemas.settings import Settings
 
+log = logging.getLogger(__name__)
 _UNAVAILABLE_HINTS = ("Cannot lock file", "Connection refused", "Max retries", "timed out", "connect")
 
 
@@ -258,6 +260,14 @@ class Warehouse:
         self._call(
             "raw_insert", table, list(column_names), data, fmt=fmt, settings={**(settings or {}), "async_insert": 0}
         )
+
+    def migrate_at_start(self, worker: str) -> None:
+        """A worker's migration as it starts: ClickHouse away is not fatal there (the worker's first batch
+        finds it unavailable and is retried), so it is logged and the worker goes on."""
+        try:
+            self.migrate()
+        except WarehouseUnavailableError as exc:
+            log.warning("%s starts without ClickHouse (retried on the first batch): %s", worker, exc)
 
     def migrate(self) -> list[str]:
         """Apply the versioned DDL not applied yet; returns the names it applied. Idempotent. With a cluster,

@@ -69,10 +69,7 @@ class AlertWorker:
         return {**self.loop.metrics.as_dict(), **dataclasses.asdict(self.handler.metrics)}
 
     def run(self, stop: threading.Event) -> None:
-        try:
-            self.warehouse.migrate()
-        except WarehouseUnavailableError as exc:
-            log.warning("alert worker starts without ClickHouse (retried on the first batch): %s", exc)
+        self.warehouse.migrate_at_start("alert worker")
         done = threading.Event()  # the loop ended (``stop`` may be the stack's, shared with other workers)
         poller = threading.Thread(target=self._poll_failures, args=(stop, done), name="alert-failures", daemon=True)
         poller.start()

@@ -118,8 +118,5 @@ class OpenLineageWorker:
         return {**self.loop.metrics.as_dict(), **dataclasses.asdict(self.handler.metrics)}
 
     def run(self, stop: threading.Event) -> None:
-        try:
-            self.warehouse.migrate()
-        except WarehouseUnavailableError as exc:
-            log.warning("OpenLineage worker starts without ClickHouse (retried on the first batch): %s", exc)
+        self.warehouse.migrate_at_start("OpenLineage worker")
         self.loop.run(stop)
