@@ -23,9 +23,12 @@ from assetpipe.control import request
 from tests.integration.conftest import Stack
 from tests.integration.helpers import run_cli, up_env, wait_until
 
+# Every table of every database, with the row counts of the two a hostile input names (the session's other
+# databases may be written meanwhile by other tests' workers).
 _SNAPSHOT = (
-    "SELECT database, name, total_rows FROM system.tables "
-    "WHERE database NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema') ORDER BY database, name"
+    "SELECT database, name, if(database = currentDatabase() OR startsWith(database, 'canary'), total_rows, NULL) "
+    "FROM system.tables WHERE database NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema') "
+    "ORDER BY database, name"
 )
 _DICTIONARY = (
     "CREATE DICTIONARY {canary}.d (x UInt64) PRIMARY KEY x SOURCE(FILE(path '{file}' format 'CSV')) "
@@ -164,6 +167,16 @@ def make_target(tmp: Path, db: str, canary: str) -> Target:
     host.mkdir()
     (host / "canary.sh").write_bytes(CANARY_TEXT)
     return Target(db, canary, host / "canary.sh", host / "written_by_a_query.csv")
+
+
+@pytest.fixture(scope="module")
+def warehouse(stack: Stack) -> Iterator[Warehouse]:
+    """A database of this module's own: nothing else writes to it while a hostile input runs."""
+    wh = Warehouse(stack.clickhouse_url, f"readonly_{uuid.uuid4().hex[:8]}")
+    wh.migrate()
+    yield wh
+    wh.command(f"DROP DATABASE IF EXISTS {wh.database}")
+    wh.close()
 
 
 @pytest.fixture(scope="module")
