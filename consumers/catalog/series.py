@@ -13,7 +13,7 @@
   the range: hours for one shorter than ``points`` days, days beyond. ``grain=raw|hour|day`` asks for one.
 - ``x=partition``: the latest value of each partition, partitions in key order, cut into ``points`` buckets of
   consecutive partitions, each with its first and last partition, min, max, average and last value (and the
-  event of the last), from the raw events.
+  event of the last), from ``asset_partition_metadata``: a row per partition, kept whatever the retention.
 
 ``after`` and ``before`` narrow the range (times for ``x=time``, partition keys for ``x=partition``), and the
 narrower range is downsampled again: that is zooming.
@@ -42,13 +42,6 @@ RAW_MAX_VALUES = 100_000
 _ROLLUPS = {"hour": ("asset_metadata_hourly", HOUR_US, "toStartOfHour"),
             "day": ("asset_metadata_daily", DAY_US, "toStartOfDay")}  # fmt: skip
 
-# The entry's value as a number, as asset_metadata_points reads it (numbers are stored as JSON numbers, bool as
-# true/false); an entry of another type is NULL.
-_VALUE = (
-    "multiIf(e.metadata_types[{label:String}] NOT IN ('int', 'float', 'bool', 'timestamp'), NULL, "
-    "e.metadata_types[{label:String}] = 'bool', toFloat64(e.metadata[{label:String}] = 'true'), "
-    "toFloat64OrNull(e.metadata[{label:String}]))"
-)
 _ROWS = "FROM asset_events AS e WHERE e.asset_key = {key:String} AND e.event_type IN ('materialization', 'observation')"
 _BY_TIME = (
     "SELECT count(), min(s.t), max(s.t), largestTriangleThreeBuckets({points:UInt64})(s.t, s.y) FROM ("
@@ -88,16 +81,19 @@ _BUCKET_RANGE = {
     "after": " AND b.bucket >= {start}(fromUnixTimestamp64Micro({after:Int64}, 'UTC'))",
     "before": " AND b.bucket < fromUnixTimestamp64Micro({before:Int64}, 'UTC')",
 }
+# The latest value of each partition in the range (value and event taken from one row, also where two share a time),
+# numbered in key order and cut into {points} buckets of consecutive partitions
 _BY_PARTITION = (
     "SELECT b.bucket, min(b.p), max(b.p), count(), min(b.y), max(b.y), avg(b.y), argMax(b.y, b.p), argMax(b.id, b.p), "
     "any(b.total) FROM ("
-    "SELECT v.p AS p, v.y AS y, v.id AS id, count() OVER () AS total, "
+    "SELECT v.p AS p, tupleElement(v.latest, 1) AS y, toString(tupleElement(v.latest, 2)) AS id, "
+    "count() OVER () AS total, "
     "intDiv((row_number() OVER (ORDER BY v.p) - 1) * {points:UInt64}, count() OVER ()) AS bucket FROM ("
-    f"SELECT e.partition AS p, argMax({_VALUE}, e.timestamp) AS y, toString(argMax(e.event_id, e.timestamp)) AS id "
-    f"{_ROWS} AND e.partition != '' {{range}} AND isNotNull({_VALUE}) GROUP BY e.partition) AS v"
+    "SELECT m.partition AS p, argMax((m.value, m.event_id), m.timestamp) AS latest FROM asset_partition_metadata AS m "
+    "WHERE m.asset_key = {key:String} AND m.label = {label:String}{range} GROUP BY m.partition) AS v"
     ") AS b GROUP BY b.bucket ORDER BY b.bucket"
 )
-_PARTITION_RANGE = {"after": " AND e.partition >= {after:String}", "before": " AND e.partition <= {before:String}"}
+_PARTITION_RANGE = {"after": " AND m.partition >= {after:String}", "before": " AND m.partition <= {before:String}"}
 
 # Every label ever plotted: the daily rollup keeps them all, also once their raw points are dropped
 _LABELS = (

@@ -23,9 +23,11 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from assetpipe import Reporter, TableColumn, TableSchema
 from assetpipe.broker import create_topics, free_port
+from assetpipe.consumers.ingest.rows import EVENT_COLUMNS, EventColumns
 from assetpipe.consumers.registry import AssetRegistry, spec_entry
 from assetpipe.consumers.warehouse import Warehouse
 from assetpipe.producers.http import hash_key
+from assetpipe.schemas.model import build_record
 from assetpipe.schemas.settings import Settings
 from tests.integration.conftest import Stack
 from tests.integration.helpers import running_worker, wait_until
@@ -341,6 +343,72 @@ def test_the_partitions_of_a_partitioned_asset(world: World) -> None:
         ("p010", "fresh", False)
     ]
     assert world.get(f"/api/assets/{world.key('raw_orders')}/partitions") == {"items": [], "next_cursor": None}
+
+
+def write_events(warehouse: Warehouse, key: str, events: list[tuple[str, str, int, dict[str, Any]]]) -> list[str]:
+    """``(event type, partition, time, metadata)`` of asset ``key`` into ``asset_events`` in one insert, as the ingest
+    worker writes a batch: each event carries its producer's time, so a backfill can bring an old one late. Returns
+    the events' ids."""
+    rows, ids = EventColumns(), []
+    for i, (event_type, partition, at, metadata) in enumerate(events):
+        record = build_record(event_type, key.split("/"), source="sdk", host="test", timestamp_us=at,
+                              partition=partition, metadata=metadata)  # fmt: skip
+        rows.append(event_type, record, uuid.uuid4().int >> 64, 0, i)
+        ids.append(record["event_id"])
+    warehouse.insert("asset_events", rows.columns, EVENT_COLUMNS, dedup_token=uuid.uuid4().hex)
+    return ids
+
+
+def test_a_plot_by_partition_keeps_each_partitions_latest_value_after_its_raw_events_are_gone(
+    world: World, warehouse: Warehouse
+) -> None:
+    """Each partition's latest numeric value (of a materialization or an observation, by the events' times, not the
+    order they came in) is kept apart from the raw events: once retention has dropped them, every partition still
+    has its point in the plot, with the event it came from."""
+    key = f"{world.prefix}_kept/daily"  # not under the prefix the tests above list
+    now, day = time.time_ns() // 1000, 86_400_000_000
+    first = write_events(warehouse, key, [
+        ("materialization", "2024-01-01", now - 9 * day, {"rows": 10}),
+        ("observation", "2024-01-01", now - 8 * day, {"rows": 11}),  # newer: wins, an observation too
+        ("materialization", "2024-01-02", now - 7 * day, {"rows": 20}),
+        ("materialization", "2024-01-02", now - 6 * day, {"rows": "n/a"}),  # text: no value, 20 stays
+        ("materialization", "2024-01-03", now - 5 * day, {"rows": True}),  # bool: 1, until the observation below
+        ("materialization", "", now - 4 * day, {"rows": 99}),  # not partitioned: not in the plot
+    ])  # fmt: skip
+    late = write_events(warehouse, key, [
+        ("materialization", "2024-01-01", now - 20 * day, {"rows": 100}),  # older than 11, ingested after it
+        ("observation", "2024-01-03", now - 3 * day, {"rows": 0.5}),
+        ("materialization", "2024-01-04", now - 2 * day, {"rows": True, "other": 7}),
+    ])  # fmt: skip
+    path = f"/api/assets/{key}/metadata/rows"
+    expected = [("2024-01-01", 11, first[1]), ("2024-01-02", 20, first[2]), ("2024-01-03", 0.5, late[1]),
+                ("2024-01-04", 1, late[2])]  # fmt: skip
+
+    def plotted(**params: Any) -> list[tuple[str, float, str]]:
+        shown = world.get(path, x="partition", points=10, **params)  # ten buckets: one partition each
+        assert shown["count"] == len(shown["points"]) and shown["downsampled"] is False
+        assert all(p["partitions"] == 1 and p["first_partition"] == p["last_partition"] for p in shown["points"])
+        return [(p["first_partition"], p["last"], p["event_id"]) for p in shown["points"]]
+
+    assert plotted() == expected
+    db = warehouse.database
+    for table in ("asset_events", "asset_metadata_points"):  # what ASSETPIPE_RETENTION_DAYS drops in time
+        warehouse.query(f"ALTER TABLE {db}.{table} DELETE WHERE asset_key = {{key:String}}", {"key": key},
+                        settings={"mutations_sync": 2})  # fmt: skip
+    raw = warehouse.query(f"SELECT count() FROM {db}.asset_events WHERE asset_key = {{key:String}}", {"key": key})
+    assert raw.rows == [(0,)]
+
+    assert plotted() == expected
+    assert plotted(after="2024-01-02", before="2024-01-03") == expected[1:3]
+    assert plotted(after="2024-01-03") == expected[2:]
+    shown = world.get(path, x="partition", points=3)  # four partitions in three buckets
+    assert (shown["count"], shown["downsampled"]) == (4, True)
+    assert (shown["first"], shown["last"]) == ("2024-01-01", "2024-01-04")
+    assert shown["points"][0] == {"first_partition": "2024-01-01", "last_partition": "2024-01-02", "partitions": 2,
+                                  "min": 11, "max": 20, "avg": 15.5, "last": 20, "event_id": first[2]}  # fmt: skip
+    assert [p["first_partition"] for p in shown["points"]] == ["2024-01-01", "2024-01-03", "2024-01-04"]
+    other = world.get(f"/api/assets/{key}/metadata/other", x="partition")
+    assert [(p["first_partition"], p["last"]) for p in other["points"]] == [("2024-01-04", 7)]
 
 
 def test_lineage_around_an_asset(world: World) -> None:

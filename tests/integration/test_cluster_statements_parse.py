@@ -39,6 +39,13 @@ EXPECTED = [
     "updated_by String, updated_at DateTime64(6, 'UTC')) "
     "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/c1/all/ap/instigator_states', '{shard}-{replica}', "
     "updated_at) ORDER BY (code_location, kind, name)",
+    # 0033: a ReplacingMergeTree with a version column, sharded as the events its view reads
+    "CREATE TABLE IF NOT EXISTS ap.asset_partition_metadata_local ON CLUSTER c1 (asset_key LowCardinality(String), "
+    "label LowCardinality(String), partition String, timestamp DateTime64(6, 'UTC'), value Float64, event_id UUID) "
+    "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/c1/{shard}/ap/asset_partition_metadata', '{replica}', "
+    "timestamp) ORDER BY (asset_key, label, partition) SETTINGS replicated_deduplication_window = 10000",
+    "CREATE TABLE IF NOT EXISTS ap.asset_partition_metadata ON CLUSTER c1 AS ap.asset_partition_metadata_local "
+    "ENGINE = Distributed('c1', 'ap', 'asset_partition_metadata_local', cityHash64(asset_key))",
     # the ledger
     "CREATE TABLE IF NOT EXISTS ap.schema_migrations ON CLUSTER c1 (version UInt32, name String, "
     "applied_at DateTime64(6, 'UTC') DEFAULT now64(6)) "

@@ -163,6 +163,11 @@ def test_history_older_than_the_window_plots_from_rollups_and_its_state_shows_af
     assert series_labels(query, "shop/retired") == ["size"]
     retired = series(query, "shop/retired", "size", SeriesQuery())
     assert (retired["grain"], retired["count"]) == ("hour", len(RETIRED))
+    # by partition: the latest value of each partition is kept apart from the raw events, every partition plots
+    by_partition = series(query, "shop/retired", "size", SeriesQuery.parse({"x": "partition", "points": "500"}))
+    assert by_partition["count"] == len(RETIRED) and (by_partition["first"], by_partition["last"]) == ("p700", "p800")
+    assert [p["last"] for p in by_partition["points"]] == sorted(RETIRED)
+    assert series(query, "shop/daily", "rows", SeriesQuery.parse({"x": "partition"}))["count"] == DAYS
     daily = asset_detail(query, "shop/daily")
     assert daily is not None and daily["latest_materialization"]["metadata"] == {"rows": {"type": "int", "value": 1}}
 

@@ -334,3 +334,39 @@ def test_the_dedup_keys_are_kept_with_the_day_and_partition_of_their_events(old_
     new = f"SELECT count() FROM {db}.asset_event_keys WHERE dedup_key BETWEEN 1000 AND 1009 AND ingested_on = today()"
     assert old_warehouse.query(new, settings={"session_timezone": "UTC"}).rows == [(10,)]
     assert {row[1:] for row in old_warehouse.query(placed).rows} == {(True, True, True)}
+
+
+@pytest.mark.parametrize("old_warehouse", [33], indirect=True)
+def test_the_latest_value_of_each_partition_is_filled_from_the_events_stored(old_warehouse: Warehouse) -> None:
+    """0033 keeps the latest numeric value of each (asset, label, partition) for the plots by partition: an upgraded
+    warehouse gets those of the events stored before, and a new event replaces one only when it is newer."""
+    db = old_warehouse.database
+    insert_events(old_warehouse, [f"sales/t{i % 5}" for i in range(90)], 0)  # each asset's 9 partitions twice
+    latest = (
+        "SELECT asset_key, key, partition, argMax(value, timestamp), toString(argMax(event_id, timestamp)) "
+        f"FROM {db}.asset_metadata_numeric WHERE event_type IN ('materialization', 'observation') AND partition != '' "
+        "GROUP BY asset_key, key, partition ORDER BY ALL"
+    )
+    kept = (
+        f"SELECT asset_key, label, partition, value, toString(event_id) FROM {db}.asset_partition_metadata FINAL "
+        "ORDER BY ALL"
+    )
+    stored = old_warehouse.query(latest).rows
+    assert len(stored) == 5 * 9 * 3  # rows, ratio, fresh of each asset's partitions
+
+    assert old_warehouse.migrate()[0] == "0033_partition_metadata"
+    assert old_warehouse.query(kept).rows == stored
+
+    rows = EventColumns()
+    old = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
+    for i, (partition, at) in enumerate([("2024-01-01", old), ("2024-01-09", None)]):  # None: now
+        record = build_record("observation", ["sales", "t0"], source="sdk", host="test", partition=partition,
+                              metadata={"rows": -1}, timestamp_us=at)  # fmt: skip
+        rows.append("observation", record, 1000 + i, 0, 1000 + i)
+    insert_event_rows(old_warehouse, rows)
+    values = {(r[0], r[1], r[2]): r[3] for r in old_warehouse.query(kept).rows}
+    assert values[("sales/t0", "rows", "2024-01-09")] == -1  # newer: the partition's latest
+    assert values[("sales/t0", "rows", "2024-01-01")] == next(
+        r[3] for r in stored if r[:3] == ("sales/t0", "rows", "2024-01-01")
+    )  # older, written later: changes nothing
+    assert old_warehouse.query(kept).rows == old_warehouse.query(latest).rows

@@ -205,8 +205,10 @@ def test_every_migration_has_a_cluster_form_and_each_table_its_place() -> None:
     plan = planned()
     sharded = {name: (p.key, p.replicated) for name, p in plan.tables.items() if p.layout == SHARDED}
     assert sharded["asset_events"] == (SHARDING_KEY, True)
-    for derived in ("asset_partition_state", "asset_latest_state", "asset_report_state", "asset_metadata_points"):
-        assert sharded[derived] == (SHARDING_KEY, True)  # fed by views on asset_events, written by asset key
+    derived = ("asset_partition_state", "asset_latest_state", "asset_report_state", "asset_metadata_points",
+               "asset_partition_metadata")  # fmt: skip
+    for table in derived:
+        assert sharded[table] == (SHARDING_KEY, True), table  # fed by views on asset_events, written by asset key
     assert sharded["asset_event_keys"] == (None, True)  # keyed by the dedup key: only its view writes it
     assert sharded["asset_metadata_baselines"] == (None, False)  # each replica refreshes it from its shard
     replicated = {name for name, p in plan.tables.items() if p.layout == REPLICATED}
@@ -247,6 +249,9 @@ def test_the_real_migrations_views_read_local_tables_where_their_source_is_shard
     assert "TO ap.asset_metadata_baselines_local AS" in baselines[0].sql
     assert "FROM ap.asset_metadata_points_local AS p" in baselines[0].sql
     assert "FROM ap.current_asset_monitors AS c" in baselines[0].sql  # a view over a replicated table: whole
+    partition_metadata = next(v for k, v in out.items() if "asset_partition_metadata_mv TO" in k)
+    assert "TO ap.asset_partition_metadata_local AS" in partition_metadata[0].sql
+    assert "FROM ap.asset_events_local AS e" in partition_metadata[0].sql  # inside its subquery
     backfill = next(v for k, v in out.items() if k.startswith("INSERT INTO ap.asset_event_keys"))
     assert backfill[0].settings == {"parallel_distributed_insert_select": 2}
 
