@@ -190,6 +190,10 @@ def in_window(days: int) -> str:
     return f"ingested_on >= toDate(now('UTC')) - {days}" if days else "1"
 
 
+# The owner stored with a key hashed from its event's id (migration 0034): the key names its event already
+_DERIVED_OWNER = "toUUID('00000000-0000-0000-0000-000000000000')"
+
+
 def verdicts_sql(database: str, *, filtered: bool = False, window_days: int = 0) -> str:
     """Dedup verdicts of the staged rows (less the rejected ones in FLAGS): NEW for the first holder of
     an identity not stored in the dedup window (``window_days``, see ``in_window``); REDELIVERED for an
@@ -198,7 +202,8 @@ def verdicts_sql(database: str, *, filtered: bool = False, window_days: int = 0)
     candidates = f"SELECT dk FROM {LOOKUP}" if filtered else f"SELECT dk FROM {STAGE}"
     return (
         f"INSERT INTO {VERDICTS} (i, dedup_key, verdict) "
-        f"SELECT i, dk, multiIf(k.known = 1, if(k.owner = uid, {REDELIVERED}, {DUPLICATE}), nth = 1, {NEW}, "
+        f"SELECT i, dk, multiIf(k.known = 1, "
+        f"if(k.owner = uid OR k.owner = {_DERIVED_OWNER}, {REDELIVERED}, {DUPLICATE}), nth = 1, {NEW}, "
         f"if(first_uid = uid, {REDELIVERED}, {DUPLICATE})) "
         "FROM (SELECT i, dk, uid, row_number() OVER w AS nth, first_value(uid) OVER w AS first_uid "
         f"FROM (SELECT i, dk, toUUIDOrZero(event_id) AS uid FROM {STAGE} "
