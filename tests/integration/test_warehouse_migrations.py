@@ -94,7 +94,7 @@ def test_metadata_kind_enum_keeps_old_rows_and_takes_new_ones(old_warehouse: War
     assert old_warehouse.query(
         f"SELECT name, compression_codec FROM system.columns WHERE database = '{db}' AND table = 'asset_events' "
         "AND name = 'metadata'"
-    ).rows == [("metadata", "CODEC(ZSTD(1))")]  # LZ4 from 0007 on, ZSTD(1) since openlineage_storage
+    ).rows == [("metadata", "CODEC(ZSTD(6))")]  # LZ4 from 0007 on, ZSTD(1) since openlineage_storage, then 6
     assert old_warehouse.query(kinds).rows == before
     assert old_warehouse.query(EVENTS.format(db=db)).rows == events_before
 
@@ -239,8 +239,13 @@ def test_the_raw_openlineage_events_are_kept_sorted_by_job_and_time(old_warehous
     assert old_warehouse.query(f"SELECT count() FROM {db}.openlineage_events").rows == [(3,)]
     assert old_warehouse.query(
         f"SELECT name, compression_codec FROM system.columns WHERE database = '{db}' AND table = 'asset_events' "
-        "AND name IN ('metadata', 'run_id') ORDER BY name"
-    ).rows == [("metadata", "CODEC(ZSTD(1))"), ("run_id", "CODEC(ZSTD(1))")]
+        "AND name IN ('metadata', 'run_id', 'tags', 'kafka_offset') ORDER BY name"
+    ).rows == [  # ZSTD(1) since openlineage_storage; metadata, tags and offsets as event_codecs measured them
+        ("kafka_offset", "CODEC(T64, ZSTD(3))"),
+        ("metadata", "CODEC(ZSTD(6))"),
+        ("run_id", "CODEC(ZSTD(1))"),
+        ("tags", "CODEC(ZSTD(9))"),
+    ]
 
 
 @pytest.mark.parametrize("old_warehouse", [22], indirect=True)
