@@ -120,7 +120,8 @@ def _by_thread_kind(pid: int) -> dict[str, float]:
         except OSError:
             continue
         name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
-        kind = THREAD_KINDS.get(name) or (THREAD_KINDS["rdk"] if name.startswith("rdk:") else THREAD_KINDS[""])
+        prefix = next((p for p in ("python", "rdk") if name.startswith(p)), name)  # python3, python3.11, rdk:main
+        kind = THREAD_KINDS.get(prefix) or THREAD_KINDS[""]
         found[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return found
 
@@ -302,8 +303,9 @@ def print_bytes(label: str, sizes: dict[str, int], n: int, raw_bytes: int) -> No
           f"asset_lineage_edges {sizes.get('asset_lineage_edges', 0) / n:,.1f} B")  # fmt: skip
 
 
-def optimized_sizes(data: Path) -> dict[str, int]:
-    """``OPTIMIZE ... FINAL`` of every table of a stopped stack's warehouse, opened in this process."""
+def optimized_sizes(data: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """``OPTIMIZE ... FINAL`` of every table of a stopped stack's warehouse, opened in this process: the bytes on
+    disk of each table, and of each column of ``asset_events`` (compressed, marks and indexes aside)."""
     import clickhouse_connect
 
     client = clickhouse_connect.get_client(dsn=f"chdb://{data / 'clickhouse'}")
@@ -315,7 +317,11 @@ def optimized_sizes(data: Path) -> dict[str, int]:
 
     for table in on_disk(sql, database):
         client.command(f"OPTIMIZE TABLE {database}.{table} FINAL")
-    return on_disk(sql, database)
+    columns = sql(
+        "SELECT column, sum(column_data_compressed_bytes) AS b FROM system.parts_columns "
+        f"WHERE active AND database = '{database}' AND table = 'asset_events' GROUP BY column"
+    )
+    return on_disk(sql, database), {r["column"]: int(r["b"]) for r in columns}
 
 
 def main() -> None:
@@ -352,7 +358,7 @@ def main() -> None:
                                   {"content-type": "application/json"})  # fmt: skip
         plain_stored = wait_stored(plain_stack, {"asset_events": 3 * n}, plain_started)
         plain_cpu = {kind: spent - plain_cpu_before[kind] for kind, spent in plain_stack.cpu().items()}
-    final = optimized_sizes(root / "openlineage")
+    final, columns = optimized_sizes(root / "openlineage")
 
     print(f"{n:,} OpenLineage events of 3 outputs, {raw_bytes / n / 1024:.1f} KB of JSON each; {args.clients} clients, "
           f"batches of {args.batch}{', gzip' if args.gzip else ''}")  # fmt: skip
@@ -376,6 +382,8 @@ def main() -> None:
     print(f"raw JSON {raw_bytes / n:,.0f} B per OpenLineage event")
     print_bytes(f"as the background merges left them ({settled_s:.0f} s after)", merged, n, raw_bytes)
     print_bytes("after OPTIMIZE ... FINAL", final, n, raw_bytes)
+    top = sorted(columns.items(), key=lambda c: -c[1])
+    print("  asset_events by column: " + ", ".join(f"{c} {b / n:,.1f}" for c, b in top if b / n >= 0.5))
 
 
 if __name__ == "__main__":
