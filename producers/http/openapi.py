@@ -903,11 +903,16 @@ def _query(name: str, description: str, schema: Schema | None = None) -> Schema:
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema or _STRING}
 
 
+def _count(minimum: int, maximum: int) -> Schema:
+    """A whole number in a range, or empty (the default), as the routes read a count and the pages' forms send it."""
+    return {"anyOf": [{"type": "integer", "minimum": minimum, "maximum": maximum}, {"const": ""}]}
+
+
 _LOCATION = _query("location", "the code location (needed only when several have this name)")
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[^/]+$"}}
 _PAGING = [
     _query("cursor", "next_cursor of the previous page"),
-    _query("limit", "items per page (default 50)", {"type": "integer", "minimum": 1, "maximum": 200}),
+    _query("limit", "items per page (default 50)", _count(1, 200)),
 ]
 _READ_ERRORS = {
     "400": {"$ref": "#/components/responses/BadRequest"},
@@ -1384,7 +1389,7 @@ CATALOG_PATHS: dict[str, Schema] = {
             ),
             _query("sort", "key (default), or updated: the latest event first", {"enum": ["", "key", "updated"]}),
             _query("cursor", "next_cursor of the previous page"),
-            _query("limit", "items per page (default 50)", {"type": "integer", "minimum": 1, "maximum": 500}),
+            _query("limit", "items per page (default 50)", _count(1, 500)),
         ],
         keyed=False,
     ),
@@ -1411,7 +1416,7 @@ CATALOG_PATHS: dict[str, Schema] = {
             _query("after", "only events at or after this time", _TIME_QUERY),
             _query("before", "only events before this time", _TIME_QUERY),
             _query("cursor", "next_cursor of the previous page"),
-            _query("limit", "items per page (default 50)", {"type": "integer", "minimum": 1, "maximum": 500}),
+            _query("limit", "items per page (default 50)", _count(1, 500)),
         ],
     ),
     "/api/assets/{asset_key}/metadata/{label}": _catalog_get(
@@ -1433,11 +1438,7 @@ CATALOG_PATHS: dict[str, Schema] = {
             ),
             _query("after", "x=time: from this time (inclusive); x=partition: from this partition key (inclusive)"),
             _query("before", "x=time: to this time (exclusive); x=partition: to this partition key (inclusive)"),
-            _query(
-                "points",
-                "at most this many points (default 1000)",
-                {"type": "integer", "minimum": 3, "maximum": 10_000},
-            ),
+            _query("points", "at most this many points (default 1000)", _count(3, 10_000)),
             _query(
                 "grain",
                 "x=time: auto (default: raw points when at most 100,000 values, all kept, are in the range, else the "
@@ -1453,7 +1454,7 @@ CATALOG_PATHS: dict[str, Schema] = {
         _page_of(_PARTITION),
         [
             _query("cursor", "next_cursor of the previous page"),
-            _query("limit", "items per page (default 100)", {"type": "integer", "minimum": 1, "maximum": 1000}),
+            _query("limit", "items per page (default 100)", _count(1, 1000)),
         ],
     ),
     "/api/assets/{asset_key}/materialize": _run_request("materialize", "materializes"),
@@ -1470,7 +1471,7 @@ CATALOG_PATHS: dict[str, Schema] = {
                     "schema": _ASSET_KEY_STRING,
                     "description": "the asset key, a/b (or a JSON list of its parts)",
                 },
-                _query("depth", "steps up and down (default 2)", {"type": "integer", "minimum": 1, "maximum": 10}),
+                _query("depth", "steps up and down (default 2)", _count(1, 10)),
             ],
             "responses": {"200": _ok(_LINEAGE), "404": _UNKNOWN_ASSET, **_READ_ERRORS},
         }
