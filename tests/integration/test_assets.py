@@ -44,12 +44,15 @@ def request_assets(settings: Settings, selection: list[str], job_name: str = "__
     return run_id
 
 
-def materializations(warehouse: Warehouse, key: str) -> list[tuple[str, dict[str, str]]]:
+def materializations(warehouse: Warehouse, key: str, run_id: str | None = None) -> list[tuple[str, dict[str, str]]]:
+    """The asset's materializations in time order: all of them, or those of one run (other tests of the session
+    may materialize the same asset)."""
     return rows(
         warehouse,
         "SELECT data_version, tags FROM {db}.asset_events WHERE asset_key = %(k)s AND event_type = 'materialization' "
-        "ORDER BY timestamp",
+        "AND (%(run)s = '' OR run_id = %(run)s) ORDER BY timestamp",
         k=key,
+        run=run_id or "",
     )
 
 
@@ -97,8 +100,8 @@ def test_a_sensor_requests_a_run_of_selected_assets(settings_factory: SettingsFa
         [run] = finished_runs(warehouse, settings, 1)
         wait_rows(warehouse, "SELECT 1 FROM {db}.asset_events WHERE asset_key = 'sel/second'", 1)
     assert run["status"] == "succeeded", run["error_message"]
-    [(_, first_tags)] = materializations(warehouse, "sel/first")
-    [(_, second_tags)] = materializations(warehouse, "sel/second")
+    [(_, first_tags)] = materializations(warehouse, "sel/first", run["run_id"])
+    [(_, second_tags)] = materializations(warehouse, "sel/second", run["run_id"])
     assert second_tags["dagster/input_data_version/sel/first"] == first_tags["dagster/data_version"]
     for table in ("runs", "run_requests"):  # the request as recorded with its tick is what a restart republishes
         selection = rows(warehouse, f"SELECT asset_selection FROM {{db}}.{table} FINAL WHERE run_id = %(id)s",

@@ -189,14 +189,16 @@ def test_republishing_the_same_data_versions_adds_zero_rows(settings: Settings, 
     assert (status["duplicates"], status["redelivered"]) == (N - N // 10, N // 10)
     assert status["looked_up"] >= N  # every key of the second publication was in the filter
     db = settings.clickhouse_database
+    sample = f"FROM {db}.asset_events WHERE event_id IN {{ids:Array(UUID)}}"  # the first 1,000 events: 100 checks
     owners = warehouse.query(
         f"SELECT e.data_version = '', k.event_id = toUUID('00000000-0000-0000-0000-000000000000'), count() "
-        f"FROM {db}.asset_events AS e INNER JOIN {db}.asset_event_keys AS k ON k.dedup_key = e.dedup_key "
-        "WHERE has({ids:Array(String)}, toString(e.event_id)) GROUP BY ALL ORDER BY ALL",
-        {"ids": ids},
+        f"FROM (SELECT data_version, dedup_key {sample}) AS e INNER JOIN (SELECT dedup_key, event_id "
+        f"FROM {db}.asset_event_keys WHERE dedup_key IN (SELECT dedup_key {sample})) AS k ON k.dedup_key = e.dedup_key "
+        "GROUP BY ALL ORDER BY ALL",
+        {"ids": ids[:1000]},
     ).rows
     # only the keys hashed from an event's id are stored without it
-    assert owners == [(False, False, first), (True, True, N // 10)]
+    assert owners == [(False, False, 900), (True, True, 100)]
 
 
 def test_bad_messages_go_to_the_dlq_and_the_rest_is_ingested(
