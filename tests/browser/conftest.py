@@ -4,9 +4,10 @@ engine, the workers in this process, built as the integration fixtures build the
 without Chromium or Playwright. With ASSETPIPE_SCREENSHOTS=1 each page is also saved to
 docs/screenshots/<name>.png.
 
-The embedded engine takes one data directory per process: when the integration tests ran in this session,
-the browser tests run after them, on the directory of their stack (with a broker and database of their
-own); alone, on a fresh one."""
+The embedded engine takes one data directory per process: the browser tests use the integration tests' one
+(``engine_data_dir``), with a broker and a database of their own. Chromium is started once a module: while
+Playwright's synchronous API runs, its event loop is this thread's running loop, and a later test of the same
+process could not start one of its own (``asyncio.run``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,14 @@ from typing import Any
 import pytest
 
 from assetpipe.broker import EmbeddedBroker, free_port
-from tests.integration.conftest import Stack, settings, settings_factory, warehouse  # noqa: F401 (fixtures)
+from tests.integration.conftest import (  # noqa: F401 (fixtures)
+    Stack,
+    engine_data_dir,
+    opened_warehouses,
+    settings,
+    settings_factory,
+    warehouse,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -31,7 +39,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The browser tests last, after any integration test of the session (see above)."""
+    """The browser tests last: the rest report first."""
     here = Path(__file__).parent
     items.sort(key=lambda item: Path(str(item.path)).is_relative_to(here))
 
@@ -39,8 +47,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A real broker and the embedded ClickHouse engine, on the data directory this process already uses."""
-    used = sorted(tmp_path_factory.getbasetemp().glob("assetpipe*/clickhouse"))
-    data_dir = used[0].parent if used else tmp_path_factory.mktemp("assetpipe")
+    data_dir = engine_data_dir(tmp_path_factory)
     broker = EmbeddedBroker(free_port(), log_path=data_dir / f"broker-{uuid.uuid4().hex[:6]}.log")
     broker.start()
     try:
@@ -51,7 +58,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         broker.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's (apt-get install chromium) to run the browser tests")

@@ -46,36 +46,68 @@ def _docker_available() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session", params=["embedded", "containers"])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("assetpipe")
-    database = f"test_{uuid.uuid4().hex[:12]}"
-    if request.param == "embedded":
-        broker = EmbeddedBroker(free_port(), log_path=data_dir / "broker.log")
-        broker.start()
-        try:
-            yield Stack(broker.bootstrap_servers, f"chdb://{data_dir / 'clickhouse'}", database, data_dir)
-        finally:
-            broker.stop()
-        return
+def engine_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data directory of the embedded engine in this process, which opens one a process: the integration and
+    the browser tests share it, with a broker and a database each, whichever runs first."""
+    path = tmp_path_factory.getbasetemp() / "assetpipe-engine"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir = engine_data_dir(tmp_path_factory)
+    broker = EmbeddedBroker(free_port(), log_path=data_dir / f"broker-{uuid.uuid4().hex[:6]}.log")
+    broker.start()
+    try:
+        yield Stack(
+            broker.bootstrap_servers, f"chdb://{data_dir / 'clickhouse'}", f"test_{uuid.uuid4().hex[:12]}", data_dir
+        )
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def containers_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     reason = _docker_available()
     if reason:
         pytest.skip(reason)
     from testcontainers.clickhouse import ClickHouseContainer
     from testcontainers.kafka import KafkaContainer
 
+    data_dir = tmp_path_factory.mktemp("assetpipe")
     with KafkaContainer().with_kraft() as kafka, ClickHouseContainer() as clickhouse:
         host, port = clickhouse.get_container_host_ip(), clickhouse.get_exposed_port(8123)
         url = f"http://{clickhouse.username}:{clickhouse.password}@{host}:{port}"
-        yield Stack(kafka.get_bootstrap_server(), url, database, data_dir)
+        yield Stack(kafka.get_bootstrap_server(), url, f"test_{uuid.uuid4().hex[:12]}", data_dir)
+
+
+@pytest.fixture(scope="session", params=["embedded", "containers"])
+def stack(request: pytest.FixtureRequest) -> Stack:
+    """The variant's stack. Each is a session fixture of its own, started once a process: pytest finalizes a
+    parametrized session fixture whenever the parameter changes, which a process running test files of both
+    variants in turn (a pytest-xdist worker) does over and over, and the embedded engine opens one data
+    directory a process."""
+    stack: Stack = request.getfixturevalue(f"{request.param}_stack")
+    return stack
 
 
 @pytest.fixture(scope="session")
-def warehouse(stack: Stack) -> Iterator[Warehouse]:
-    wh = Warehouse(stack.clickhouse_url, stack.database)
-    wh.migrate()
-    yield wh
-    wh.close()
+def opened_warehouses() -> Iterator[dict[str, Warehouse]]:
+    """Each variant's warehouse, by its stack's database, kept across the ``stack`` parameter's changes."""
+    opened: dict[str, Warehouse] = {}
+    yield opened
+    for wh in opened.values():
+        wh.close()
+
+
+@pytest.fixture(scope="session")
+def warehouse(stack: Stack, opened_warehouses: dict[str, Warehouse]) -> Warehouse:
+    if stack.database not in opened_warehouses:
+        wh = Warehouse(stack.clickhouse_url, stack.database)
+        wh.migrate()
+        opened_warehouses[stack.database] = wh
+    return opened_warehouses[stack.database]
 
 
 @pytest.fixture

@@ -163,7 +163,7 @@ def test_avro_records_keep_their_types_and_resume_skips_whole_blocks(tmp_path: P
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
-        ("events.log", gzip.compress(b"{}\n"), ("jsonl", "gzip")),
+        ("events.log", gzip.compress(b"{}\n", mtime=0), ("jsonl", "gzip")),
         ("events.CSV.zst", zstandard.ZstdCompressor().compress(b"a\n1\n"), ("csv", "zstd")),
         ("events.tsv", b"a\tb\n", ("csv", None)),
         ("events.json", b"{}\n", ("jsonl", None)),

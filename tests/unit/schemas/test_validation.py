@@ -216,7 +216,9 @@ def test_event_id_must_be_a_uuid(event_id: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "event_id", [str(uuid.uuid4()), str(uuid.uuid4()).upper(), str(uuid.uuid5(uuid.NAMESPACE_URL, "x"))]
+    "event_id",
+    [str(uuid.uuid4()), str(uuid.uuid4()).upper(), str(uuid.uuid5(uuid.NAMESPACE_URL, "x"))],
+    ids=["uuid4", "uuid4 upper case", "uuid5"],  # the same on every collection (pytest-xdist compares them)
 )
 def test_uuid_event_ids_pass(event_id: str) -> None:
     validate_record("materialization", _materialization(event_id=event_id))
