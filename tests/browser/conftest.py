@@ -4,13 +4,14 @@ engine, the workers in this process, built as the integration fixtures build the
 without Chromium or Playwright. With ASSETPIPE_SCREENSHOTS=1 each page is also saved to
 docs/screenshots/<name>.png.
 
-The embedded engine takes one data directory per process: the browser tests use the integration tests' one
-(``engine_data_dir``), with a broker and a database of their own. Chromium is started once a module: while
+The embedded engine takes one data directory per process: the browser tests use the integration tests' broker
+and engine (``embedded_stack``), with a database of their own. Chromium is started once a module: while
 Playwright's synchronous API runs, its event loop is this thread's running loop, and a later test of the same
 process could not start one of its own (``asyncio.run``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
@@ -19,10 +20,9 @@ from typing import Any
 
 import pytest
 
-from assetpipe.broker import EmbeddedBroker, free_port
 from tests.integration.conftest import (  # noqa: F401 (fixtures)
     Stack,
-    engine_data_dir,
+    embedded_stack,
     opened_warehouses,
     settings,
     settings_factory,
@@ -45,17 +45,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A real broker and the embedded ClickHouse engine, on the data directory this process already uses."""
-    data_dir = engine_data_dir(tmp_path_factory)
-    broker = EmbeddedBroker(free_port(), log_path=data_dir / f"broker-{uuid.uuid4().hex[:6]}.log")
-    broker.start()
-    try:
-        yield Stack(
-            broker.bootstrap_servers, f"chdb://{data_dir / 'clickhouse'}", f"test_{uuid.uuid4().hex[:12]}", data_dir
-        )
-    finally:
-        broker.stop()
+def stack(request: pytest.FixtureRequest) -> Stack:
+    """The integration tests' broker and engine, with a database of the browser tests' own: the pages list every
+    asset of theirs."""
+    shared: Stack = request.getfixturevalue("embedded_stack")
+    return dataclasses.replace(shared, database=f"test_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(scope="module")
