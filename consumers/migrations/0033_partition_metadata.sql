@@ -52,24 +52,12 @@ WHERE isNotNull(p.value);
 -- taken from one event, also where two share a time.
 INSERT INTO {db}.asset_partition_metadata (asset_key, label, partition, timestamp, value, event_id)
 SELECT
-    p.asset_key,
-    p.label,
-    p.partition,
-    max(p.timestamp),
-    tupleElement(argMax((assumeNotNull(p.value), p.event_id), p.timestamp), 1),
-    tupleElement(argMax((assumeNotNull(p.value), p.event_id), p.timestamp), 2)
-FROM
-(
-    SELECT
-        e.asset_key AS asset_key,
-        toLowCardinality(entry.1) AS label,
-        e.partition AS partition,
-        e.timestamp AS timestamp,
-        if(entry.2 = 'bool', toFloat64(e.metadata[entry.1] = 'true'), toFloat64OrNull(e.metadata[entry.1])) AS value,
-        e.event_id AS event_id
-    FROM {db}.asset_events AS e
-    ARRAY JOIN mapFilter((k, t) -> t IN ('int', 'float', 'bool', 'timestamp'), e.metadata_types) AS entry
-    WHERE e.event_type IN ('materialization', 'observation') AND e.partition != ''
-) AS p
-WHERE isNotNull(p.value)
-GROUP BY p.asset_key, p.label, p.partition;
+    n.asset_key,
+    n.key,
+    n.partition,
+    max(n.timestamp),
+    tupleElement(argMax((n.value, n.event_id), n.timestamp), 1),
+    tupleElement(argMax((n.value, n.event_id), n.timestamp), 2)
+FROM {db}.asset_metadata_numeric AS n
+WHERE n.event_type IN ('materialization', 'observation') AND n.partition != ''
+GROUP BY n.asset_key, n.key, n.partition;
