@@ -340,25 +340,26 @@ def main() -> None:
     headers = {"content-type": "application/json"} | ({"content-encoding": "gzip"} if args.gzip else {})
     sent = [gzip.compress(b, 1) for b in bodies] if args.gzip else bodies
     limits = raw_limits(bodies, n)
-    root = Path(tempfile.mkdtemp(prefix="bench-openlineage-"))
-    with Stack(root / "openlineage").running() as stack:
-        cpu_before = stack.cpu()
-        started = time.perf_counter()
-        accepted = post_all(stack.url + "/api/v1/lineage/batch", sent, args.clients, headers)
-        stored = wait_stored(stack, {"asset_events": 3 * n, "openlineage_events": n}, started)
-        cpu = {kind: spent - cpu_before[kind] for kind, spent in stack.cpu().items()}
-        settled_s = settle(stack)
-        merged = on_disk(lambda q: stack.sql(q), "assetpipe")
-    with Stack(root / "plain").running() as plain_stack:
-        plain_bodies = [orjson.dumps([plain(i, o) for i in range(s, min(s + args.batch, n)) for o in range(3)])
-                        for s in range(0, n, args.batch)]  # fmt: skip
-        plain_cpu_before = plain_stack.cpu()
-        plain_started = time.perf_counter()
-        plain_accepted = post_all(plain_stack.url + "/report_asset_events", plain_bodies, args.clients,
-                                  {"content-type": "application/json"})  # fmt: skip
-        plain_stored = wait_stored(plain_stack, {"asset_events": 3 * n}, plain_started)
-        plain_cpu = {kind: spent - plain_cpu_before[kind] for kind, spent in plain_stack.cpu().items()}
-    final, columns = optimized_sizes(root / "openlineage")
+    with tempfile.TemporaryDirectory(prefix="bench-openlineage-") as tmp:  # both stacks' data, removed after
+        root = Path(tmp)
+        with Stack(root / "openlineage").running() as stack:
+            cpu_before = stack.cpu()
+            started = time.perf_counter()
+            accepted = post_all(stack.url + "/api/v1/lineage/batch", sent, args.clients, headers)
+            stored = wait_stored(stack, {"asset_events": 3 * n, "openlineage_events": n}, started)
+            cpu = {kind: spent - cpu_before[kind] for kind, spent in stack.cpu().items()}
+            settled_s = settle(stack)
+            merged = on_disk(lambda q: stack.sql(q), "assetpipe")
+        with Stack(root / "plain").running() as plain_stack:
+            plain_bodies = [orjson.dumps([plain(i, o) for i in range(s, min(s + args.batch, n)) for o in range(3)])
+                            for s in range(0, n, args.batch)]  # fmt: skip
+            plain_cpu_before = plain_stack.cpu()
+            plain_started = time.perf_counter()
+            plain_accepted = post_all(plain_stack.url + "/report_asset_events", plain_bodies, args.clients,
+                                      {"content-type": "application/json"})  # fmt: skip
+            plain_stored = wait_stored(plain_stack, {"asset_events": 3 * n}, plain_started)
+            plain_cpu = {kind: spent - plain_cpu_before[kind] for kind, spent in plain_stack.cpu().items()}
+        final, columns = optimized_sizes(root / "openlineage")
 
     print(f"{n:,} OpenLineage events of 3 outputs, {raw_bytes / n / 1024:.1f} KB of JSON each; {args.clients} clients, "
           f"batches of {args.batch}{', gzip' if args.gzip else ''}")  # fmt: skip
