@@ -280,27 +280,12 @@ def _definition(row: Sequence[Any]) -> dict[str, Any]:
 
 def _expired(row: Sequence[Any]) -> dict[str, Any]:
     """A latest event whose raw row is past the raw window, as the latest-state table keeps it (a row of
-    ``_LATEST_IDS``): its time, partition, data version, run and check result, without metadata, tags or
-    description."""
+    ``_LATEST_IDS``): its time, partition, data version, run and check result, without metadata, tags, description
+    or source. The state keeps failures of type FAILED only."""
     partition, event_id, _, event_type, check_name, at, data_version, run_id, passed, severity, reason = row
-    shown: dict[str, Any] = {
-        "event_id": event_id,
-        "event_type": event_type,
-        "timestamp": iso(at),
-        "partition": partition or None,
-        "data_version": data_version or None,
-        "description": None,
-        "metadata": {},
-        "tags": {},
-        "source": None,
-        "run_id": run_id or None,
-        "expired": True,
-    }
-    if event_type == "check_evaluation":
-        shown.update(check_name=check_name, passed=bool(passed), severity=severity or None)
-    elif event_type == "materialization_failure":  # the state keeps failures of type FAILED only
-        shown.update(failure_type="FAILED", reason=reason)
-    return shown
+    kept: tuple[Any, ...] = (event_id, event_type, at, partition, data_version, "", {}, {}, {}, check_name, passed,
+            severity, run_id, None, "FAILED", reason)  # fmt: skip
+    return {**event(kept), "expired": True}
 
 
 def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None = None) -> dict[str, Any] | None:
