@@ -40,12 +40,17 @@ def decode(text: str | None, kind: str, types: Sequence[type]) -> list[Any] | No
     return value[1:]
 
 
-def limit(text: str | None, default: int, maximum: int) -> int:
+def count(name: str, text: str | None, default: int, minimum: int, maximum: int) -> int:
+    """A whole-number query parameter ``name`` from ``minimum`` to ``maximum``; absent or empty: ``default``."""
     if text is None or text == "":
         return default
-    if not text.isdigit() or not 1 <= int(text) <= maximum:
-        raise FieldError("limit", f"Query parameter 'limit' must be an integer from 1 to {maximum}")
+    if not text.isdigit() or not minimum <= int(text) <= maximum:
+        raise FieldError(name, f"Query parameter '{name}' must be an integer from {minimum} to {maximum}")
     return int(text)
+
+
+def limit(text: str | None, default: int, maximum: int) -> int:
+    return count("limit", text, default, 1, maximum)
 
 
 def page(items: list[dict[str, Any]], positions: list[str], size: int) -> dict[str, Any]:

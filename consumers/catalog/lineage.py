@@ -9,9 +9,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from assetpipe.consumers.catalog import status
+from assetpipe.consumers.catalog import cursor, status
 from assetpipe.consumers.catalog.rows import Query, strings
-from assetpipe.schemas.errors import FieldError
 
 DEFAULT_DEPTH = 2
 MAX_DEPTH = 10
@@ -29,11 +28,7 @@ _REPORTED = "SELECT DISTINCT s.asset_key FROM asset_latest_state AS s WHERE s.as
 
 
 def depth_of(text: str | None) -> int:
-    if not text:
-        return DEFAULT_DEPTH
-    if not text.isdigit() or not 1 <= int(text) <= MAX_DEPTH:
-        raise FieldError("depth", f"Query parameter 'depth' must be an integer from 1 to {MAX_DEPTH}")
-    return int(text)
+    return cursor.count("depth", text, DEFAULT_DEPTH, 1, MAX_DEPTH)
 
 
 def lineage(query: Query, root: str, depth: int, statuses: status.Statuses | None = None) -> dict[str, Any] | None:

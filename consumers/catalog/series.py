@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assetpipe.consumers.catalog import cursor
 from assetpipe.consumers.catalog.events import time_parameter
 from assetpipe.consumers.catalog.rows import Query, iso
 from assetpipe.consumers.retention import POINTS_TTL_DAYS
@@ -131,18 +132,16 @@ class SeriesQuery:
         x = params.get("x") or "time"
         if x not in AXES:
             raise FieldError("x", "Query parameter 'x' must be time or partition")
-        text = params.get("points") or str(DEFAULT_POINTS)
-        if not text.isdigit() or not 3 <= int(text) <= MAX_POINTS:
-            raise FieldError("points", f"Query parameter 'points' must be an integer from 3 to {MAX_POINTS}")
+        points = cursor.count("points", params.get("points"), DEFAULT_POINTS, 3, MAX_POINTS)
         grain = params.get("grain") or "auto"
         if grain not in GRAINS:
             raise FieldError("grain", "Query parameter 'grain' must be auto, raw, hour or day")
         if x == "time":
             return cls(x, time_parameter("after", params.get("after")), time_parameter("before", params.get("before")),
-                       int(text), grain)  # fmt: skip
+                       points, grain)  # fmt: skip
         if grain not in ("auto", "raw"):
             raise FieldError("grain", "Query parameter 'grain' must be auto or raw with x=partition (raw values)")
-        return cls(x, params.get("after") or None, params.get("before") or None, int(text), "raw")
+        return cls(x, params.get("after") or None, params.get("before") or None, points, "raw")
 
 
 def series(query: Query, asset_key: str, label: str, wanted: SeriesQuery) -> dict[str, Any]:
