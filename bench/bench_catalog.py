@@ -61,13 +61,13 @@ _START_US = 1_704_067_200_000_000  # 2024-01-01
 _YEAR_US = 365 * 86_400 * 1_000_000
 # The catalog's materialized views the ingest comparisons detach: none, the latest state's, or both.
 VIEWS = {
-    "none": ("asset_partition_state_mv", "asset_metadata_points_mv"),
+    "none": ("asset_partition_state_mv", "asset_event_summary_mv", "asset_metadata_points_mv"),
     "state": ("asset_metadata_points_mv",),
     "all": (),
 }
 VIEW_LABELS = {
     "none": "without the catalog's views",
-    "state": "asset_partition_state's view only",
+    "state": "the latest-state views only (asset_partition_state, asset_event_summary)",
     "all": "both views (+ asset_metadata_points)",
 }
 _DOMAINS = "['sales', 'finance', 'ops', 'marketing', 'support']"

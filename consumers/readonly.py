@@ -44,6 +44,7 @@ class ReadOnlyPolicy:
     max_memory_bytes: int = 1_000_000_000
     max_execution_seconds: float = 30.0
     extra_table_functions: frozenset[str] = field(default_factory=frozenset)
+    concurrent_queries: int = 4  # read-only queries of one warehouse running at once, each on a client of its own
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReadOnlyPolicy:
@@ -54,6 +55,7 @@ class ReadOnlyPolicy:
             settings.sql_max_memory_bytes,
             settings.sql_max_execution_seconds,
             extra,
+            settings.sql_max_concurrent_queries,
         )
 
     @property

@@ -85,10 +85,14 @@ class Warehouse:
         self._session_settings = dict(SESSION_SETTINGS) if cluster else {}
         self._client: Any = None
         self._lock = threading.RLock()
-        # Analysts' queries get a client of their own: on chDB its session is read-only for good, and a long
-        # query does not hold up ingest.
-        self._read_only_clients: list[tuple[Any, dict[str, Any]]] = []
-        self._read_only_lock = threading.Lock()
+        # Read-only queries get clients of their own: on chDB a client's session is read-only for good, and a long
+        # query does not hold up ingest. One client parses analysts' queries; up to the policy's
+        # ``concurrent_queries`` run queries at once, each on a client of the pool.
+        self._parser: tuple[Any, dict[str, Any]] | None = None
+        self._parser_lock = threading.Lock()
+        self._runners: list[tuple[Any, dict[str, Any]]] = []  # idle
+        self._runners_lock = threading.Lock()
+        self._runner_slots = threading.BoundedSemaphore(self.read_only_policy.concurrent_queries)
 
     @classmethod
     def from_settings(cls, settings: Settings, read_only_policy: ReadOnlyPolicy | None = None) -> Warehouse:
@@ -112,8 +116,7 @@ class Warehouse:
                 raise WarehouseUnavailableError(f"cannot reach ClickHouse at {self._safe_dsn()}: {exc}") from exc
 
     def close(self) -> None:
-        with self._read_only_lock:
-            self._drop_read_only_clients()
+        self._drop_read_only_clients()
         with self._lock:
             if self._client is not None:
                 try:
@@ -147,28 +150,52 @@ class Warehouse:
         if "\x00" in sql:
             raise ReadOnlyQueryError("the query contains a NUL character")
         params = dict(parameters or {}) or None
-        with self._read_only_lock, self._read_only_errors():
-            (parser, parse_settings), _ = self._read_only_sessions()
-            with self._translated(self._drop_read_only_clients):
-                rendered = parser.query(
-                    "SELECT formatQuery({q:String})", parameters={"q": sql}, settings=parse_settings
-                ).result_rows[0][0]
-                tree = parser.raw_query(f"EXPLAIN AST {rendered}", parameters=params, settings=parse_settings)
-            self.read_only_policy.check(tree.decode().splitlines())
-            return self._run_read_only(rendered, params)
+        with self._parser_lock:
+            try:
+                with self._read_only_errors():
+                    if self._parser is None:
+                        self._parser = self._read_only_client(self.read_only_policy.parse_settings())
+                    parser, parse_settings = self._parser
+                    with self._translated(lambda: None):
+                        rendered = parser.query(
+                            "SELECT formatQuery({q:String})", parameters={"q": sql}, settings=parse_settings
+                        ).result_rows[0][0]
+                        tree = parser.raw_query(f"EXPLAIN AST {rendered}", parameters=params, settings=parse_settings)
+            except BaseException:
+                self._drop_parser()
+                raise
+        self.read_only_policy.check(tree.decode().splitlines())
+        return self._run_read_only(rendered, params)
 
     def own_read_only_query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
         """A query whose text is the program's own (user input only in ``parameters``), run as
         ``read_only_query`` runs a query, read-only and under the policy's limits, without its parse
         checks: they judge text a user wrote, and cost two round trips."""
-        with self._read_only_lock, self._read_only_errors():
-            return self._run_read_only(sql, dict(parameters or {}) or None)
+        return self._run_read_only(sql, dict(parameters or {}) or None)
 
     def _run_read_only(self, sql: str, params: dict[str, Any] | None) -> QueryResult:
-        _, (runner, run_settings) = self._read_only_sessions()
-        with self._translated(self._drop_read_only_clients):
-            result = runner.query(sql, parameters=params, settings=run_settings)
-            return QueryResult(tuple(result.column_names), list(result.result_rows))
+        """``sql`` on a client of the pool: an idle one, or a new one while fewer than the policy's
+        ``concurrent_queries`` run (else it waits for one). A client whose query failed is closed, not put back:
+        chDB hands the rest of an aborted result to the client's next query."""
+        with self._runner_slots:
+            with self._runners_lock:
+                runner = self._runners.pop() if self._runners else None
+            try:
+                with self._read_only_errors():
+                    if runner is None:
+                        runner = self._read_only_client(self.read_only_policy.engine_settings())
+                    client, settings = runner
+                    with self._translated(self._drop_idle_runners):
+                        result = client.query(sql, parameters=params, settings=settings)
+                        answer = QueryResult(tuple(result.column_names), list(result.result_rows))
+            except BaseException:
+                if runner is not None:
+                    with suppress(Exception):
+                        runner[0].close()
+                raise
+            with self._runners_lock:
+                self._runners.append(runner)
+            return answer
 
     @contextmanager
     def _read_only_errors(self) -> Iterator[None]:
@@ -178,18 +205,12 @@ class Warehouse:
         except WarehouseUnavailableError:
             raise
         except WarehouseError as exc:
-            # chDB hands the rest of an aborted result to the client's next query: start afresh
-            self._drop_read_only_clients()
             raise self.read_only_policy.translate(exc) from exc
 
-    def _read_only_sessions(self) -> list[tuple[Any, dict[str, Any]]]:
-        """Two read-only clients, each with the settings its queries carry: one parses (limited in time and
-        memory only, as the tree of a long query has many lines), one runs the query under every limit.
-        On chDB the limits and then ``readonly`` are set on each client's session, after which no query can
-        change a setting; a server gets them with each query, with ``readonly=2`` so that clickhouse-connect
-        may send its own."""
-        if self._read_only_clients:
-            return self._read_only_clients
+    def _read_only_client(self, limits: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """A read-only client and the settings its queries carry: on chDB the limits and then ``readonly`` are
+        set on the client's session, after which no query can change a setting; a server gets them with each
+        query, with ``readonly=2`` so that clickhouse-connect may send its own."""
         import clickhouse_connect
 
         exists = self.query(
@@ -197,27 +218,40 @@ class Warehouse:
         ).rows[0][0]
         database = self.database if exists else None  # before `migrate`: names must be qualified
         policy = self.read_only_policy
-        for limits in (policy.parse_settings(), policy.engine_settings()):
-            with self._translated(self._drop_read_only_clients):
-                client = clickhouse_connect.get_client(dsn=self.dsn, database=database)
-                self._read_only_clients.append((client, {**limits, **self._session_settings, "readonly": 2}))
-                if not self.embedded:
-                    continue
+        with self._translated(lambda: None):
+            client = clickhouse_connect.get_client(dsn=self.dsn, database=database)
+            if not self.embedded:
+                return client, {**limits, **self._session_settings, "readonly": 2}
+            try:
                 for name, value in limits.items():
                     client.set_client_setting(name, value)
                 client.set_client_setting("readonly", policy.readonly_level)
                 level = client.query("SELECT getSetting('readonly')").result_rows[0][0]
-                self._read_only_clients[-1] = (client, {})
-            if int(level) != policy.readonly_level:
-                self._drop_read_only_clients()
-                raise ReadOnlyQueryError(f"the engine did not take readonly={policy.readonly_level} ({level})")
-        return self._read_only_clients
+            except Exception:
+                client.close()
+                raise
+        if int(level) != policy.readonly_level:
+            client.close()
+            raise ReadOnlyQueryError(f"the engine did not take readonly={policy.readonly_level} ({level})")
+        return client, {}
 
-    def _drop_read_only_clients(self) -> None:
-        clients, self._read_only_clients = self._read_only_clients, []
-        for client, _ in clients:
+    def _drop_parser(self) -> None:
+        parser, self._parser = self._parser, None
+        if parser is not None:
+            with suppress(Exception):
+                parser[0].close()
+
+    def _drop_idle_runners(self) -> None:
+        with self._runners_lock:
+            runners, self._runners = self._runners, []
+        for client, _ in runners:
             with suppress(Exception):
                 client.close()
+
+    def _drop_read_only_clients(self) -> None:
+        with self._parser_lock:
+            self._drop_parser()
+        self._drop_idle_runners()
 
     def query_np(self, sql: str) -> Any:
         """The result as a numpy array (a structured one when the columns' types differ)."""

@@ -130,6 +130,9 @@ class Settings(BaseModel):
     sql_max_result_bytes: int = Field(100_000_000, ge=1024, description="bytes a read-only query may return")
     sql_max_memory_bytes: int = Field(1_000_000_000, ge=1_000_000, description="memory of one read-only query")
     sql_max_execution_seconds: float = Field(30.0, gt=0, description="time of one read-only query")
+    sql_max_concurrent_queries: int = Field(
+        4, ge=1, le=64, description="read-only queries (the catalog's, analysts') a process runs at once"
+    )
     sql_allow_table_functions: str = Field(
         "", description="table functions beyond numbers, zeros, values, generateRandom, view: comma-separated"
     )

@@ -19,7 +19,7 @@ from typing import Any
 from assetpipe.consumers.catalog import cursor, reports, status
 from assetpipe.consumers.catalog.events import EVENT_COLUMNS, event
 from assetpipe.consumers.catalog.metadata import code_references, column_lineage, column_schema, typed
-from assetpipe.consumers.catalog.rows import Query, iso, mapping, strings
+from assetpipe.consumers.catalog.rows import Query, iso, mapping, strings, together
 from assetpipe.schemas.errors import FieldError
 
 SORTS = ("key", "updated")
@@ -92,20 +92,16 @@ _DEFINITION = (
 _DOWNSTREAM = (
     "SELECT d.asset_key FROM latest_asset_definitions AS d WHERE has(d.deps, {key:String}) ORDER BY d.asset_key"
 )
-# The latest materialization, observation, failure and evaluation of each check (their ids and partitions), and the
-# partitions materialized, observed, with a failed check (the latest evaluation of a check failed), and the latest
-# one materialized: both from the latest-state table in one query (FINAL keeps each key's newest row, as argMax
-# would, for less).
+# The latest materialization, observation, failure and evaluation of each check (their ids and partitions), with the
+# partitions of each (so the partitions materialized and observed) and the latest of them that is one: a few rows of
+# asset_event_summary, however many partitions the asset has.
 _LATEST_IDS = (
-    "WITH (SELECT (countIf(s.event_type = 'materialization'), countIf(s.event_type = 'observation'), "
-    "uniqExactIf(s.partition, s.event_type = 'check_evaluation' AND NOT s.check_passed), "
-    "argMaxIf(s.partition, s.timestamp, s.event_type = 'materialization')) FROM asset_partition_state AS s FINAL "
-    "WHERE s.asset_key = {key:String} AND s.partition != '') AS summary "
-    "SELECT argMax(p.partition, p.timestamp), toString(argMax(p.event_id, p.timestamp)), summary, "
-    "toString(p.event_type), toString(p.check_name), toUnixTimestamp64Micro(max(p.timestamp)), "
-    "argMax(p.data_version, p.timestamp), argMax(p.run_id, p.timestamp), argMax(p.check_passed, p.timestamp), "
-    "toString(argMax(p.check_severity, p.timestamp)), toString(argMax(p.failure_reason, p.timestamp)) "
-    "FROM asset_partition_state AS p WHERE p.asset_key = {key:String} GROUP BY p.event_type, p.check_name"
+    "SELECT l.1, toString(l.2), s.partitions, s.latest_partition, toString(s.event_type), toString(s.check_name), "
+    "toUnixTimestamp64Micro(s.at), l.3, l.4, l.5, toString(l.6), toString(l.7) FROM ("
+    "SELECT a.event_type AS event_type, a.check_name AS check_name, max(a.timestamp) AS at, "
+    "argMaxMerge(a.latest) AS l, uniqExactMerge(a.partitions) AS partitions, "
+    "argMaxMerge(a.latest_partition) AS latest_partition "
+    "FROM asset_event_summary AS a WHERE a.asset_key = {key:String} GROUP BY a.event_type, a.check_name) AS s"
 )
 _REPORTED = "SELECT count() FROM asset_latest_state AS s WHERE s.asset_key = {key:String}"
 # Their rows, with metadata, from asset_events by its primary key (a row past the raw window, ASSETPIPE_RETENTION_DAYS,
@@ -225,9 +221,11 @@ def list_assets(query: Query, wanted: AssetQuery, statuses: status.Statuses | No
     else:
         positions = [cursor.encode("assets:updated", int(row[9]), row[0]) for row in rows]
     keys = [str(row[0]) for row in rows[: wanted.limit]]
-    states = (statuses or functools.partial(status.staleness, query))(keys)
-    events, checks = latest(query, keys)
-    failed = status.failures(query, keys)
+    states, (events, checks), failed = together(
+        lambda: (statuses or functools.partial(status.staleness, query))(keys),
+        lambda: latest(query, keys),
+        lambda: status.failures(query, keys),
+    )
     items = []
     for key, defined, description, owners, kinds, group, location, tags, execution_type, updated in rows:
         key = str(key)
@@ -282,7 +280,7 @@ def _expired(row: Sequence[Any]) -> dict[str, Any]:
     """A latest event whose raw row is past the raw window, as the latest-state table keeps it (a row of
     ``_LATEST_IDS``): its time, partition, data version, run and check result, without metadata, tags, description
     or source. The state keeps failures of type FAILED only."""
-    partition, event_id, _, event_type, check_name, at, data_version, run_id, passed, severity, reason = row
+    partition, event_id, _, _, event_type, check_name, at, data_version, run_id, passed, severity, reason = row
     kept: tuple[Any, ...] = (event_id, event_type, at, partition, data_version, "", {}, {}, {}, check_name, passed,
             severity, run_id, None, "FAILED", reason)  # fmt: skip
     return {**event(kept), "expired": True}
@@ -290,33 +288,43 @@ def _expired(row: Sequence[Any]) -> dict[str, Any]:
 
 def asset_detail(query: Query, asset_key: str, statuses: status.Statuses | None = None) -> dict[str, Any] | None:
     """Everything the catalog shows of one asset; None for an asset neither defined nor ever reported.
-    ``statuses`` as for ``list_assets``."""
-    rows = query(_DEFINITION, {"key": asset_key}).rows
-    definition = _definition(rows[0]) if rows else None
-    downstream = [str(key) for (key,) in query(_DOWNSTREAM, {"key": asset_key}).rows]
-    latest_ids = query(_LATEST_IDS, {"key": asset_key}).rows
-    latest_events, summary = [], (0, 0, 0, "")
-    if latest_ids:
-        summary = tuple(latest_ids[0][2])
-        ids = {
-            "key": asset_key,
-            "partitions": sorted({row[0] for row in latest_ids}),
-            "ids": [row[1] for row in latest_ids],
-        }
-        latest_events = [event(row) for row in query(_LATEST_EVENTS, ids).rows]
-        stored = {e["event_id"] for e in latest_events}
-        latest_events += [_expired(row) for row in latest_ids if row[1] not in stored]
+    ``statuses`` as for ``list_assets``. Its reads run side by side (``together``): the definition, the assets
+    depending on it, its latest events' ids, its failures, its failed checks and its status; then the latest
+    events' rows and when their identities were reported."""
+    key = {"key": asset_key}
+    definitions, dependents, latest_ids, failed, failed_checks, state = together(
+        lambda: query(_DEFINITION, key).rows,
+        lambda: query(_DOWNSTREAM, key).rows,
+        lambda: query(_LATEST_IDS, key).rows,
+        lambda: status.failures(query, [asset_key]),
+        lambda: status.failed_check_partitions(query, asset_key),
+        lambda: (statuses or functools.partial(status.staleness, query))([asset_key]),
+    )
+    definition = _definition(definitions[0]) if definitions else None
+    downstream = [str(dependent) for (dependent,) in dependents]
+    identities = [(str(row[4]), str(row[0]), str(row[7])) for row in latest_ids
+                  if row[4] in ("materialization", "observation") and row[7]]  # fmt: skip
+    rows, reported = together(
+        lambda: query(_LATEST_EVENTS, {**key, "partitions": sorted({r[0] for r in latest_ids}),
+                                       "ids": [r[1] for r in latest_ids]}).rows if latest_ids else [],
+        lambda: reports.seen(query, asset_key, identities),
+    )  # fmt: skip
+    latest_events = [event(row) for row in rows]
+    stored = {e["event_id"] for e in latest_events}
+    latest_events += [_expired(row) for row in latest_ids if row[1] not in stored]
     # skipped failures leave no latest state: an asset reported with those alone is known all the same
-    if definition is None and not latest_events and not query(_REPORTED, {"key": asset_key}).rows[0][0]:
+    if definition is None and not latest_events and not query(_REPORTED, key).rows[0][0]:
         return None
     by_type = {e["event_type"]: e for e in latest_events if e["event_type"] != "check_evaluation"}
     checks = sorted((e for e in latest_events if e["event_type"] == "check_evaluation"), key=lambda e: e["check_name"])
     materialization, observation = by_type.get("materialization"), by_type.get("observation")
-    failed = status.failures(query, [asset_key])
-    reports.seen(query, asset_key, [materialization, observation])
-    state = (statuses or functools.partial(status.staleness, query))([asset_key])
+    for shown in (materialization, observation):
+        if shown and shown["data_version"]:
+            shown.update(reported.get((shown["event_type"], shown["partition"] or "", shown["data_version"]), {}))
+    partitions = {str(row[4]): (int(row[2]), row[3]) for row in latest_ids}
+    materialized, latest_partition = partitions.get("materialization", (0, ""))
+    observed, _ = partitions.get("observation", (0, ""))
     state = state.get(asset_key, {"status": None, "causes": []})
-    materialized, observed, failed_checks, latest_partition = summary
     defined_metadata = definition["metadata"] if definition else None
     materialized_metadata = materialization["metadata"] if materialization else None
     return {

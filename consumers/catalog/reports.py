@@ -94,15 +94,18 @@ _SEEN = (
 )
 
 
-def seen(query: Query, asset_key: str, events: Sequence[dict[str, Any] | None]) -> None:
-    """Give each of ``events`` (the catalog's, with a data version) ``first_reported_at``, ``last_reported_at``
-    and ``reports`` of its identity, in one read: "unchanged since 10:02, last seen 10:58"."""
-    wanted = {(e["event_type"], e["partition"] or "", e["data_version"]): e for e in events if e and e["data_version"]}
-    if not wanted:
-        return
-    for kind, partition, version, first_us, last_us, repeats in query(
-        _SEEN, {"key": asset_key, "identities": list(wanted)}
-    ).rows:
-        event = wanted.get((str(kind), str(partition), str(version)))
-        if event is not None:
-            event.update(first_reported_at=iso(first_us), last_reported_at=iso(last_us), reports=1 + int(repeats))
+Identity = tuple[str, str, str]  # event type, partition ("": none), data version
+
+
+def seen(query: Query, asset_key: str, identities: Sequence[Identity]) -> dict[Identity, dict[str, Any]]:
+    """Of each of ``identities`` (the asset's latest events with a data version) its ``first_reported_at``,
+    ``last_reported_at`` and ``reports``, in one read: "unchanged since 10:02, last seen 10:58"."""
+    if not identities:
+        return {}
+    rows = query(_SEEN, {"key": asset_key, "identities": list(identities)}).rows
+    return {
+        (str(kind), str(partition), str(version)): {
+            "first_reported_at": iso(first_us), "last_reported_at": iso(last_us), "reports": 1 + int(repeats)
+        }
+        for kind, partition, version, first_us, last_us, repeats in rows
+    }  # fmt: skip

@@ -43,14 +43,29 @@ _OUTCOMES = (
     "FROM asset_partition_state AS p WHERE p.event_type IN ('materialization', 'materialization_failure'){where} "
     "GROUP BY p.asset_key, p.partition"
 )
+# Only a partition with a failure can have failed: the outcomes are those of the partitions a failure names (an asset
+# of 100,000 partitions and no failure costs a read of its event types, not 100,000 groups).
+_FAILED_PARTITIONS = (
+    " AND (p.asset_key, p.partition) IN (SELECT x.asset_key, x.partition FROM asset_partition_state AS x "
+    "WHERE x.event_type = 'materialization_failure'{where})"
+)
 FAILED_FILTER = (
-    f"a.key IN (SELECT f.asset_key FROM ({_OUTCOMES.format(where='')}) AS f "
+    f"a.key IN (SELECT f.asset_key FROM ({_OUTCOMES.format(where=_FAILED_PARTITIONS.format(where=''))}) AS f "
     "WHERE f.outcome = 'materialization_failure')"
 )
 _FAILURES = (
     "SELECT f.asset_key, countIf(f.partition != '') FROM ("
-    + _OUTCOMES.format(where=" AND p.asset_key IN {keys:Array(String)}")
+    + _OUTCOMES.format(
+        where=" AND p.asset_key IN {keys:Array(String)}"
+        + _FAILED_PARTITIONS.format(where=" AND x.asset_key IN {keys:Array(String)}")
+    )
     + ") AS f WHERE f.outcome = 'materialization_failure' GROUP BY f.asset_key"
+)
+# Of one asset, the partitions whose latest evaluation of some check failed.
+_FAILED_CHECKS = (
+    "SELECT uniqExactIf(c.partition, NOT c.passed) FROM (SELECT s.partition AS partition, "
+    "argMax(s.check_passed, s.timestamp) AS passed FROM asset_partition_state AS s WHERE s.asset_key = {key:String} "
+    "AND s.event_type = 'check_evaluation' AND s.partition != '' GROUP BY s.partition, s.check_name) AS c"
 )
 
 
@@ -60,6 +75,11 @@ def failures(query: Query, keys: Sequence[str]) -> dict[str, int]:
     if not keys:
         return {}
     return {str(key): int(partitions) for key, partitions in query(_FAILURES, {"keys": list(keys)}).rows}
+
+
+def failed_check_partitions(query: Query, key: str) -> int:
+    """The partitions of ``key`` whose latest evaluation of some check failed."""
+    return int(query(_FAILED_CHECKS, {"key": key}).rows[0][0])
 
 
 def cause(value: Any) -> dict[str, str]:

@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import pytest
 
 from assetpipe.consumers.exceptions import QueryLimitError, ReadOnlyQueryError, WarehouseError
 from assetpipe.consumers.readonly import ReadOnlyPolicy
-from assetpipe.consumers.warehouse import Warehouse
+from assetpipe.consumers.warehouse import QueryResult, Warehouse
 from assetpipe.control import request
 from tests.integration.conftest import Stack
 from tests.integration.helpers import run_cli, up_env, wait_until
@@ -250,6 +251,30 @@ def test_limits_refuse_with_a_message_that_says_what_to_change(warehouse: Wareho
             assert limited.read_only_query("SELECT 1").rows == [(1,)]  # nothing of the refused result is left
     finally:
         limited.close()
+
+
+def test_queries_run_side_by_side_up_to_the_policys_number(warehouse: Warehouse) -> None:
+    """Read-only queries run at once on sessions of their own, at most ``concurrent_queries``: the others wait for
+    a session, and every one gets its answer."""
+    limited = Warehouse(warehouse.dsn, warehouse.database, ReadOnlyPolicy(concurrent_queries=3))
+    probe = f"probe_{uuid.uuid4().hex[:8]}"
+    answers: list[QueryResult] = []
+    readers = [threading.Thread(target=lambda: answers.append(limited.own_read_only_query(
+        f"SELECT sleep(1), '{probe}'", {}))) for _ in range(5)]  # fmt: skip
+    running = (f"SELECT count() FROM system.processes WHERE query LIKE '%{probe}%' "
+               "AND query NOT LIKE '%system.processes%'")  # fmt: skip
+    try:
+        for reader in readers:
+            reader.start()
+        seen = set()
+        while any(reader.is_alive() for reader in readers):
+            seen.add(warehouse.query(running).rows[0][0])
+        for reader in readers:
+            reader.join()
+    finally:
+        limited.close()
+    assert max(seen) == 3
+    assert [answer.rows for answer in answers] == [[(0, probe)]] * 5
 
 
 # -- through the command, opening the data directory, and through a running stack ----------------------------

@@ -375,3 +375,44 @@ def test_the_latest_value_of_each_partition_is_filled_from_the_events_stored(old
         r[3] for r in stored if r[:3] == ("sales/t0", "rows", "2024-01-01")
     )  # older, written later: changes nothing
     assert old_warehouse.query(kept).rows == old_warehouse.query(latest).rows
+
+
+@pytest.mark.parametrize("old_warehouse", [36], indirect=True)
+def test_each_assets_latest_event_of_each_type_is_filled_from_the_state_and_takes_new_ones(
+    old_warehouse: Warehouse,
+) -> None:
+    """0036 keeps, per (asset, event type, check), the latest event and the partitions that have one, for an asset's
+    page: an upgraded warehouse gets them from asset_partition_state, new events update them, an older one written
+    later changes nothing, and a partition reported again counts once."""
+    db = old_warehouse.database
+    insert_events(old_warehouse, [f"sales/t{i % 5}" for i in range(90)], 0)  # each asset's 9 partitions twice
+    truth = (
+        "SELECT asset_key, toString(event_type), check_name, uniqExactIf(partition, partition != ''), "
+        "toString(argMax(event_id, timestamp)), max(timestamp) "
+        f"FROM {db}.asset_partition_state GROUP BY asset_key, event_type, check_name ORDER BY ALL"
+    )
+    summary = (
+        "SELECT asset_key, toString(event_type), check_name, uniqExactMerge(partitions), "
+        "toString(argMaxMerge(latest).2), max(timestamp) "
+        f"FROM {db}.asset_event_summary GROUP BY asset_key, event_type, check_name ORDER BY ALL"
+    )
+    stored = old_warehouse.query(truth).rows
+    assert [row[3] for row in stored] == [9] * 5
+
+    assert old_warehouse.migrate()[0] == "0036_asset_event_summary"
+    assert old_warehouse.query(summary).rows == stored
+
+    rows = EventColumns()
+    old = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
+    cases = [("materialization", "2024-01-01", old), ("materialization", "2024-02-01", None),
+             ("observation", None, None)]  # fmt: skip
+    for i, (kind, partition, at) in enumerate(cases):
+        record = build_record(kind, ["sales", "t0"], source="sdk", host="test", partition=partition,
+                              event_id=f"00000000-0000-7000-8000-00000000000{i}", timestamp_us=at)  # fmt: skip
+        rows.append(kind, record, 1000 + i, 0, 1000 + i)
+    insert_event_rows(old_warehouse, rows)
+    found = {row[:2]: row[3:5] for row in old_warehouse.query(summary).rows}
+    assert found[("sales/t0", "materialization")] == (10, "00000000-0000-7000-8000-000000000001")  # the newer one
+    assert found[("sales/t0", "observation")] == (0, "00000000-0000-7000-8000-000000000002")  # unpartitioned
+    assert found[("sales/t1", "materialization")][0] == 9
+    assert old_warehouse.query(summary).rows == old_warehouse.query(truth).rows

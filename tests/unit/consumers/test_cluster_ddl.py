@@ -206,7 +206,7 @@ def test_every_migration_has_a_cluster_form_and_each_table_its_place() -> None:
     sharded = {name: (p.key, p.replicated) for name, p in plan.tables.items() if p.layout == SHARDED}
     assert sharded["asset_events"] == (SHARDING_KEY, True)
     derived = ("asset_partition_state", "asset_latest_state", "asset_report_state", "asset_metadata_points",
-               "asset_partition_metadata")  # fmt: skip
+               "asset_partition_metadata", "asset_event_summary")  # fmt: skip
     for table in derived:
         assert sharded[table] == (SHARDING_KEY, True), table  # fed by views on asset_events, written by asset key
     assert sharded["asset_event_keys"] == (None, True)  # keyed by the dedup key: only its view writes it
