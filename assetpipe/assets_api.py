@@ -78,6 +78,10 @@ class RegistryAccess(Protocol):
         in the warehouse's database."""
         ...
 
+    def background_query(self, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
+        """``query``, for a reader nobody waits on (a snapshot's refresh): it leaves the cores to the others."""
+        ...
+
 
 class LocalRegistry:
     """The registry in a warehouse this process holds."""
@@ -92,6 +96,9 @@ class LocalRegistry:
     def query(self, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
         return self.warehouse.own_read_only_query(sql, parameters)
 
+    def background_query(self, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
+        return self.warehouse.own_read_only_query(sql, parameters, background=True)
+
 
 class StackRegistry:
     """The registry in a running stack's embedded engine, through its control socket."""
@@ -105,7 +112,13 @@ class StackRegistry:
         return RegistrationSummary.from_json(call(self.socket, payload, _STACK_ERRORS, self.timeout))
 
     def query(self, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
-        payload = {"op": "sql", "query": sql, "parameters": dict(parameters)}
+        return self._sql(sql, parameters, background=False)
+
+    def background_query(self, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
+        return self._sql(sql, parameters, background=True)
+
+    def _sql(self, sql: str, parameters: Mapping[str, Any], *, background: bool) -> QueryResult:
+        payload = {"op": "sql", "query": sql, "parameters": dict(parameters), "background": background}
         answer = call(self.socket, payload, _STACK_ERRORS, self.timeout)
         return QueryResult(tuple(answer["columns"]), [tuple(row) for row in answer["rows"]])
 

@@ -113,7 +113,7 @@ class CatalogRoutes:
 
     def __init__(self, registry: RegistryAccess) -> None:
         self.registry = registry
-        self.statuses = StalenessSnapshot(registry.query)
+        self.statuses = StalenessSnapshot(registry.query, refresh=registry.background_query)
 
     def routes(self) -> list[BaseRoute]:
         """The routes, each followed by the 405 of the methods it does not take. They go before the registry's

@@ -400,7 +400,9 @@ class LocalStack:
         if op == "status":
             return self.status()
         if op == "sql":
-            result: QueryResult = self.warehouse.read_only_query(str(req.get("query", "")), req.get("parameters"))
+            result: QueryResult = self.warehouse.read_only_query(
+                str(req.get("query", "")), req.get("parameters"), background=req.get("background") is True
+            )
             return {"ok": True, "columns": list(result.column_names), "rows": result.rows}
         if op == "assets_register":  # `assetpipe assets apply`, and `assetpipe serve`'s PUT /api/assets/...
             summary = LocalRegistry(self.warehouse).register(req["specs"], req["source"], req.get("location", ""))

@@ -21,6 +21,7 @@ ClickHouse engine and broker.
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
 from collections.abc import Callable
@@ -199,7 +200,7 @@ def reads(warehouse: Warehouse) -> list[tuple[str, Callable[[], Any], str]]:
     """Each endpoint's reads as the API runs them (read-only, with parameters, statuses from a snapshot), with its
     target (p95, ms)."""
     query = warehouse.own_read_only_query
-    statuses = StalenessSnapshot(query)
+    statuses = StalenessSnapshot(query, refresh=functools.partial(query, background=True))
 
     def listed(**params: str) -> Callable[[], Any]:
         return lambda: list_assets(query, AssetQuery.parse(params), statuses)

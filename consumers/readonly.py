@@ -80,6 +80,11 @@ class ReadOnlyPolicy:
             "result_overflow_mode": "throw",
         }
 
+    def background_settings(self) -> dict[str, Any]:
+        """The limits of a query nobody waits on (a snapshot's refresh): one thread, at the lowest OS priority,
+        so that it leaves the cores to the queries somebody waits on."""
+        return {**self.engine_settings(), "max_threads": 1, "os_thread_priority": 19}
+
     def check(self, explain_ast: Sequence[str]) -> None:
         """Refuse the statement whose ``EXPLAIN AST`` lines these are, unless it only reads the warehouse."""
         nodes = _tree(explain_ast)

@@ -93,6 +93,8 @@ class Warehouse:
         self._runners: list[tuple[Any, dict[str, Any]]] = []  # idle
         self._runners_lock = threading.Lock()
         self._runner_slots = threading.BoundedSemaphore(self.read_only_policy.concurrent_queries)
+        self._background: tuple[Any, dict[str, Any]] | None = None  # queries nobody waits on, one at a time
+        self._background_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, read_only_policy: ReadOnlyPolicy | None = None) -> Warehouse:
@@ -143,10 +145,13 @@ class Warehouse:
         result = self._call("query", sql, parameters=parameters, settings=dict(settings or {}))
         return QueryResult(tuple(result.column_names), list(result.result_rows))
 
-    def read_only_query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+    def read_only_query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, background: bool = False
+    ) -> QueryResult:
         """An analyst's query, or one built from user input with ``parameters``: one statement that only
         reads the warehouse, checked on ClickHouse's own parse (``consumers.readonly``), run read-only under
-        the policy's limits. Unqualified names resolve in this warehouse's database."""
+        the policy's limits. Unqualified names resolve in this warehouse's database. ``background``: nobody waits
+        on it (a snapshot's refresh): it runs on a session of its own, one thread at the lowest priority."""
         if "\x00" in sql:
             raise ReadOnlyQueryError("the query contains a NUL character")
         params = dict(parameters or {}) or None
@@ -165,13 +170,33 @@ class Warehouse:
                 self._drop_parser()
                 raise
         self.read_only_policy.check(tree.decode().splitlines())
+        if background:
+            return self._run_in_background(rendered, params)
         return self._run_read_only(rendered, params)
 
-    def own_read_only_query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+    def own_read_only_query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, background: bool = False
+    ) -> QueryResult:
         """A query whose text is the program's own (user input only in ``parameters``), run as
         ``read_only_query`` runs a query, read-only and under the policy's limits, without its parse
         checks: they judge text a user wrote, and cost two round trips."""
+        if background:
+            return self._run_in_background(sql, dict(parameters or {}) or None)
         return self._run_read_only(sql, dict(parameters or {}) or None)
+
+    def _run_in_background(self, sql: str, params: dict[str, Any] | None) -> QueryResult:
+        with self._background_lock:
+            try:
+                with self._read_only_errors():
+                    if self._background is None:
+                        self._background = self._read_only_client(self.read_only_policy.background_settings())
+                    client, settings = self._background
+                    with self._translated(lambda: None):
+                        result = client.query(sql, parameters=params, settings=settings)
+                        return QueryResult(tuple(result.column_names), list(result.result_rows))
+            except BaseException:
+                self._drop_background()
+                raise
 
     def _run_read_only(self, sql: str, params: dict[str, Any] | None) -> QueryResult:
         """``sql`` on a client of the pool: an idle one, or a new one while fewer than the policy's
@@ -241,6 +266,12 @@ class Warehouse:
             with suppress(Exception):
                 parser[0].close()
 
+    def _drop_background(self) -> None:
+        background, self._background = self._background, None
+        if background is not None:
+            with suppress(Exception):
+                background[0].close()
+
     def _drop_idle_runners(self) -> None:
         with self._runners_lock:
             runners, self._runners = self._runners, []
@@ -251,6 +282,8 @@ class Warehouse:
     def _drop_read_only_clients(self) -> None:
         with self._parser_lock:
             self._drop_parser()
+        with self._background_lock:
+            self._drop_background()
         self._drop_idle_runners()
 
     def query_np(self, sql: str) -> Any:

@@ -112,7 +112,8 @@ class AssetPages:
 
     def __init__(self, registry: RegistryAccess) -> None:
         self.query = registry.query
-        self.statuses = StalenessSnapshot(registry.query)  # as the JSON routes read statuses: at most 5 s old
+        # as the JSON routes read statuses: at most 5 s old
+        self.statuses = StalenessSnapshot(registry.query, refresh=registry.background_query)
 
     def routes(self) -> list[Route]:
         return [page_route("/", self.catalog), page_route("/assets/{key:path}", self.asset)]

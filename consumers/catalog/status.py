@@ -104,10 +104,20 @@ class StalenessSnapshot:
     about 100 ms at 10,000 assets whatever the number of assets asked for, which is most of the time of a page of
     the list or of an asset. Read through this, a status is at most ``max_age`` seconds (and one read) old: a
     read finding the snapshot older starts the next one on a thread of its own and answers from this one; only
-    the first read waits, and an asset the snapshot does not know yet (new since) is read from the view."""
+    the first read waits, and an asset the snapshot does not know yet (new since) is read from the view.
+    ``refresh`` runs the whole read (default ``query``): a query in the background (``Warehouse.own_read_only_query``
+    with ``background``) leaves the cores to the readers waiting on an answer."""
 
-    def __init__(self, query: Query, max_age: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        query: Query,
+        max_age: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        refresh: Query | None = None,
+    ) -> None:
         self._query = query
+        self._refresh = refresh or query  # the whole read: best a query that leaves the cores to readers
         self.max_age = max_age
         self._clock = clock
         self._lock = threading.Lock()
@@ -136,7 +146,7 @@ class StalenessSnapshot:
     def _read(self) -> dict[str, dict[str, Any]]:
         taken = self._clock()
         try:
-            rows = self._query(_EVERY_STALENESS, {}).rows
+            rows = self._refresh(_EVERY_STALENESS, {}).rows
             states = {str(key): {"status": state, "causes": [cause(c) for c in causes]} for key, state, causes in rows}
         finally:
             with self._lock:

@@ -277,6 +277,22 @@ def test_queries_run_side_by_side_up_to_the_policys_number(warehouse: Warehouse)
     assert [answer.rows for answer in answers] == [[(0, probe)]] * 5
 
 
+def test_a_query_nobody_waits_on_runs_on_one_thread_at_the_lowest_priority(warehouse: Warehouse) -> None:
+    """``background`` (a snapshot's refresh): the same answer, read-only, on one thread at nice 19, so that it
+    leaves the cores to the queries a reader waits on."""
+    settings = "SELECT toUInt64(getSetting('max_threads')), toInt64(getSetting('os_thread_priority'))"
+    assert warehouse.own_read_only_query(settings, background=True).rows == [(1, 19)]
+    assert warehouse.read_only_query(settings, background=True).rows == [(1, 19)]
+    assert warehouse.own_read_only_query(settings).rows != [(1, 19)]
+    count = "SELECT count() FROM asset_events"
+    assert warehouse.read_only_query(count, background=True).rows == warehouse.read_only_query(count).rows
+    with pytest.raises(ReadOnlyQueryError):
+        warehouse.read_only_query("CREATE TABLE t (x UInt8) ENGINE = Memory", background=True)
+    with pytest.raises(WarehouseError):
+        warehouse.own_read_only_query("INSERT INTO asset_events (event_type) VALUES ('observation')", background=True)
+    assert warehouse.own_read_only_query("SELECT 1", background=True).rows == [(1,)]
+
+
 # -- through the command, opening the data directory, and through a running stack ----------------------------
 
 
