@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +151,7 @@ class Stack:
         self.env = env | {"ASSETPIPE_DATA_DIR": str(data), "ASSETPIPE_EMBEDDED_KAFKA_PORT": str(_free_port()),
                           "ASSETPIPE_HTTP_PORT": str(_free_port())}  # fmt: skip
         self.url = f"http://127.0.0.1:{self.env['ASSETPIPE_HTTP_PORT']}"
+        self.serve_pid = 0
 
     @contextmanager
     def running(self) -> Iterator[Stack]:
@@ -176,6 +177,38 @@ class Stack:
                 up.kill()
             log.close()
 
+    @contextmanager
+    def serving(self, workers: int) -> Iterator[str]:
+        """``assetpipe serve --workers N`` beside the running stack (its broker, and its registry through the
+        control socket): the HTTP API in processes of its own. Yields its URL."""
+        env = self.env | {"ASSETPIPE_HTTP_PORT": str(_free_port())}
+        url = f"http://127.0.0.1:{env['ASSETPIPE_HTTP_PORT']}"
+        log = (self.data / "serve.log").open("wb")
+        serve = subprocess.Popen([sys.executable, "-m", "assetpipe.cli", "serve", "--workers", str(workers)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
+        self.serve_pid = serve.pid
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or serve.poll() is not None:
+                    started = (self.data / "serve.log").read_text()[-2000:]
+                    raise RuntimeError(f"assetpipe serve did not start: {started}")
+                time.sleep(0.3)
+            yield url
+        finally:
+            serve.send_signal(signal.SIGINT)
+            try:
+                serve.wait(60)
+            except subprocess.TimeoutExpired:
+                serve.kill()
+            self.serve_pid = 0
+            log.close()
+
     def sql(self, query: str) -> list[dict[str, Any]]:
         done = subprocess.run([sys.executable, "-m", "assetpipe.cli", "sql", query, "--format", "json"],
                               env=self.env, capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -189,7 +222,9 @@ class Stack:
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds so far: ``assetpipe up`` by kind of thread, and its broker."""
-        return {**_by_thread_kind(self.pid), "the broker": _cpu(self.broker) if self.broker else 0.0}
+        serve = [self.serve_pid, *_children(self.serve_pid)] if self.serve_pid else []
+        return {**_by_thread_kind(self.pid), "assetpipe serve": sum(_cpu(pid) for pid in serve),
+                "the broker": _cpu(self.broker) if self.broker else 0.0}  # fmt: skip
 
 
 def post_all(url: str, bodies: list[bytes], clients: int, headers: dict[str, str]) -> float:
@@ -330,6 +365,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--gzip", action="store_true", help="send the batches gzip-compressed")
+    parser.add_argument("--serve-workers", type=int, default=0,
+                        help="post to `assetpipe serve --workers N` beside the stack, not to its HTTP API")  # fmt: skip
     args = parser.parse_args()
     n = args.events
     bodies, raw_bytes = [], 0
@@ -342,12 +379,14 @@ def main() -> None:
     limits = raw_limits(bodies, n)
     with tempfile.TemporaryDirectory(prefix="bench-openlineage-") as tmp:  # both stacks' data, removed after
         root = Path(tmp)
-        with Stack(root / "openlineage").running() as stack:
+        with Stack(root / "openlineage").running() as stack, ExitStack() as serving:
+            url = serving.enter_context(stack.serving(args.serve_workers)) if args.serve_workers else stack.url
             cpu_before = stack.cpu()
             started = time.perf_counter()
-            accepted = post_all(stack.url + "/api/v1/lineage/batch", sent, args.clients, headers)
+            accepted = post_all(url + "/api/v1/lineage/batch", sent, args.clients, headers)
             stored = wait_stored(stack, {"asset_events": 3 * n, "openlineage_events": n}, started)
             cpu = {kind: spent - cpu_before[kind] for kind, spent in stack.cpu().items()}
+            serving.close()
             settled_s = settle(stack)
             merged = on_disk(lambda q: stack.sql(q), "assetpipe")
         with Stack(root / "plain").running() as plain_stack:
@@ -361,8 +400,9 @@ def main() -> None:
             plain_cpu = {kind: spent - plain_cpu_before[kind] for kind, spent in plain_stack.cpu().items()}
         final, columns = optimized_sizes(root / "openlineage")
 
+    front = f"; posted to assetpipe serve --workers {args.serve_workers}" if args.serve_workers else ""
     print(f"{n:,} OpenLineage events of 3 outputs, {raw_bytes / n / 1024:.1f} KB of JSON each; {args.clients} clients, "
-          f"batches of {args.batch}{', gzip' if args.gzip else ''}")  # fmt: skip
+          f"batches of {args.batch}{', gzip' if args.gzip else ''}{front}")  # fmt: skip
     print("raw limits on one core, in this process (events/s):")
     for label, rate in limits.items():
         print(f"  {label:<80} {rate:>9,.0f}")
@@ -372,10 +412,13 @@ def main() -> None:
     ]
     for label, rate in rows:
         print(f"{label:<82} {rate:>9,.0f} ev/s")
-    total, broker = sum(cpu.values()), cpu["the broker"]
-    split = ", ".join(f"{kind} {1e6 * spent / n:,.0f}" for kind, spent in cpu.items() if kind != "the broker")
+    total, broker, served = sum(cpu.values()), cpu["the broker"], cpu["assetpipe serve"]
+    split = ", ".join(f"{kind} {1e6 * spent / n:,.0f}" for kind, spent in cpu.items()
+                      if kind not in ("the broker", "assetpipe serve"))  # fmt: skip
+    serve_cpu = f", assetpipe serve {1e6 * served / n:,.0f}" if args.serve_workers else ""
     print(f"  CPU per OpenLineage event: {1e6 * total / n:,.0f} µs ({total / stored:.2f} cores over the run): "
-          f"assetpipe up {1e6 * (total - broker) / n:,.0f} ({split}), its broker {1e6 * broker / n:,.0f}")  # fmt: skip
+          f"assetpipe up {1e6 * (total - broker - served) / n:,.0f} ({split}){serve_cpu}, "
+          f"its broker {1e6 * broker / n:,.0f}")  # fmt: skip
     plain_up = sum(v for k, v in plain_cpu.items() if k != "the broker")
     print(f"plain report events through /report_asset_events ({3 * args.batch} a request), fresh stack: accepted "
           f"{3 * n / plain_accepted:,.0f} ev/s, stored {3 * n / plain_stored:,.0f} ev/s; CPU per event: up "
