@@ -130,6 +130,15 @@ THREAD_KINDS = {"python": "Python threads", "rdk": "librdkafka", "MergeMutate": 
                 "": "ClickHouse queries and inserts"}  # fmt: skip
 
 
+def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGINT, as Ctrl-C stops it; killed if it has not stopped within ``timeout`` seconds."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -170,11 +179,7 @@ class Stack:
             self.broker = next((c for c in _children(up.pid) if "tansu" in Path(f"/proc/{c}/cmdline").read_text()), 0)
             yield self
         finally:
-            up.send_signal(signal.SIGINT)
-            try:
-                up.wait(180)
-            except subprocess.TimeoutExpired:
-                up.kill()
+            _stop(up, 180)
             log.close()
 
     @contextmanager
@@ -201,11 +206,7 @@ class Stack:
                 time.sleep(0.3)
             yield url
         finally:
-            serve.send_signal(signal.SIGINT)
-            try:
-                serve.wait(60)
-            except subprocess.TimeoutExpired:
-                serve.kill()
+            _stop(serve, 60)
             self.serve_pid = 0
             log.close()
 

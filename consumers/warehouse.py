@@ -88,13 +88,12 @@ class Warehouse:
         # Read-only queries get clients of their own: on chDB a client's session is read-only for good, and a long
         # query does not hold up ingest. One client parses analysts' queries; up to the policy's
         # ``concurrent_queries`` run queries at once, each on a client of the pool.
-        self._parser: tuple[Any, dict[str, Any]] | None = None
-        self._parser_lock = threading.Lock()
+        # sessions of one use, one caller at a time: "parser" (analysts' queries parsed) and "background"
+        self._sessions: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self._session_locks = {"parser": threading.Lock(), "background": threading.Lock()}
         self._runners: list[tuple[Any, dict[str, Any]]] = []  # idle
         self._runners_lock = threading.Lock()
         self._runner_slots = threading.BoundedSemaphore(self.read_only_policy.concurrent_queries)
-        self._background: tuple[Any, dict[str, Any]] | None = None  # queries nobody waits on, one at a time
-        self._background_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, read_only_policy: ReadOnlyPolicy | None = None) -> Warehouse:
@@ -155,20 +154,11 @@ class Warehouse:
         if "\x00" in sql:
             raise ReadOnlyQueryError("the query contains a NUL character")
         params = dict(parameters or {}) or None
-        with self._parser_lock:
-            try:
-                with self._read_only_errors():
-                    if self._parser is None:
-                        self._parser = self._read_only_client(self.read_only_policy.parse_settings())
-                    parser, parse_settings = self._parser
-                    with self._translated(lambda: None):
-                        rendered = parser.query(
-                            "SELECT formatQuery({q:String})", parameters={"q": sql}, settings=parse_settings
-                        ).result_rows[0][0]
-                        tree = parser.raw_query(f"EXPLAIN AST {rendered}", parameters=params, settings=parse_settings)
-            except BaseException:
-                self._drop_parser()
-                raise
+        with self._session("parser", self.read_only_policy.parse_settings) as (parser, parse_settings):
+            rendered = parser.query(
+                "SELECT formatQuery({q:String})", parameters={"q": sql}, settings=parse_settings
+            ).result_rows[0][0]
+            tree = parser.raw_query(f"EXPLAIN AST {rendered}", parameters=params, settings=parse_settings)
         self.read_only_policy.check(tree.decode().splitlines())
         if background:
             return self._run_in_background(rendered, params)
@@ -185,17 +175,23 @@ class Warehouse:
         return self._run_read_only(sql, dict(parameters or {}) or None)
 
     def _run_in_background(self, sql: str, params: dict[str, Any] | None) -> QueryResult:
-        with self._background_lock:
+        with self._session("background", self.read_only_policy.background_settings) as (client, settings):
+            result = client.query(sql, parameters=params, settings=settings)
+            return QueryResult(tuple(result.column_names), list(result.result_rows))
+
+    @contextmanager
+    def _session(self, name: str, limits: Callable[[], dict[str, Any]]) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """The read-only session ``name`` and its queries' settings, for one caller at a time; made on first use
+        under ``limits``, closed when a query on it failed (and made anew next time)."""
+        with self._session_locks[name]:
             try:
                 with self._read_only_errors():
-                    if self._background is None:
-                        self._background = self._read_only_client(self.read_only_policy.background_settings())
-                    client, settings = self._background
+                    if name not in self._sessions:
+                        self._sessions[name] = self._read_only_client(limits())
                     with self._translated(lambda: None):
-                        result = client.query(sql, parameters=params, settings=settings)
-                        return QueryResult(tuple(result.column_names), list(result.result_rows))
+                        yield self._sessions[name]
             except BaseException:
-                self._drop_background()
+                self._drop_session(name)
                 raise
 
     def _run_read_only(self, sql: str, params: dict[str, Any] | None) -> QueryResult:
@@ -260,17 +256,11 @@ class Warehouse:
             raise ReadOnlyQueryError(f"the engine did not take readonly={policy.readonly_level} ({level})")
         return client, {}
 
-    def _drop_parser(self) -> None:
-        parser, self._parser = self._parser, None
-        if parser is not None:
+    def _drop_session(self, name: str) -> None:
+        session = self._sessions.pop(name, None)
+        if session is not None:
             with suppress(Exception):
-                parser[0].close()
-
-    def _drop_background(self) -> None:
-        background, self._background = self._background, None
-        if background is not None:
-            with suppress(Exception):
-                background[0].close()
+                session[0].close()
 
     def _drop_idle_runners(self) -> None:
         with self._runners_lock:
@@ -280,10 +270,9 @@ class Warehouse:
                 client.close()
 
     def _drop_read_only_clients(self) -> None:
-        with self._parser_lock:
-            self._drop_parser()
-        with self._background_lock:
-            self._drop_background()
+        for name, lock in self._session_locks.items():
+            with lock:
+                self._drop_session(name)
         self._drop_idle_runners()
 
     def query_np(self, sql: str) -> Any:
