@@ -68,6 +68,23 @@ def insert_settings(token: str | None = None) -> dict[str, Any]:
     return settings
 
 
+class _SessionPool:
+    """Read-only sessions made under one set of limits, at most ``size`` in use at once; the idle ones kept."""
+
+    def __init__(self, size: int, limits: Callable[[], dict[str, Any]]) -> None:
+        self.slots = threading.BoundedSemaphore(size)
+        self.limits = limits
+        self.idle: list[tuple[Any, dict[str, Any]]] = []
+        self.lock = threading.Lock()
+
+    def drop_idle(self) -> None:
+        with self.lock:
+            sessions, self.idle = self.idle, []
+        for client, _ in sessions:
+            with suppress(Exception):
+                client.close()
+
+
 class Warehouse:
     """ClickHouse through clickhouse-connect. Thread-safe: one lock serializes use of the client.
     ``cluster``: the ClickHouse cluster the database spans (``consumers.cluster``); every query then carries
@@ -85,15 +102,15 @@ class Warehouse:
         self._session_settings = dict(SESSION_SETTINGS) if cluster else {}
         self._client: Any = None
         self._lock = threading.RLock()
-        # Read-only queries get clients of their own: on chDB a client's session is read-only for good, and a long
-        # query does not hold up ingest. One client parses analysts' queries; up to the policy's
-        # ``concurrent_queries`` run queries at once, each on a client of the pool.
-        # sessions of one use, one caller at a time: "parser" (analysts' queries parsed) and "background"
-        self._sessions: dict[str, tuple[Any, dict[str, Any]]] = {}
-        self._session_locks = {"parser": threading.Lock(), "background": threading.Lock()}
-        self._runners: list[tuple[Any, dict[str, Any]]] = []  # idle
-        self._runners_lock = threading.Lock()
-        self._runner_slots = threading.BoundedSemaphore(self.read_only_policy.concurrent_queries)
+        # Read-only queries get sessions of their own: on chDB a client's session is read-only for good, and a long
+        # query does not hold up ingest. One parses analysts' queries, up to the policy's ``concurrent_queries`` run
+        # queries, one runs the queries nobody waits on (``background``).
+        policy = self.read_only_policy
+        self._read_only_pools = {
+            "parse": _SessionPool(1, policy.parse_settings),
+            "run": _SessionPool(policy.concurrent_queries, policy.engine_settings),
+            "background": _SessionPool(1, policy.background_settings),
+        }
 
     @classmethod
     def from_settings(cls, settings: Settings, read_only_policy: ReadOnlyPolicy | None = None) -> Warehouse:
@@ -154,15 +171,13 @@ class Warehouse:
         if "\x00" in sql:
             raise ReadOnlyQueryError("the query contains a NUL character")
         params = dict(parameters or {}) or None
-        with self._session("parser", self.read_only_policy.parse_settings) as (parser, parse_settings):
+        with self._read_only_session("parse") as (parser, parse_settings):
             rendered = parser.query(
                 "SELECT formatQuery({q:String})", parameters={"q": sql}, settings=parse_settings
             ).result_rows[0][0]
             tree = parser.raw_query(f"EXPLAIN AST {rendered}", parameters=params, settings=parse_settings)
         self.read_only_policy.check(tree.decode().splitlines())
-        if background:
-            return self._run_in_background(rendered, params)
-        return self._run_read_only(rendered, params)
+        return self._run_read_only(rendered, params, background)
 
     def own_read_only_query(
         self, sql: str, parameters: Mapping[str, Any] | None = None, *, background: bool = False
@@ -170,53 +185,35 @@ class Warehouse:
         """A query whose text is the program's own (user input only in ``parameters``), run as
         ``read_only_query`` runs a query, read-only and under the policy's limits, without its parse
         checks: they judge text a user wrote, and cost two round trips."""
-        if background:
-            return self._run_in_background(sql, dict(parameters or {}) or None)
-        return self._run_read_only(sql, dict(parameters or {}) or None)
+        return self._run_read_only(sql, dict(parameters or {}) or None, background)
 
-    def _run_in_background(self, sql: str, params: dict[str, Any] | None) -> QueryResult:
-        with self._session("background", self.read_only_policy.background_settings) as (client, settings):
+    def _run_read_only(self, sql: str, params: dict[str, Any] | None, background: bool) -> QueryResult:
+        with self._read_only_session("background" if background else "run") as (client, settings):
             result = client.query(sql, parameters=params, settings=settings)
             return QueryResult(tuple(result.column_names), list(result.result_rows))
 
     @contextmanager
-    def _session(self, name: str, limits: Callable[[], dict[str, Any]]) -> Iterator[tuple[Any, dict[str, Any]]]:
-        """The read-only session ``name`` and its queries' settings, for one caller at a time; made on first use
-        under ``limits``, closed when a query on it failed (and made anew next time)."""
-        with self._session_locks[name]:
+    def _read_only_session(self, kind: str) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """A session of the pool ``kind`` and the settings its queries carry: an idle one, or a new one while fewer
+        than the pool's size are in use (else it waits for one). A session whose query failed is closed, not put
+        back: chDB hands the rest of an aborted result to the session's next query."""
+        pool = self._read_only_pools[kind]
+        with pool.slots:
+            with pool.lock:
+                session = pool.idle.pop() if pool.idle else None
             try:
                 with self._read_only_errors():
-                    if name not in self._sessions:
-                        self._sessions[name] = self._read_only_client(limits())
-                    with self._translated(lambda: None):
-                        yield self._sessions[name]
+                    if session is None:
+                        session = self._read_only_client(pool.limits())
+                    with self._translated(pool.drop_idle):
+                        yield session
             except BaseException:
-                self._drop_session(name)
-                raise
-
-    def _run_read_only(self, sql: str, params: dict[str, Any] | None) -> QueryResult:
-        """``sql`` on a client of the pool: an idle one, or a new one while fewer than the policy's
-        ``concurrent_queries`` run (else it waits for one). A client whose query failed is closed, not put back:
-        chDB hands the rest of an aborted result to the client's next query."""
-        with self._runner_slots:
-            with self._runners_lock:
-                runner = self._runners.pop() if self._runners else None
-            try:
-                with self._read_only_errors():
-                    if runner is None:
-                        runner = self._read_only_client(self.read_only_policy.engine_settings())
-                    client, settings = runner
-                    with self._translated(self._drop_idle_runners):
-                        result = client.query(sql, parameters=params, settings=settings)
-                        answer = QueryResult(tuple(result.column_names), list(result.result_rows))
-            except BaseException:
-                if runner is not None:
+                if session is not None:
                     with suppress(Exception):
-                        runner[0].close()
+                        session[0].close()
                 raise
-            with self._runners_lock:
-                self._runners.append(runner)
-            return answer
+            with pool.lock:
+                pool.idle.append(session)
 
     @contextmanager
     def _read_only_errors(self) -> Iterator[None]:
@@ -256,24 +253,9 @@ class Warehouse:
             raise ReadOnlyQueryError(f"the engine did not take readonly={policy.readonly_level} ({level})")
         return client, {}
 
-    def _drop_session(self, name: str) -> None:
-        session = self._sessions.pop(name, None)
-        if session is not None:
-            with suppress(Exception):
-                session[0].close()
-
-    def _drop_idle_runners(self) -> None:
-        with self._runners_lock:
-            runners, self._runners = self._runners, []
-        for client, _ in runners:
-            with suppress(Exception):
-                client.close()
-
     def _drop_read_only_clients(self) -> None:
-        for name, lock in self._session_locks.items():
-            with lock:
-                self._drop_session(name)
-        self._drop_idle_runners()
+        for pool in self._read_only_pools.values():
+            pool.drop_idle()
 
     def query_np(self, sql: str) -> Any:
         """The result as a numpy array (a structured one when the columns' types differ)."""

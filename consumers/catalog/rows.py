@@ -7,9 +7,8 @@ way from either form.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,21 +16,15 @@ from assetpipe.consumers.warehouse import QueryResult
 
 Query = Callable[[str, Mapping[str, Any]], QueryResult]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_READERS = 8  # threads running the reads of one answer side by side, every answer's together
-_readers: ThreadPoolExecutor | None = None
-_readers_lock = threading.Lock()
+# Threads running the reads of one answer side by side, every answer's together (started as reads need them).
+_READERS = ThreadPoolExecutor(8, thread_name_prefix="catalog-read")
 
 
 def together(*reads: Callable[[], Any]) -> list[Any]:
     """The results of ``reads`` (independent reads of one answer), run side by side: the first on this thread,
     the others on the catalog's reader threads. ClickHouse runs each on a session of its own, up to
     ``ASSETPIPE_SQL_MAX_CONCURRENT_QUERIES`` at once. The first read that fails raises, once all have ended."""
-    global _readers
-    if len(reads) > 1 and _readers is None:
-        with _readers_lock:
-            if _readers is None:
-                _readers = ThreadPoolExecutor(_READERS, thread_name_prefix="catalog-read")
-    others: list[Future[Any]] = [_readers.submit(read) for read in reads[1:]] if _readers else []
+    others = [_READERS.submit(read) for read in reads[1:]]
     try:
         first = reads[0]()
     finally:
