@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Route
 
+from assetpipe.consumers.catalog import StalenessSnapshot
 from assetpipe.consumers.exceptions import (
     QueryLimitError,
     ReadOnlyQueryError,
@@ -69,6 +70,9 @@ def now_us() -> int:
 
 
 class RegistryAccess(Protocol):
+    # every asset's status, at most 5 s old: the catalog's JSON and its pages read the one snapshot
+    statuses: StalenessSnapshot
+
     def register(self, entries: list[dict[str, Any]], source: Source, location: str) -> RegistrationSummary:
         """Register spec entries (``{"key": [...], <fields>}``, as ``spec_entry`` reads them)."""
         ...
@@ -88,6 +92,7 @@ class LocalRegistry:
 
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
+        self.statuses = StalenessSnapshot(self.query, refresh=self.background_query)
 
     def register(self, entries: list[dict[str, Any]], source: Source, location: str) -> RegistrationSummary:
         specs = [spec_entry(entry, f"entry {i}") for i, entry in enumerate(entries, 1)]
@@ -106,6 +111,7 @@ class StackRegistry:
     def __init__(self, socket: Path, timeout: float = 60.0) -> None:
         self.socket = socket
         self.timeout = timeout
+        self.statuses = StalenessSnapshot(self.query, refresh=self.background_query)
 
     def register(self, entries: list[dict[str, Any]], source: Source, location: str) -> RegistrationSummary:
         payload = {"op": "assets_register", "specs": entries, "source": source, "location": location}

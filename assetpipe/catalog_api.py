@@ -38,7 +38,6 @@ from assetpipe.consumers.catalog import (
     AssetQuery,
     EventQuery,
     SeriesQuery,
-    StalenessSnapshot,
     asset_detail,
     asset_events,
     depth_of,
@@ -113,7 +112,7 @@ class CatalogRoutes:
 
     def __init__(self, registry: RegistryAccess) -> None:
         self.registry = registry
-        self.statuses = StalenessSnapshot(registry.query, refresh=registry.background_query)
+        self.statuses = registry.statuses
 
     def routes(self) -> list[BaseRoute]:
         """The routes, each followed by the 405 of the methods it does not take. They go before the registry's

@@ -22,7 +22,6 @@ from assetpipe.consumers.alerts import alerts_of
 from assetpipe.consumers.catalog import (
     AssetQuery,
     EventQuery,
-    StalenessSnapshot,
     asset_detail,
     asset_events,
     depth_of,
@@ -112,8 +111,7 @@ class AssetPages:
 
     def __init__(self, registry: RegistryAccess) -> None:
         self.query = registry.query
-        # as the JSON routes read statuses: at most 5 s old
-        self.statuses = StalenessSnapshot(registry.query, refresh=registry.background_query)
+        self.statuses = registry.statuses  # the JSON routes' snapshot
 
     def routes(self) -> list[Route]:
         return [page_route("/", self.catalog), page_route("/assets/{key:path}", self.asset)]
