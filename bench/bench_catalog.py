@@ -21,7 +21,6 @@ ClickHouse engine and broker.
 from __future__ import annotations
 
 import argparse
-import functools
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,12 +31,12 @@ from bench_ingest import reference_event, run_ingest
 from benchstack import bench_settings, produce_all
 from confluent_kafka import Producer
 
+from assetpipe.assets_api import LocalRegistry
 from assetpipe.broker import EmbeddedBroker, free_port
 from assetpipe.consumers.catalog import (
     AssetQuery,
     EventQuery,
     SeriesQuery,
-    StalenessSnapshot,
     asset_detail,
     asset_events,
     cursor,
@@ -199,8 +198,8 @@ def ingest_rates(broker: EmbeddedBroker, directory: str, events: int, rounds: in
 def reads(warehouse: Warehouse) -> list[tuple[str, Callable[[], Any], str]]:
     """Each endpoint's reads as the API runs them (read-only, with parameters, statuses from a snapshot), with its
     target (p95, ms)."""
-    query = warehouse.own_read_only_query
-    statuses = StalenessSnapshot(query, refresh=functools.partial(query, background=True))
+    registry = LocalRegistry(warehouse)  # as `assetpipe up` reads: its queries, its status snapshot
+    query, statuses = registry.query, registry.statuses
 
     def listed(**params: str) -> Callable[[], Any]:
         return lambda: list_assets(query, AssetQuery.parse(params), statuses)

@@ -222,7 +222,8 @@ class Stack:
         return int(self.sql(f"SELECT count() AS n FROM {table}")[0]["n"])
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds so far: ``assetpipe up`` by kind of thread, and its broker."""
+        """CPU seconds so far: ``assetpipe up`` by kind of thread, ``assetpipe serve`` (its processes) and the
+        broker."""
         serve = [self.serve_pid, *_children(self.serve_pid)] if self.serve_pid else []
         return {**_by_thread_kind(self.pid), "assetpipe serve": sum(_cpu(pid) for pid in serve),
                 "the broker": _cpu(self.broker) if self.broker else 0.0}  # fmt: skip
