@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from assetpipe.consumers.registry import AssetRegistry, StoredDefinition
 from assetpipe.consumers.registry.definition import DEFINITION_COLUMNS, removal_row
 from assetpipe.consumers.warehouse import Warehouse, load_migrations
 from assetpipe.definitions.assets import AssetSpec, external_assets
+from assetpipe.schemas.metadata import MetadataValue, TableColumn, TableSchema
 from assetpipe.schemas.model import build_record
 from tests.integration.helpers import insert_event_rows
 
@@ -416,3 +418,48 @@ def test_each_assets_latest_event_of_each_type_is_filled_from_the_state_and_take
     assert found[("sales/t0", "observation")] == (0, "00000000-0000-7000-8000-000000000002")  # unpartitioned
     assert found[("sales/t1", "materialization")][0] == 9
     assert old_warehouse.query(summary).rows == old_warehouse.query(truth).rows
+
+
+@pytest.mark.parametrize("old_warehouse", [37], indirect=True)
+def test_the_numeric_views_give_the_same_rows_once_they_join_only_numeric_entries(old_warehouse: Warehouse) -> None:
+    """0037 has the numeric metadata views join only the numeric entries' texts, not the whole metadata map: the same
+    events give the same points and partition values as before, whatever else their metadata holds."""
+    db = old_warehouse.database
+    schema = TableSchema(columns=[TableColumn(f"c{i}", "INT", description="x" * 200) for i in range(30)])
+    metadata: dict[str, Any] = {
+        "rows": 7, "ratio": 0.25, "big": 1e300, "inf": float("inf"), "fresh": True, "stale": False,
+        "at": MetadataValue.timestamp(1_700_000_000.5), "owner": "team", "nothing": MetadataValue.null(),
+        "upstream": MetadataValue.asset("a/b"), "dagster/column_schema": MetadataValue.table_schema(schema),
+    }  # fmt: skip
+
+    def write(prefix: str, first: int) -> None:
+        rows = EventColumns()
+        for i, (kind, partition) in enumerate([("materialization", "2024-01-01"), ("observation", None),
+                                               ("materialization", None), ("check_evaluation", None)]):  # fmt: skip
+            extra = {"check_name": "c", "passed": True} if kind == "check_evaluation" else {}
+            record = build_record(kind, [prefix, "t"], source="sdk", host="test", partition=partition,
+                                  metadata={**metadata, "index": i}, timestamp_us=1_700_000_000_000_000 + i,
+                                  **extra)  # fmt: skip
+            rows.append(kind, record, first + i, 0, first + i)
+        insert_event_rows(old_warehouse, rows)
+
+    def rows(prefix: str) -> tuple[list[Any], list[Any]]:
+        points = old_warehouse.query(
+            f"SELECT label, timestamp, value FROM {db}.asset_metadata_points WHERE asset_key = {{k:String}} "
+            "ORDER BY ALL", parameters={"k": f"{prefix}/t"}
+        ).rows  # fmt: skip
+        partitions = old_warehouse.query(
+            f"SELECT label, partition, timestamp, value FROM {db}.asset_partition_metadata FINAL "
+            "WHERE asset_key = {k:String} ORDER BY ALL", parameters={"k": f"{prefix}/t"}
+        ).rows  # fmt: skip
+        return points, partitions
+
+    write("before", 0)
+    assert old_warehouse.migrate()[0] == "0037_numeric_entries_only"
+    write("after", 100)
+    before, after = rows("before"), rows("after")
+    assert after == before
+    labels = {row[0] for row in after[0]}
+    assert labels == {"rows", "ratio", "big", "inf", "fresh", "stale", "at", "index"}  # numeric kinds only
+    assert len(after[0]) == 3 * 8  # the check evaluation has none
+    assert {row[1] for row in after[1]} == {"2024-01-01"}  # the partitioned event's only
