@@ -324,6 +324,60 @@ def raw_limits(bodies: list[bytes], n: int) -> dict[str, float]:
     }
 
 
+def storage_limit(bodies: list[bytes], n: int, data: Path, per_batch: int) -> tuple[float, float]:
+    """The stack's storage work alone, in this process on the embedded engine, no broker: the ingest worker's
+    handler over the typed events and the OpenLineage worker's over the raw ones, as the receiver encodes them, in
+    batches of ``per_batch`` OpenLineage events (bigger than the stack's under this load: its fixed cost a batch,
+    ~120 ms, weighs less). -> (events/s, CPU µs an event, every thread of this process, merges that ran included)."""
+    from confluent_kafka import Message
+
+    from assetpipe.consumers.ingest.handler import IngestHandler
+    from assetpipe.consumers.openlineage.worker import OpenLineageHandler
+    from assetpipe.consumers.warehouse import Warehouse
+    from assetpipe.producers.http.app import Api
+    from assetpipe.producers.openlineage.receiver import envelope
+    from assetpipe.schemas.codec import Codec
+    from assetpipe.schemas.settings import Settings
+
+    settings = Settings.from_env({"ASSETPIPE_DATA_DIR": str(data)})
+    routes = Api(Settings.from_env({})).openlineage
+    typed: list[list[tuple[bytes, bytes]]] = []
+    raws: list[list[tuple[bytes, bytes]]] = []
+    for start in range(0, len(bodies), max(1, per_batch // 100)):
+        typed.append([])
+        raws.append([])
+        for body in bodies[start : start + max(1, per_batch // 100)]:
+            _failed, ready = routes.prepare_batch(orjson.loads(body), None)
+            for _, translation, encoded, text in ready:
+                typed[-1] += [(e.key, e.value) for e in encoded]
+                raw = envelope(translation, text, time.time_ns() // 1000)
+                raws[-1].append((raw.key, raw.value))
+    warehouse = Warehouse.from_settings(settings)
+    try:
+        warehouse.migrate()
+        ingest = IngestHandler(warehouse, Codec(timestamp_micros=True), settings)
+        raw_handler = OpenLineageHandler(warehouse, settings)
+        offset = 0
+        batches = []
+        for typed_batch, raw_batch in zip(typed, raws, strict=True):
+            batches.append(([Message(topic=settings.topics.events, partition=0, offset=offset + i, key=k, value=v)
+                             for i, (k, v) in enumerate(typed_batch)],
+                            [Message(topic=settings.topics.openlineage, partition=0, offset=offset + i, key=k, value=v)
+                             for i, (k, v) in enumerate(raw_batch)]))  # fmt: skip
+            offset += len(typed_batch)
+        cpu_before, started = time.process_time(), time.perf_counter()
+        for typed_messages, raw_messages in batches:
+            ingest.handle(typed_messages, ingest.prepare(typed_messages))
+            raw_handler.handle(raw_messages, raw_handler.prepare(raw_messages))
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+        stored = warehouse.query(f"SELECT count() FROM {warehouse.database}.asset_events").rows[0][0]
+        if stored != 3 * n:
+            raise RuntimeError(f"the storage limit's run stored {stored} typed events, not {3 * n}")
+    finally:
+        warehouse.close()
+    return n / elapsed, 1e6 * cpu / n
+
+
 def on_disk(sql: Callable[[str], list[dict[str, Any]]], database: str) -> dict[str, int]:
     rows = sql(f"SELECT table, sum(bytes_on_disk) AS b FROM system.parts WHERE active AND database = '{database}' "
                "GROUP BY table")  # fmt: skip
@@ -369,6 +423,8 @@ def main() -> None:
     parser.add_argument("--gzip", action="store_true", help="send the batches gzip-compressed")
     parser.add_argument("--serve-workers", type=int, default=0,
                         help="post to `assetpipe serve --workers N` beside the stack, not to its HTTP API")  # fmt: skip
+    parser.add_argument("--storage-batch", type=int, default=1000,
+                        help="OpenLineage events a batch of the storage work's raw limit")  # fmt: skip
     args = parser.parse_args()
     n = args.events
     bodies, raw_bytes = [], 0
@@ -381,6 +437,7 @@ def main() -> None:
     limits = raw_limits(bodies, n)
     with tempfile.TemporaryDirectory(prefix="bench-openlineage-") as tmp:  # both stacks' data, removed after
         root = Path(tmp)
+        storage_rate, storage_us = storage_limit(bodies, n, root / "storage", args.storage_batch)
         with Stack(root / "openlineage").running() as stack, ExitStack() as serving:
             url = serving.enter_context(stack.serving(args.serve_workers)) if args.serve_workers else stack.url
             cpu_before = stack.cpu()
@@ -408,6 +465,9 @@ def main() -> None:
     print("raw limits on one core, in this process (events/s):")
     for label, rate in limits.items():
         print(f"  {label:<80} {rate:>9,.0f}")
+    label = f"the storage work alone (ingest, raw events, edges; no broker), batches of {args.storage_batch:,}"
+    print(f"  {label:<80} {storage_rate:>9,.0f}   ({storage_us:,.0f} µs of CPU an event, every thread)")
+    receiver_us = 1e6 / limits["the receiver's whole work (parse, bounds, schema, translate, encode, envelope)"]
     rows = [
         ("accepted (every batch answered 200: the broker acknowledged every message)", n / accepted),
         ("stored (every materialization in asset_events, every event in openlineage_events)", n / stored),
@@ -421,6 +481,13 @@ def main() -> None:
     print(f"  CPU per OpenLineage event: {1e6 * total / n:,.0f} µs ({total / stored:.2f} cores over the run): "
           f"assetpipe up {1e6 * (total - broker - served) / n:,.0f} ({split}){serve_cpu}, "
           f"its broker {1e6 * broker / n:,.0f}")  # fmt: skip
+    least = receiver_us + storage_us + 1e6 * broker / n
+    cores = os.cpu_count() or 1
+    print(
+        f"  the least work an event takes here: the receiver alone {receiver_us:,.0f} + the storage alone "
+        f"{storage_us:,.0f} + the broker {1e6 * broker / n:,.0f} = {least:,.0f} µs of CPU: at most "
+        f"{cores * 1e6 / least:,.0f} events/s on this machine's {cores} cores, with no HTTP and nothing else running"
+    )
     plain_up = sum(v for k, v in plain_cpu.items() if k != "the broker")
     print(f"plain report events through /report_asset_events ({3 * args.batch} a request), fresh stack: accepted "
           f"{3 * n / plain_accepted:,.0f} ev/s, stored {3 * n / plain_stored:,.0f} ev/s; CPU per event: up "
