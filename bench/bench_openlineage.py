@@ -7,17 +7,20 @@ Prints, beside each other:
 
 - the raw limits on one core, in this process: orjson's parse of the batches alone; parse and the schema
   check; the receiver's whole work per event (parse, bounds, schema check, translation, Avro encoding, the
-  raw topic's envelope) without HTTP and broker;
+  raw topic's envelope) without HTTP and broker; and in a process of its own, the storage work alone (the ingest
+  and OpenLineage workers' handlers over those events, in batches of ``--storage-batch``) without broker;
 - events/s accepted (every batch answered 200, so acknowledged by the broker) and stored (every
   materialization in ``asset_events`` and every event in ``openlineage_events``), with the CPU per event of
-  ``assetpipe up`` and of its broker;
+  ``assetpipe up`` and of its broker; and the least CPU an event takes here (the receiver alone, the storage
+  alone and the broker's share), with the rate the machine's cores allow at that cost;
 - the bytes on disk per OpenLineage event of the typed rows (``asset_events`` and the tables it feeds) and
   of the raw side table, beside the raw JSON: once the background merges have settled, and after
   ``OPTIMIZE ... FINAL``;
 - the same machine's rate of plain report events through the HTTP API (``/report_asset_events``, the same
   materializations without their column schema and lineage, as many a request), on a fresh stack.
 
-    python bench/bench_openlineage.py [--events 20000] [--batch 100] [--clients 4] [--gzip]
+    python bench/bench_openlineage.py [--events 20000] [--batch 100] [--clients 4] [--gzip] [--serve-workers N]
+                                      [--storage-batch 4000]
 """
 
 from __future__ import annotations
