@@ -296,6 +296,9 @@ def best_rate(work: Callable[[], object], n: int, rounds: int = 3) -> float:
     return n / best
 
 
+RECEIVER_WORK = "the receiver's whole work (parse, bounds, schema, translate, encode, envelope)"
+
+
 def raw_limits(bodies: list[bytes], n: int) -> dict[str, float]:
     """The receiver's stages on one core, in this process: no HTTP, no broker."""
     from assetpipe.producers.http.app import Api
@@ -325,7 +328,7 @@ def raw_limits(bodies: list[bytes], n: int) -> dict[str, float]:
     return {
         "orjson parse alone": best_rate(parse, n),
         "parse + OpenLineage schema check": best_rate(check, n),
-        "the receiver's whole work (parse, bounds, schema, translate, encode, envelope)": best_rate(receive, n),
+        RECEIVER_WORK: best_rate(receive, n),
     }
 
 
@@ -348,38 +351,38 @@ def storage_limit(n: int, batch: int, data: Path, per_batch: int) -> tuple[float
     bodies = [orjson.dumps([event(i) for i in range(s, min(s + batch, n))]) for s in range(0, n, batch)]
     settings = Settings.from_env({"ASSETPIPE_DATA_DIR": str(data)})
     routes = Api(Settings.from_env({})).openlineage
-    typed: list[list[tuple[bytes, bytes]]] = []
-    raws: list[list[tuple[bytes, bytes]]] = []
-    for start in range(0, len(bodies), max(1, per_batch // batch)):
-        typed.append([])
-        raws.append([])
-        for body in bodies[start : start + max(1, per_batch // batch)]:
-            _failed, ready = routes.prepare_batch(orjson.loads(body), None)
-            for _, translation, encoded, text in ready:
-                typed[-1] += [(e.key, e.value) for e in encoded]
+    topics = settings.topics
+    offsets = {topics.events: 0, topics.openlineage: 0}
+
+    def message(topic: str, key: bytes, value: bytes) -> Message:
+        offsets[topic] += 1
+        return Message(topic=topic, partition=0, offset=offsets[topic] - 1, key=key, value=value)
+
+    bodies_a_batch = max(1, per_batch // batch)
+    batches: list[tuple[list[Message], list[Message]]] = []  # (typed events, raw events)
+    for start in range(0, len(bodies), bodies_a_batch):
+        typed: list[Message] = []
+        raws: list[Message] = []
+        for body in bodies[start : start + bodies_a_batch]:
+            for _, translation, encoded, text in routes.prepare_batch(orjson.loads(body), None)[1]:
+                typed += [message(topics.events, e.key, e.value) for e in encoded]
                 raw = envelope(translation, text, time.time_ns() // 1000)
-                raws[-1].append((raw.key, raw.value))
+                raws.append(message(topics.openlineage, raw.key, raw.value))
+        batches.append((typed, raws))
     warehouse = Warehouse.from_settings(settings)
     try:
         warehouse.migrate()
         ingest = IngestHandler(warehouse, Codec(timestamp_micros=True), settings)
         raw_handler = OpenLineageHandler(warehouse, settings)
-        offset = 0
-        batches = []
-        for typed_batch, raw_batch in zip(typed, raws, strict=True):
-            batches.append(([Message(topic=settings.topics.events, partition=0, offset=offset + i, key=k, value=v)
-                             for i, (k, v) in enumerate(typed_batch)],
-                            [Message(topic=settings.topics.openlineage, partition=0, offset=offset + i, key=k, value=v)
-                             for i, (k, v) in enumerate(raw_batch)]))  # fmt: skip
-            offset += len(typed_batch)
         cpu_before, started = time.process_time(), time.perf_counter()
         for typed_messages, raw_messages in batches:
             ingest.handle(typed_messages, ingest.prepare(typed_messages))
             raw_handler.handle(raw_messages, raw_handler.prepare(raw_messages))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
-        stored = warehouse.query(f"SELECT count() FROM {warehouse.database}.asset_events").rows[0][0]
-        if stored != 3 * n:
-            raise RuntimeError(f"the storage limit's run stored {stored} typed events, not {3 * n}")
+        for table, expected in (("asset_events", 3 * n), ("openlineage_events", n)):
+            stored = warehouse.query(f"SELECT count() FROM {warehouse.database}.{table}").rows[0][0]
+            if stored != expected:
+                raise RuntimeError(f"the storage limit's run stored {stored} rows in {table}, not {expected}")
     finally:
         warehouse.close()
     return n / elapsed, 1e6 * cpu / n
@@ -476,7 +479,7 @@ def main() -> None:
         print(f"  {label:<80} {rate:>9,.0f}")
     label = f"the storage work alone (ingest, raw events, edges; no broker), batches of {args.storage_batch:,}"
     print(f"  {label:<80} {storage_rate:>9,.0f}   ({storage_us:,.0f} µs of CPU an event, every thread)")
-    receiver_us = 1e6 / limits["the receiver's whole work (parse, bounds, schema, translate, encode, envelope)"]
+    receiver_us = 1e6 / limits[RECEIVER_WORK]
     rows = [
         ("accepted (every batch answered 200: the broker acknowledged every message)", n / accepted),
         ("stored (every materialization in asset_events, every event in openlineage_events)", n / stored),
